@@ -1,0 +1,26 @@
+// Sizes and limits, with their units in the name. Change them here only.
+
+export const KiB = 1024;
+export const MiB = 1024 * KiB;
+export const GiB = 1024 * MiB;
+
+/** Default plaintext bytes per chunk (the original's 1 MiB). */
+export const DEFAULT_CHUNK_BYTES = 1 * MiB;
+/** Smallest accepted --chunk-size: below this, per-chunk overhead dominates. */
+export const MIN_CHUNK_BYTES = 4 * KiB;
+/** Largest accepted --chunk-size (plaintext); blobs add BLOB_OVERHEAD_BYTES. */
+export const MAX_CHUNK_BYTES = 16 * MiB;
+/** Format byte + nonce + GCM tag. */
+export const BLOB_OVERHEAD_BYTES = 1 + 12 + 16;
+/** Hard cap on a chunk body any peer may send us. */
+export const MAX_BLOB_BYTES = MAX_CHUNK_BYTES + BLOB_OVERHEAD_BYTES;
+/** Chunk indices are uint32 in the nonce. */
+export const MAX_CHUNKS_PER_FILE = 0xffff_ffff;
+/** Cap on a manifest body: 1 TiB of 1 MiB chunks is ~110 MiB of JSON, so large files need large chunks. */
+export const MAX_MANIFEST_BYTES = 64 * MiB;
+/** Ids per `missing` request. */
+export const MAX_MISSING_IDS = 16384;
+/** Page size cap for listings. */
+export const MAX_PAGE = 10000;
+/** Default API port, as in the original. */
+export const DEFAULT_PORT = 8443;

@@ -1,0 +1,209 @@
+// Manifest v1 (DESIGN "Formats > Manifest"): what a receiver needs to fetch, check and open a file.
+// The wire shape is validated with a JSON schema, then checked for consistency, then its
+// signature is verified against the sender's certificate (trust in that certificate is the
+// caller's business: see transfer/trust.ts).
+import { createCipheriv, createDecipheriv, createPrivateKey, hkdfSync, randomBytes, sign, verify, X509Certificate } from 'node:crypto';
+import { Ajv } from 'ajv';
+import { canonicalJson } from './canonical-json.js';
+import { P2pfxError } from './errors.js';
+import type { KeyEnvelope } from './envelope.js';
+import { BLOB_OVERHEAD_BYTES, MAX_BLOB_BYTES, MAX_CHUNK_BYTES, MIN_CHUNK_BYTES } from './limits.js';
+
+export const MANIFEST_VERSION = 1;
+const MAX_NAME_BYTES = 255;
+const MAX_METADATA_B64 = 8192;
+const MAX_ENVELOPES = 64;
+
+export interface ChunkRef { index: number; id: string; size: number }
+
+export interface SealedMetadata { nonce: string; sealed: string }
+
+/** What the sender knows about the file; sealed with a key derived from the data key. */
+export interface FileMetadata { name: string; size: number; mtimeMs: number; sha256: string }
+
+export interface Manifest {
+  version: 1;
+  fileId: string;
+  chunkSize: number;
+  chunkCount: number;
+  totalBytes: number;
+  chunks: ChunkRef[];
+  envelopes: KeyEnvelope[];
+  metadata: SealedMetadata;
+  createdAt: string;
+  sender: { nodeId: string; certPem: string };
+  signature: string;
+}
+
+export type UnsignedManifest = Omit<Manifest, 'signature'>;
+
+const b64 = { type: 'string', pattern: '^[A-Za-z0-9+/]*={0,2}$', maxLength: 4096 } as const;
+const envelopeSchema = {
+  oneOf: [
+    {
+      type: 'object', additionalProperties: false,
+      required: ['type', 'kdf', 'N', 'r', 'p', 'salt', 'nonce', 'wrapped'],
+      properties: {
+        type: { const: 'password' }, kdf: { const: 'scrypt' },
+        N: { type: 'integer', minimum: 1024, maximum: 1 << 20 }, r: { type: 'integer', minimum: 1, maximum: 16 },
+        p: { type: 'integer', minimum: 1, maximum: 4 }, salt: b64, nonce: b64, wrapped: b64,
+      },
+    },
+    {
+      type: 'object', additionalProperties: false,
+      required: ['type', 'recipient', 'ephemeral', 'nonce', 'wrapped'],
+      properties: {
+        type: { const: 'x25519' }, recipient: { type: 'string', maxLength: 128 },
+        ephemeral: b64, nonce: b64, wrapped: b64,
+      },
+    },
+  ],
+} as const;
+
+export const manifestSchema = {
+  $id: 'p2pfx/manifest/1',
+  type: 'object',
+  additionalProperties: false,
+  required: ['version', 'fileId', 'chunkSize', 'chunkCount', 'totalBytes', 'chunks', 'envelopes', 'metadata', 'createdAt', 'sender', 'signature'],
+  properties: {
+    version: { const: MANIFEST_VERSION },
+    fileId: { type: 'string', pattern: '^[0-9a-f]{32}$' },
+    chunkSize: { type: 'integer', minimum: MIN_CHUNK_BYTES, maximum: MAX_CHUNK_BYTES },
+    chunkCount: { type: 'integer', minimum: 1, maximum: 0xffffffff },
+    totalBytes: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER },
+    chunks: {
+      type: 'array',
+      maxItems: 4_000_000,
+      items: {
+        type: 'object', additionalProperties: false, required: ['index', 'id', 'size'],
+        properties: {
+          index: { type: 'integer', minimum: 0, maximum: 0xfffffffe },
+          id: { type: 'string', pattern: '^[0-9a-f]{64}$' },
+          size: { type: 'integer', minimum: BLOB_OVERHEAD_BYTES, maximum: MAX_BLOB_BYTES },
+        },
+      },
+    },
+    envelopes: { type: 'array', minItems: 1, maxItems: MAX_ENVELOPES, items: envelopeSchema },
+    metadata: {
+      type: 'object', additionalProperties: false, required: ['nonce', 'sealed'],
+      properties: { nonce: b64, sealed: { ...b64, maxLength: MAX_METADATA_B64 } },
+    },
+    createdAt: { type: 'string', format: 'date-time', maxLength: 40 },
+    sender: {
+      type: 'object', additionalProperties: false, required: ['nodeId', 'certPem'],
+      properties: { nodeId: { type: 'string', maxLength: 128 }, certPem: { type: 'string', maxLength: 16384 } },
+    },
+    signature: b64,
+  },
+} as const;
+
+const ajv = new Ajv({ allErrors: false, strict: true, formats: { 'date-time': isIsoDate } });
+const validateShape = ajv.compile(manifestSchema);
+
+function isIsoDate(text: string): boolean {
+  return /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/.test(text) && !Number.isNaN(Date.parse(text));
+}
+
+/**
+ * Checks shape and internal consistency of an untrusted manifest (does not check the
+ * signature). Throws BAD_MANIFEST saying what is wrong.
+ */
+export function parseManifest(input: unknown): Manifest {
+  if (!validateShape(input)) {
+    const first = validateShape.errors?.[0];
+    const where = first ? `${first.instancePath || '/'} ${first.message ?? ''}`.trim() : 'unknown';
+    throw new P2pfxError('BAD_MANIFEST', `manifest does not match schema v1: ${where}`);
+  }
+  const m = input as unknown as Manifest;
+  if (m.chunks.length !== m.chunkCount) throw bad(`chunkCount ${m.chunkCount} but ${m.chunks.length} chunks listed`);
+  const seen = new Set<string>();
+  let total = 0;
+  const fullSize = m.chunkSize + BLOB_OVERHEAD_BYTES;
+  m.chunks.forEach((c, i) => {
+    if (c.index !== i) throw bad(`chunk at position ${i} has index ${c.index}`);
+    if (seen.has(c.id)) throw bad(`chunk ${c.id} is listed twice`);
+    seen.add(c.id);
+    const last = i === m.chunkCount - 1;
+    if (last ? c.size > fullSize : c.size !== fullSize) throw bad(`chunk ${i} has size ${c.size}, expected ${last ? `at most ${fullSize}` : fullSize}`);
+    total += c.size;
+  });
+  if (total !== m.totalBytes) throw bad(`totalBytes ${m.totalBytes} but chunks add up to ${total}`);
+  return m;
+}
+
+export function signManifest(unsigned: UnsignedManifest, nodeKeyPem: string): Manifest {
+  const signature = sign('sha256', Buffer.from(canonicalJson(unsigned)), { key: createPrivateKey(nodeKeyPem), dsaEncoding: 'ieee-p1363' });
+  return { ...unsigned, signature: signature.toString('base64') };
+}
+
+/** Throws BAD_MANIFEST unless the signature verifies with the public key of `sender.certPem`. */
+export function verifyManifestSignature(m: Manifest): void {
+  let cert: X509Certificate;
+  try {
+    cert = new X509Certificate(m.sender.certPem);
+  } catch (err) {
+    throw new P2pfxError('BAD_MANIFEST', 'manifest sender certificate is unreadable', { cause: err });
+  }
+  const { signature, ...unsigned } = m;
+  const ok = verify('sha256', Buffer.from(canonicalJson(unsigned)), { key: cert.publicKey, dsaEncoding: 'ieee-p1363' }, Buffer.from(signature, 'base64'));
+  if (!ok) throw new P2pfxError('BAD_MANIFEST', `manifest ${m.fileId}: signature does not verify (tampered, or not signed by its sender)`);
+}
+
+/** Plaintext byte count of a file with these chunk sizes. */
+export function plaintextBytes(m: Pick<Manifest, 'totalBytes' | 'chunkCount'>): number {
+  return m.totalBytes - m.chunkCount * BLOB_OVERHEAD_BYTES;
+}
+
+function metadataKey(dataKey: Uint8Array, fileId: Uint8Array): Buffer {
+  return Buffer.from(hkdfSync('sha256', dataKey, fileId, 'p2pfx/1 metadata', 32));
+}
+
+export function sealMetadata(meta: FileMetadata, dataKey: Uint8Array, fileId: Uint8Array): SealedMetadata {
+  const nonce = randomBytes(12);
+  const cipher = createCipheriv('aes-256-gcm', metadataKey(dataKey, fileId), nonce);
+  cipher.setAAD(fileId);
+  const sealed = Buffer.concat([cipher.update(JSON.stringify(meta)), cipher.final(), cipher.getAuthTag()]);
+  return { nonce: nonce.toString('base64'), sealed: sealed.toString('base64') };
+}
+
+/** Opens and checks the metadata block; the name is checked to be a plain file name. */
+export function openMetadata(sealed: SealedMetadata, dataKey: Uint8Array, fileId: Uint8Array): FileMetadata {
+  const bytes = Buffer.from(sealed.sealed, 'base64');
+  const nonce = Buffer.from(sealed.nonce, 'base64');
+  if (bytes.length < 16 || nonce.length !== 12) throw bad('metadata block is too short');
+  const decipher = createDecipheriv('aes-256-gcm', metadataKey(dataKey, fileId), nonce);
+  decipher.setAAD(fileId);
+  decipher.setAuthTag(bytes.subarray(bytes.length - 16));
+  let meta: unknown;
+  try {
+    meta = JSON.parse(Buffer.concat([decipher.update(bytes.subarray(0, bytes.length - 16)), decipher.final()]).toString('utf8'));
+  } catch (err) {
+    throw new P2pfxError('DECRYPT_FAILED', 'file metadata does not open with this key', { cause: err });
+  }
+  return checkMetadata(meta);
+}
+
+function checkMetadata(meta: unknown): FileMetadata {
+  const m = meta as Partial<FileMetadata> | null;
+  if (!m || typeof m !== 'object'
+    || typeof m.name !== 'string' || !Number.isSafeInteger(m.size) || (m.size as number) < 0
+    || typeof m.mtimeMs !== 'number' || !Number.isFinite(m.mtimeMs)
+    || typeof m.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(m.sha256)) {
+    throw bad('metadata block has the wrong shape');
+  }
+  checkFileName(m.name);
+  return { name: m.name, size: m.size as number, mtimeMs: m.mtimeMs, sha256: m.sha256 };
+}
+
+/** A received name must be one plain path component: no separators, no control characters. */
+export function checkFileName(name: string): void {
+  // eslint-disable-next-line no-control-regex
+  if (name === '' || name === '.' || name === '..' || /[/\\\u0000-\u001f\u007f-\u009f]/.test(name)
+    || Buffer.byteLength(name) > MAX_NAME_BYTES) {
+    throw bad(`unsafe file name ${JSON.stringify(name)}`);
+  }
+}
+
+function bad(message: string): P2pfxError {
+  return new P2pfxError('BAD_MANIFEST', message);
+}

@@ -1,0 +1,243 @@
+// Client of a peer's REST API: one undici Pool of keep-alive mTLS connections per peer.
+import { createHash, X509Certificate } from 'node:crypto';
+import type { TLSSocket } from 'node:tls';
+import { buildConnector, Pool, type Dispatcher } from 'undici';
+import { P2pfxError, isErrorCode } from '../core/errors.js';
+import { MAX_BLOB_BYTES, MAX_MANIFEST_BYTES } from '../core/limits.js';
+import type { Manifest } from '../core/manifest.js';
+import { nodeIdFromSpki } from '../pki/node-id.js';
+import type { Credentials } from '../store/credentials.js';
+import { formatPeer, type PeerAddress } from './peer-address.js';
+import { tlsContextOptions } from './tls.js';
+
+export interface PeerClientOptions {
+  /** Keep-alive connections to this peer; sized to the chunks in flight. */
+  connections?: number;
+  connectTimeoutMs?: number;
+  /** How long a peer may stay silent while answering (headers, or between body bytes). */
+  idleTimeoutMs?: number;
+}
+
+export interface PeerIdentity { nodeId: string; name: string; x25519: string; apiVersion: number }
+export interface PeerHealth { status: string; version: string; nodeId: string; name: string; chunks: number }
+export type ManifestSummary = Omit<Manifest, 'chunks'>;
+
+const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+const DEFAULT_IDLE_TIMEOUT_MS = 30_000;
+
+// TLS alerts the peer sends when it refuses our certificate.
+const ALERT_RE = /ALERT_(UNKNOWN_CA|CERTIFICATE_REQUIRED|BAD_CERTIFICATE|CERTIFICATE_REVOKED|CERTIFICATE_EXPIRED|UNSUPPORTED_CERTIFICATE|DECRYPT_ERROR|HANDSHAKE_FAILURE|ACCESS_DENIED|CERTIFICATE_UNKNOWN)/;
+// What our side says when the peer's certificate is not one of this network's.
+const VERIFY_CODES = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID', 'CERT_REVOKED', 'CERT_SIGNATURE_FAILURE', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'UNABLE_TO_GET_ISSUER_CERT',
+  'INVALID_PURPOSE', 'CERT_UNTRUSTED', 'CERT_REJECTED',
+]);
+
+export class PeerClient {
+  readonly peer: PeerAddress;
+  readonly label: string;
+  private readonly pool: Pool;
+  private remoteNodeId: string | null = null;
+
+  constructor(peer: PeerAddress, creds: Credentials, opts: PeerClientOptions = {}) {
+    this.peer = peer;
+    this.label = formatPeer(peer);
+    const connector = buildConnector({
+      ...tlsContextOptions(creds),
+      rejectUnauthorized: true,
+      // A LAN address is not an identity (DHCP moves it); the CA signature and the node id are.
+      checkServerIdentity: () => undefined,
+      timeout: opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+    } as buildConnector.BuildOptions);
+    const idle = opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+    this.pool = new Pool(`https://${this.label}`, {
+      connections: opts.connections ?? 8,
+      headersTimeout: idle,
+      bodyTimeout: idle,
+      keepAliveTimeout: 30_000,
+      connect: (options, callback) => connector(options, (err, socket) => {
+        if (err || !socket) {
+          callback(err ?? new Error('no socket'), null);
+          return;
+        }
+        this.notePeerCertificate(socket as TLSSocket);
+        callback(null, socket);
+      }),
+    });
+  }
+
+  /** The node id of the peer's certificate, known once a connection was made. */
+  get nodeId(): string | null {
+    return this.remoteNodeId;
+  }
+
+  async close(): Promise<void> {
+    await this.pool.close();
+  }
+
+  async health(): Promise<PeerHealth> {
+    return this.json<PeerHealth>('GET', '/v1/health');
+  }
+
+  async identity(): Promise<PeerIdentity> {
+    return this.json<PeerIdentity>('GET', '/v1/identity');
+  }
+
+  /** Which of `ids` the peer lacks. */
+  async missing(ids: readonly string[]): Promise<string[]> {
+    return (await this.json<{ missing: string[] }>('POST', '/v1/chunks/missing', { ids })).missing;
+  }
+
+  async putChunk(id: string, blob: Uint8Array): Promise<{ created: boolean }> {
+    const res = await this.request({ method: 'PUT', path: `/v1/chunks/${id}`, body: blob, headers: { 'content-type': 'application/octet-stream' } }, [200, 201]);
+    return (await res.body.json()) as { created: boolean };
+  }
+
+  /**
+   * The blob of chunk `id`, read whole (chunks are capped) and checked: throws HASH_MISMATCH
+   * when the peer's bytes are not `id`, CHUNK_NOT_FOUND when it lacks it.
+   */
+  async getChunk(id: string): Promise<Buffer> {
+    const res = await this.request({ method: 'GET', path: `/v1/chunks/${id}` }, [200]);
+    const declared = Number(res.headers['content-length']);
+    if (!Number.isSafeInteger(declared) || declared < 0 || declared > MAX_BLOB_BYTES) {
+      res.body.destroy();
+      throw new P2pfxError('CHUNK_TOO_LARGE', `peer ${this.label} announced ${String(res.headers['content-length'])} bytes for chunk ${id}`);
+    }
+    const blob = Buffer.allocUnsafe(declared);
+    const hash = createHash('sha256');
+    let at = 0;
+    for await (const piece of res.body as AsyncIterable<Buffer>) {
+      if (at + piece.length > declared) {
+        res.body.destroy();
+        throw new P2pfxError('HASH_MISMATCH', `peer ${this.label} sent more bytes than announced for chunk ${id}`);
+      }
+      piece.copy(blob, at);
+      hash.update(piece);
+      at += piece.length;
+    }
+    const actual = hash.digest('hex');
+    if (at !== declared || actual !== id) {
+      throw new P2pfxError('HASH_MISMATCH', `peer ${this.label} served chunk ${id} but its bytes hash to ${actual}`);
+    }
+    return blob;
+  }
+
+  async listChunks(after = '', limit = 1000): Promise<{ chunks: Array<{ id: string; size: number }>; next: string | null }> {
+    const qs = new URLSearchParams({ limit: String(limit) });
+    if (after) qs.set('after', after);
+    return this.json('GET', `/v1/chunks?${qs}`);
+  }
+
+  async putManifest(m: Manifest): Promise<{ created: boolean }> {
+    return this.json('PUT', `/v1/manifests/${m.fileId}`, m);
+  }
+
+  /** The manifest as the peer sent it: untrusted, the caller checks it (pki/manifest-trust). */
+  async getManifest(fileId: string): Promise<unknown> {
+    const res = await this.request({ method: 'GET', path: `/v1/manifests/${fileId}` }, [200]);
+    return readJson(res, MAX_MANIFEST_BYTES, this.label);
+  }
+
+  async listManifests(): Promise<unknown[]> {
+    const body = await this.json<{ manifests?: unknown }>('GET', '/v1/manifests');
+    if (!Array.isArray(body.manifests)) throw new P2pfxError('PEER_ERROR', `peer ${this.label} sent a malformed catalog`);
+    return body.manifests;
+  }
+
+  private async json<T>(method: Dispatcher.HttpMethod, path: string, body?: unknown): Promise<T> {
+    const res = await this.request({
+      method, path,
+      ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
+    }, [200, 201]);
+    return (await readJson(res, MAX_MANIFEST_BYTES, this.label)) as T;
+  }
+
+  /** Sends a request; any status outside `ok` becomes the peer's P2pfxError (or PEER_ERROR). */
+  private async request(options: Omit<Dispatcher.RequestOptions, 'origin'>, ok: number[]): Promise<Dispatcher.ResponseData> {
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await this.pool.request(options);
+    } catch (err) {
+      throw this.transportError(err);
+    }
+    if (ok.includes(res.statusCode)) return res;
+    let wire: { error?: { code?: unknown; message?: unknown } } = {};
+    try {
+      wire = (await readJson(res, 64 * 1024, this.label)) as typeof wire;
+    } catch {
+      // a body that is not our JSON error: reported below as PEER_ERROR
+    }
+    const code = wire.error?.code;
+    const message = typeof wire.error?.message === 'string' ? wire.error.message : `HTTP ${res.statusCode}`;
+    if (isErrorCode(code) && code !== 'INTERNAL') throw new P2pfxError(code, `peer ${this.label}: ${message}`);
+    throw new P2pfxError('PEER_ERROR', `peer ${this.label} answered ${options.method} ${options.path} with HTTP ${res.statusCode}: ${message}`);
+  }
+
+  private notePeerCertificate(socket: TLSSocket): void {
+    const raw = socket.getPeerCertificate()?.raw;
+    if (!raw) return;
+    const spki = new X509Certificate(raw).publicKey.export({ type: 'spki', format: 'der' });
+    this.remoteNodeId = nodeIdFromSpki(spki);
+  }
+
+  /** Maps socket, TLS and timeout failures to what the user can act on. */
+  transportError(err: unknown): P2pfxError {
+    if (err instanceof P2pfxError) return err;
+    const codes = errorCodes(err);
+    const has = (...wanted: string[]) => wanted.some((c) => codes.includes(c));
+    const where = this.label;
+    if (codes.some((c) => ALERT_RE.test(c))) {
+      return new P2pfxError('CERT_REJECTED', `peer ${where} refused this node's certificate during the TLS handshake (${codes.find((c) => ALERT_RE.test(c))})`, { cause: err });
+    }
+    const verify = codes.find((c) => VERIFY_CODES.has(c));
+    if (verify) return new P2pfxError('CERT_REJECTED', `the certificate of peer ${where} is not valid for this network (${verify})`, { cause: err });
+    if (has('ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION', 'ERR_SSL_UNSUPPORTED_PROTOCOL', 'ERR_SSL_WRONG_VERSION_NUMBER')) {
+      return new P2pfxError('CERT_REJECTED', `TLS handshake with ${where} failed: it does not speak TLS 1.3 (is it a p2pfx node?)`, { cause: err });
+    }
+    if (has('ECONNREFUSED')) return new P2pfxError('PEER_UNREACHABLE', `connection refused by ${where}: nothing listens on port ${this.peer.port}`, { cause: err });
+    if (has('EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL')) {
+      return new P2pfxError('PEER_UNREACHABLE', `cannot reach ${where} (${codes.join(', ')})`, { cause: err });
+    }
+    if (has('UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT')) return new P2pfxError('PEER_TIMEOUT', `connecting to ${where} timed out`, { cause: err });
+    if (has('UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT')) return new P2pfxError('PEER_TIMEOUT', `peer ${where} stopped answering`, { cause: err });
+    if (has('ECONNRESET', 'UND_ERR_SOCKET', 'EPIPE', 'UND_ERR_CLOSED')) {
+      return new P2pfxError('PEER_UNREACHABLE', `connection to ${where} was closed (${codes.join(', ')}); if this repeats, the peer may be refusing this node's certificate`, { cause: err });
+    }
+    const message = err instanceof Error ? err.message : String(err);
+    return new P2pfxError('PEER_ERROR', `talking to ${where} failed: ${message}`, { cause: err });
+  }
+}
+
+function errorCodes(err: unknown): string[] {
+  const codes: string[] = [];
+  for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string') codes.push(code);
+    const msg = (e as { message?: unknown }).message;
+    if (typeof msg === 'string') {
+      const m = /\b(ERR_SSL_[A-Z0-9_]+|[A-Z_]*ALERT_[A-Z_]+)\b/.exec(msg);
+      if (m) codes.push(m[1]!);
+    }
+  }
+  return codes;
+}
+
+async function readJson(res: Dispatcher.ResponseData, maxBytes: number, label: string): Promise<unknown> {
+  const pieces: Buffer[] = [];
+  let size = 0;
+  for await (const piece of res.body as AsyncIterable<Buffer>) {
+    size += piece.length;
+    if (size > maxBytes) {
+      res.body.destroy();
+      throw new P2pfxError('PEER_ERROR', `peer ${label} sent a JSON body over ${maxBytes} bytes`);
+    }
+    pieces.push(piece);
+  }
+  try {
+    return JSON.parse(Buffer.concat(pieces).toString('utf8'));
+  } catch (err) {
+    throw new P2pfxError('PEER_ERROR', `peer ${label} sent malformed JSON`, { cause: err });
+  }
+}

@@ -1,0 +1,183 @@
+// The node's REST API v1 (DESIGN "REST API v1") over HTTPS with mutual TLS.
+import type { Readable } from 'node:stream';
+import fastifySwagger from '@fastify/swagger';
+import fastifySwaggerUi from '@fastify/swagger-ui';
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import { P2pfxError } from '../core/errors.js';
+import { MAX_BLOB_BYTES, MAX_MANIFEST_BYTES, MAX_MISSING_IDS, MAX_PAGE } from '../core/limits.js';
+import type { Manifest } from '../core/manifest.js';
+import { checkManifest } from '../pki/manifest-trust.js';
+import type { ChunkStore } from '../store/chunk-store.js';
+import type { Credentials } from '../store/credentials.js';
+import type { IndexDb } from '../store/index-db.js';
+import { VERSION } from '../version.js';
+import { serverTlsOptions } from './tls.js';
+
+export const API_VERSION = 1;
+/** A request (headers and body) must be done within this; a stalled peer is cut off. */
+const REQUEST_TIMEOUT_MS = 120_000;
+const KEEP_ALIVE_TIMEOUT_MS = 65_000;
+
+const CHUNK_ID = { type: 'string', pattern: '^[0-9a-f]{64}$', description: 'lowercase hex SHA-256 of the blob' } as const;
+const FILE_ID = { type: 'string', pattern: '^[0-9a-f]{32}$' } as const;
+const CHUNK_PUT = { type: 'object', properties: { id: { type: 'string' }, created: { type: 'boolean' }, size: { type: 'integer' } } } as const;
+const ERROR_BODY = {
+  type: 'object',
+  properties: { error: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' } } } },
+} as const;
+
+export interface NodeServerOptions {
+  credentials: Credentials;
+  store: ChunkStore;
+  db: IndexDb;
+  /** pino logger options, or false for none. */
+  logger?: boolean | Record<string, unknown>;
+  /** Called after a new manifest is stored (a node reassembles files addressed to it). */
+  onManifest?: (m: Manifest) => void;
+}
+
+export async function createNodeServer(opts: NodeServerOptions): Promise<FastifyInstance> {
+  const { credentials, store, db } = opts;
+  const app = Fastify({
+    https: serverTlsOptions(credentials),
+    logger: opts.logger ?? false,
+    bodyLimit: MAX_MANIFEST_BYTES,
+    requestTimeout: REQUEST_TIMEOUT_MS,
+    keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
+    exposeHeadRoutes: false,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
+  });
+
+  app.setErrorHandler((err: FastifyError, request, reply) => {
+    const e = toWireError(err);
+    if (e.code === 'INTERNAL') request.log.error({ err }, 'internal error');
+    void reply.status(e.status).send(e.toJSON());
+  });
+  app.setNotFoundHandler((request, reply) => {
+    void reply.status(404).send(new P2pfxError('NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`).toJSON());
+  });
+  // Chunk bodies stay streams: hashed while written to disk, never buffered whole.
+  app.addContentTypeParser('application/octet-stream', (_request, payload, done) => done(null, payload));
+
+  await app.register(fastifySwagger, {
+    openapi: {
+      info: { title: 'p2pfx node API', version: VERSION, description: 'REST API v1 of a p2pfx node. Every request needs a client certificate from the network CA (mutual TLS).' },
+    },
+  });
+  await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
+  app.get('/openapi.json', { schema: { hide: true } }, () => app.swagger());
+
+  app.get('/v1/health', {
+    schema: { summary: 'Status of the node', response: { 200: { type: 'object', properties: { status: { type: 'string' }, version: { type: 'string' }, nodeId: { type: 'string' }, name: { type: 'string' }, chunks: { type: 'integer' } } } } },
+  }, async () => ({ status: 'ok', version: VERSION, nodeId: credentials.nodeId, name: credentials.name, chunks: (await store.usage()).count }));
+
+  app.get('/v1/identity', {
+    schema: { summary: 'Who this node is', response: { 200: { type: 'object', properties: { nodeId: { type: 'string' }, name: { type: 'string' }, x25519: { type: 'string', description: 'base64 raw X25519 public key' }, apiVersion: { type: 'integer' } } } } },
+  }, async () => ({ nodeId: credentials.nodeId, name: credentials.name, x25519: credentials.x25519.publicKey.toString('base64'), apiVersion: API_VERSION }));
+
+  app.put<{ Params: { id: string } }>('/v1/chunks/:id', {
+    schema: {
+      summary: 'Store a chunk; kept only if the SHA-256 of the body equals the id',
+      params: { type: 'object', required: ['id'], properties: { id: CHUNK_ID } },
+      consumes: ['application/octet-stream'],
+      response: { 200: CHUNK_PUT, 201: CHUNK_PUT, 400: ERROR_BODY, 413: ERROR_BODY, 507: ERROR_BODY },
+    },
+  }, async (request, reply) => {
+    const { id } = request.params;
+    const declared = Number(request.headers['content-length'] ?? NaN);
+    if (declared > MAX_BLOB_BYTES) throw new P2pfxError('CHUNK_TOO_LARGE', `chunk ${id} declares ${declared} bytes; the cap is ${MAX_BLOB_BYTES}`);
+    const body = request.body as Readable | undefined;
+    if (body !== undefined && typeof (body as Readable).pipe !== 'function') {
+      throw new P2pfxError('UNSUPPORTED_MEDIA_TYPE', 'chunk bodies must be application/octet-stream');
+    }
+    const result = await store.putStream(id, body ?? []);
+    return reply.status(result.created ? 201 : 200).send({ id, ...result });
+  });
+
+  const chunkParams = { type: 'object', required: ['id'], properties: { id: CHUNK_ID } } as const;
+  app.get<{ Params: { id: string } }>('/v1/chunks/:id', {
+    schema: { summary: 'Fetch a chunk (the blob, as stored)', params: chunkParams, produces: ['application/octet-stream'], response: { 404: ERROR_BODY } },
+  }, async (request, reply) => {
+    const { size, stream } = await store.openRead(request.params.id);
+    return reply.header('content-length', size).type('application/octet-stream').send(stream);
+  });
+  app.head<{ Params: { id: string } }>('/v1/chunks/:id', {
+    schema: { summary: 'Whether a chunk is held, and its size', params: chunkParams },
+  }, async (request, reply) => {
+    const size = await store.size(request.params.id);
+    if (size === null) throw new P2pfxError('CHUNK_NOT_FOUND', `chunk ${request.params.id} is not held here`);
+    return reply.header('content-length', size).type('application/octet-stream').send();
+  });
+
+  app.post<{ Body: { ids: string[] } }>('/v1/chunks/missing', {
+    schema: {
+      summary: 'Which of these chunks this node lacks',
+      body: { type: 'object', required: ['ids'], additionalProperties: false, properties: { ids: { type: 'array', maxItems: MAX_MISSING_IDS, items: CHUNK_ID } } },
+      response: { 200: { type: 'object', properties: { missing: { type: 'array', items: { type: 'string' } } } } },
+    },
+  }, async (request) => ({ missing: await store.missing(request.body.ids) }));
+
+  app.get<{ Querystring: { after?: string; limit?: number } }>('/v1/chunks', {
+    schema: {
+      summary: 'A page of held chunks, in id order',
+      querystring: { type: 'object', additionalProperties: false, properties: { after: { type: 'string', pattern: '^[0-9a-f]{0,64}$' }, limit: { type: 'integer', minimum: 1, maximum: MAX_PAGE } } },
+      response: { 200: { type: 'object', properties: { chunks: { type: 'array', items: { type: 'object', properties: { id: { type: 'string' }, size: { type: 'integer' } } } }, next: { type: ['string', 'null'] } } } },
+    },
+  }, async (request) => {
+    const limit = request.query.limit ?? 1000;
+    const chunks = await store.list(request.query.after ?? '', limit);
+    return { chunks, next: chunks.length === limit ? chunks[chunks.length - 1]!.id : null };
+  });
+
+  app.put<{ Params: { fileId: string }; Body: unknown }>('/v1/manifests/:fileId', {
+    schema: {
+      summary: 'Store a signed manifest in this node\'s catalog',
+      params: { type: 'object', required: ['fileId'], properties: { fileId: FILE_ID } },
+      body: { type: 'object', description: 'a signed manifest, format v1 (see DESIGN.md)' },
+      response: { 400: ERROR_BODY },
+    },
+  }, async (request, reply) => {
+    const m = await checkManifest(request.body, credentials.caCertPem);
+    if (m.fileId !== request.params.fileId) throw new P2pfxError('BAD_MANIFEST', `manifest is for file ${m.fileId}, not ${request.params.fileId}`);
+    const created = db.putManifest(m);
+    if (created) opts.onManifest?.(m);
+    return reply.status(created ? 201 : 200).send({ fileId: m.fileId, created });
+  });
+
+  app.get('/v1/manifests', {
+    schema: { summary: 'The catalog: every manifest held, without its chunk list' },
+  }, async () => ({ manifests: db.listManifests().map(({ chunks: _chunks, ...rest }) => rest) }));
+
+  app.get<{ Params: { fileId: string } }>('/v1/manifests/:fileId', {
+    schema: { summary: 'One manifest, whole', params: { type: 'object', required: ['fileId'], properties: { fileId: FILE_ID } }, response: { 404: ERROR_BODY } },
+  }, async (request, reply) => {
+    const json = db.getManifestJson(request.params.fileId);
+    if (json === null) throw new P2pfxError('MANIFEST_NOT_FOUND', `no manifest for file ${request.params.fileId}`);
+    return reply.type('application/json').send(json);
+  });
+
+  app.get('/v1/crl', {
+    schema: { summary: 'The network CA\'s current certificate revocation list (PEM)', produces: ['application/x-pem-file'], response: { 404: ERROR_BODY } },
+  }, async (_request, reply) => {
+    if (!credentials.crlPem) throw new P2pfxError('NOT_FOUND', 'this node holds no CRL');
+    return reply.type('application/x-pem-file').send(credentials.crlPem);
+  });
+
+  return app;
+}
+
+/** Maps anything a route throws to the wire's small set of codes; unknown becomes INTERNAL. */
+function toWireError(err: FastifyError): P2pfxError {
+  if (err instanceof P2pfxError) return err;
+  if (err.validation) {
+    const code = err.validationContext === 'params' ? 'INVALID_ID' : 'BAD_REQUEST';
+    return new P2pfxError(code, `${err.validationContext ?? 'request'}: ${err.message}`);
+  }
+  switch (err.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE': return new P2pfxError('PAYLOAD_TOO_LARGE', err.message);
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE': return new P2pfxError('UNSUPPORTED_MEDIA_TYPE', err.message);
+    default: break;
+  }
+  if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) return new P2pfxError('BAD_REQUEST', err.message);
+  return new P2pfxError('INTERNAL', 'internal error', { cause: err });
+}

@@ -1,0 +1,201 @@
+// Content-addressed chunk store: chunks/ab/abcdef… named by the SHA-256 of their bytes.
+// A chunk is written to chunks/.tmp/ while hashed, and renamed into place only when its
+// hash is its id, so a file under a final name is always whole and correct.
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream, type ReadStream } from 'node:fs';
+import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { chunkId } from '../core/chunk.js';
+import { P2pfxError } from '../core/errors.js';
+import { assertChunkId } from '../core/ids.js';
+import { MAX_BLOB_BYTES, MAX_PAGE } from '../core/limits.js';
+import { isNoSpace, noSpaceError } from './fs-atomic.js';
+
+/** Temporary files older than this are leftovers of a killed process. */
+const STALE_TMP_MS = 10 * 60 * 1000;
+
+export interface PutResult { created: boolean; size: number }
+
+export class ChunkStore {
+  readonly dir: string;
+  private readonly tmpDir: string;
+
+  constructor(dir: string) {
+    this.dir = dir;
+    this.tmpDir = join(dir, '.tmp');
+  }
+
+  async init(): Promise<this> {
+    await mkdir(this.tmpDir, { recursive: true });
+    await this.removeStaleTemporaries();
+    return this;
+  }
+
+  pathOf(id: string): string {
+    assertChunkId(id);
+    return join(this.dir, id.slice(0, 2), id);
+  }
+
+  /** Size in bytes, or null when the chunk is not held. */
+  async size(id: string): Promise<number | null> {
+    try {
+      return (await stat(this.pathOf(id))).size;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw err;
+    }
+  }
+
+  async has(id: string): Promise<boolean> {
+    return (await this.size(id)) !== null;
+  }
+
+  /** The ids of `ids` this store lacks, in the order given. */
+  async missing(ids: readonly string[]): Promise<string[]> {
+    const held = await Promise.all(ids.map((id) => this.has(id)));
+    return ids.filter((_, i) => !held[i]);
+  }
+
+  /**
+   * Streams a chunk in, hashing as it goes. Throws HASH_MISMATCH if the bytes are not `id`,
+   * CHUNK_TOO_LARGE past `maxBytes`, INSUFFICIENT_STORAGE on a full disk; in every case the
+   * temporary file is removed and nothing appears under the final name.
+   */
+  async putStream(id: string, source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, maxBytes = MAX_BLOB_BYTES): Promise<PutResult> {
+    assertChunkId(id);
+    const tmp = join(this.tmpDir, `${id}.${randomBytes(6).toString('hex')}`);
+    const hash = createHash('sha256');
+    let size = 0;
+    const fh = await open(tmp, 'wx');
+    try {
+      try {
+        for await (const piece of source) {
+          size += piece.length;
+          if (size > maxBytes) throw new P2pfxError('CHUNK_TOO_LARGE', `chunk ${id} is larger than ${maxBytes} bytes`);
+          hash.update(piece);
+          await fh.write(piece);
+        }
+      } finally {
+        await fh.close();
+      }
+      const actual = hash.digest('hex');
+      if (actual !== id) throw new P2pfxError('HASH_MISMATCH', `chunk ${id}: received bytes hash to ${actual}`);
+      return { created: await this.commit(tmp, id), size };
+    } catch (err) {
+      await rm(tmp, { force: true });
+      if (isNoSpace(err)) throw noSpaceError(`chunk ${id}`, err);
+      throw err;
+    }
+  }
+
+  /** Stores a blob already in memory; its id is recomputed, never trusted. */
+  async putBlob(id: string, blob: Uint8Array): Promise<PutResult> {
+    const actual = chunkId(blob);
+    if (actual !== id) throw new P2pfxError('HASH_MISMATCH', `chunk ${id}: bytes hash to ${actual}`);
+    if (await this.has(id)) return { created: false, size: blob.length };
+    const tmp = join(this.tmpDir, `${id}.${randomBytes(6).toString('hex')}`);
+    try {
+      await writeFile(tmp, blob, { flag: 'wx' });
+      return { created: await this.commit(tmp, id), size: blob.length };
+    } catch (err) {
+      await rm(tmp, { force: true });
+      if (isNoSpace(err)) throw noSpaceError(`chunk ${id}`, err);
+      throw err;
+    }
+  }
+
+  /** Moves a verified temporary file to its final name; false (and tmp removed) if already held. */
+  private async commit(tmp: string, id: string): Promise<boolean> {
+    if (await this.has(id)) {
+      await rm(tmp, { force: true });
+      return false;
+    }
+    await mkdir(join(this.dir, id.slice(0, 2)), { recursive: true });
+    await rename(tmp, this.pathOf(id));
+    return true;
+  }
+
+  /** The whole blob, or CHUNK_NOT_FOUND. Callers that pass it on re-check its id. */
+  async read(id: string): Promise<Buffer> {
+    try {
+      return await readFile(this.pathOf(id));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw notFound(id);
+      throw err;
+    }
+  }
+
+  /** A stream of the blob and its size; CHUNK_NOT_FOUND if absent. */
+  async openRead(id: string): Promise<{ size: number; stream: ReadStream }> {
+    const path = this.pathOf(id);
+    try {
+      const fh = await open(path, 'r');
+      const { size } = await fh.stat();
+      return { size, stream: createReadStream('', { fd: fh.fd, autoClose: true, highWaterMark: 256 * 1024 }) };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw notFound(id);
+      throw err;
+    }
+  }
+
+  async remove(id: string): Promise<boolean> {
+    try {
+      await rm(this.pathOf(id));
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw err;
+    }
+  }
+
+  /** A page of held chunks in id order, starting after `after`. */
+  async list(after = '', limit = 1000): Promise<Array<{ id: string; size: number }>> {
+    const max = Math.min(Math.max(1, limit), MAX_PAGE);
+    const out: Array<{ id: string; size: number }> = [];
+    for (const shard of await this.shards()) {
+      if (after && shard < after.slice(0, 2)) continue;
+      const names = (await readdir(join(this.dir, shard))).filter((n) => /^[0-9a-f]{64}$/.test(n) && n > after).sort();
+      for (const id of names) {
+        const size = await this.size(id);
+        if (size === null) continue;
+        out.push({ id, size });
+        if (out.length >= max) return out;
+      }
+    }
+    return out;
+  }
+
+  /** Number of chunks and bytes held (walks the shards). */
+  async usage(): Promise<{ count: number; bytes: number }> {
+    let count = 0;
+    let bytes = 0;
+    let after = '';
+    for (;;) {
+      const page = await this.list(after, MAX_PAGE);
+      for (const c of page) { count += 1; bytes += c.size; }
+      if (page.length < MAX_PAGE) return { count, bytes };
+      after = page[page.length - 1]!.id;
+    }
+  }
+
+  private async shards(): Promise<string[]> {
+    const entries = await readdir(this.dir, { withFileTypes: true }).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return [];
+      throw err;
+    });
+    return entries.filter((e) => e.isDirectory() && /^[0-9a-f]{2}$/.test(e.name)).map((e) => e.name).sort();
+  }
+
+  private async removeStaleTemporaries(): Promise<void> {
+    const now = Date.now();
+    for (const name of await readdir(this.tmpDir)) {
+      const path = join(this.tmpDir, name);
+      const info = await stat(path).catch(() => null);
+      if (info && now - info.mtimeMs > STALE_TMP_MS) await rm(path, { force: true });
+    }
+  }
+}
+
+function notFound(id: string): P2pfxError {
+  return new P2pfxError('CHUNK_NOT_FOUND', `chunk ${id} is not held here`);
+}

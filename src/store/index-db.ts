@@ -1,0 +1,151 @@
+// The node's index (p2pfx.db, SQLite in WAL mode): the catalog of manifests and the send
+// journal. Migrations are numbered by PRAGMA user_version.
+import Database from 'better-sqlite3';
+import type { Manifest } from '../core/manifest.js';
+
+const MIGRATIONS: string[] = [
+  `CREATE TABLE manifests (
+     file_id     TEXT PRIMARY KEY,
+     json        TEXT NOT NULL,
+     sender      TEXT NOT NULL,
+     created_at  TEXT NOT NULL,
+     chunk_count INTEGER NOT NULL,
+     total_bytes INTEGER NOT NULL,
+     stored_at   TEXT NOT NULL
+   );
+   CREATE TABLE send_journal (
+     path         TEXT NOT NULL,
+     chunk_size   INTEGER NOT NULL,
+     size         INTEGER NOT NULL,
+     mtime_ms     REAL NOT NULL,
+     file_id      TEXT NOT NULL UNIQUE,
+     key_envelope TEXT NOT NULL,
+     nonce_prefix TEXT NOT NULL,
+     sha256       TEXT,
+     updated_at   TEXT NOT NULL,
+     PRIMARY KEY (path, chunk_size)
+   );
+   CREATE TABLE sealed_chunks (
+     file_id  TEXT NOT NULL,
+     idx      INTEGER NOT NULL,
+     chunk_id TEXT NOT NULL,
+     size     INTEGER NOT NULL,
+     PRIMARY KEY (file_id, idx)
+   ) WITHOUT ROWID;`,
+];
+
+export interface ManifestSummary {
+  fileId: string;
+  sender: string;
+  createdAt: string;
+  chunkCount: number;
+  totalBytes: number;
+}
+
+/** One file being sent: its key stays the same only while path, size and mtime do. */
+export interface SendJournalEntry {
+  path: string;
+  chunkSize: number;
+  size: number;
+  mtimeMs: number;
+  fileId: string;
+  keyEnvelope: string; // JSON of an x25519 envelope for this node
+  noncePrefix: string; // hex
+  sha256: string | null; // whole-file digest once read to the end
+}
+
+export class IndexDb {
+  private readonly db: Database.Database;
+
+  constructor(path: string) {
+    this.db = new Database(path);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma('busy_timeout = 5000');
+    this.migrate();
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+
+  private migrate(): void {
+    const version = this.db.pragma('user_version', { simple: true }) as number;
+    for (let v = version; v < MIGRATIONS.length; v++) {
+      this.db.transaction(() => {
+        this.db.exec(MIGRATIONS[v]!);
+        this.db.pragma(`user_version = ${v + 1}`);
+      })();
+    }
+  }
+
+  /** Stores a manifest that was already checked. Returns false if it was held already. */
+  putManifest(m: Manifest): boolean {
+    const res = this.db.prepare(
+      `INSERT INTO manifests (file_id, json, sender, created_at, chunk_count, total_bytes, stored_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(file_id) DO NOTHING`,
+    ).run(m.fileId, JSON.stringify(m), m.sender.nodeId, m.createdAt, m.chunkCount, m.totalBytes, new Date().toISOString());
+    return res.changes === 1;
+  }
+
+  getManifestJson(fileId: string): string | null {
+    const row = this.db.prepare('SELECT json FROM manifests WHERE file_id = ?').get(fileId) as { json: string } | undefined;
+    return row?.json ?? null;
+  }
+
+  getManifest(fileId: string): Manifest | null {
+    const json = this.getManifestJson(fileId);
+    return json === null ? null : (JSON.parse(json) as Manifest);
+  }
+
+  /** All manifests, newest first. */
+  listManifests(): Manifest[] {
+    const rows = this.db.prepare('SELECT json FROM manifests ORDER BY created_at DESC, file_id').all() as Array<{ json: string }>;
+    return rows.map((r) => JSON.parse(r.json) as Manifest);
+  }
+
+  getJournal(path: string, chunkSize: number): SendJournalEntry | null {
+    const row = this.db.prepare(
+      `SELECT path, chunk_size AS chunkSize, size, mtime_ms AS mtimeMs, file_id AS fileId,
+              key_envelope AS keyEnvelope, nonce_prefix AS noncePrefix, sha256
+       FROM send_journal WHERE path = ? AND chunk_size = ?`,
+    ).get(path, chunkSize) as SendJournalEntry | undefined;
+    return row ?? null;
+  }
+
+  /** Starts (or restarts, under a new file id) the journal of a file. */
+  startJournal(e: SendJournalEntry): void {
+    this.db.transaction(() => {
+      const old = this.getJournal(e.path, e.chunkSize);
+      if (old) {
+        this.db.prepare('DELETE FROM sealed_chunks WHERE file_id = ?').run(old.fileId);
+        this.db.prepare('DELETE FROM send_journal WHERE file_id = ?').run(old.fileId);
+      }
+      this.db.prepare(
+        `INSERT INTO send_journal (path, chunk_size, size, mtime_ms, file_id, key_envelope, nonce_prefix, sha256, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ).run(e.path, e.chunkSize, e.size, e.mtimeMs, e.fileId, e.keyEnvelope, e.noncePrefix, e.sha256, new Date().toISOString());
+    })();
+  }
+
+  finishJournal(fileId: string, sha256: string): void {
+    this.db.prepare('UPDATE send_journal SET sha256 = ?, updated_at = ? WHERE file_id = ?').run(sha256, new Date().toISOString(), fileId);
+  }
+
+  /**
+   * Records the ids of chunks sealed under a file's key before they leave this machine, so a
+   * later run can tell whether re-sealing gives the same bytes (same plaintext) or not.
+   */
+  recordSealed(fileId: string, chunks: ReadonlyArray<{ index: number; id: string; size: number }>): void {
+    const insert = this.db.prepare('INSERT OR REPLACE INTO sealed_chunks (file_id, idx, chunk_id, size) VALUES (?, ?, ?, ?)');
+    this.db.transaction(() => {
+      for (const c of chunks) insert.run(fileId, c.index, c.id, c.size);
+    })();
+  }
+
+  /** Chunks sealed so far for a file, by index. */
+  sealedChunks(fileId: string): Map<number, { id: string; size: number }> {
+    const rows = this.db.prepare('SELECT idx, chunk_id AS id, size FROM sealed_chunks WHERE file_id = ?').all(fileId) as Array<{ idx: number; id: string; size: number }>;
+    return new Map(rows.map((r) => [r.idx, { id: r.id, size: r.size }]));
+  }
+}

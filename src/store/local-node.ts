@@ -1,0 +1,32 @@
+// Everything a command needs of this node's home, opened together and closed together.
+import { mkdir } from 'node:fs/promises';
+import { ChunkStore } from './chunk-store.js';
+import { loadCredentials, type Credentials } from './credentials.js';
+import type { Home } from './home.js';
+import { IndexDb } from './index-db.js';
+
+export class LocalNode {
+  readonly home: Home;
+  readonly creds: Credentials;
+  readonly store: ChunkStore;
+  readonly db: IndexDb;
+
+  private constructor(home: Home, creds: Credentials, store: ChunkStore, db: IndexDb) {
+    this.home = home;
+    this.creds = creds;
+    this.store = store;
+    this.db = db;
+  }
+
+  /** Throws CERTS_MISSING before creating anything when the home has no certificates. */
+  static async open(home: Home): Promise<LocalNode> {
+    const creds = await loadCredentials(home);
+    await mkdir(home.receivedDir, { recursive: true });
+    const store = await new ChunkStore(home.chunksDir).init();
+    return new LocalNode(home, creds, store, new IndexDb(home.dbPath));
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}

@@ -1,0 +1,34 @@
+import type { Credentials } from '../store/credentials.js';
+import { wrapForNode, wrapWithPassword, type KeyEnvelope } from '../core/envelope.js';
+import { BLOB_OVERHEAD_BYTES } from '../core/limits.js';
+import { MANIFEST_VERSION, sealMetadata, signManifest, type ChunkRef, type FileMetadata, type Manifest } from '../core/manifest.js';
+import type { FileKey } from './file-key.js';
+
+export interface ManifestInput {
+  key: FileKey;
+  chunkSize: number;
+  chunks: ChunkRef[];
+  metadata: FileMetadata;
+  password?: string | undefined;
+}
+
+/** The signed manifest of a file: an envelope for this node always, one for a password if given. */
+export async function buildManifest(creds: Credentials, input: ManifestInput): Promise<Manifest> {
+  const { key } = input;
+  const envelopes: KeyEnvelope[] = [wrapForNode(key.dataKey, key.fileIdBytes, creds.nodeId, creds.x25519.publicKey)];
+  if (input.password !== undefined) envelopes.push(await wrapWithPassword(key.dataKey, key.fileIdBytes, input.password));
+  const totalBytes = input.chunks.reduce((sum, c) => sum + c.size, 0);
+  if (totalBytes !== input.metadata.size + input.chunks.length * BLOB_OVERHEAD_BYTES) throw new Error('chunk sizes do not add up to the file size');
+  return signManifest({
+    version: MANIFEST_VERSION,
+    fileId: key.fileId,
+    chunkSize: input.chunkSize,
+    chunkCount: input.chunks.length,
+    totalBytes,
+    chunks: input.chunks,
+    envelopes,
+    metadata: sealMetadata(input.metadata, key.dataKey, key.fileIdBytes),
+    createdAt: new Date().toISOString(),
+    sender: { nodeId: creds.nodeId, certPem: creds.certPem },
+  }, creds.keyPem);
+}

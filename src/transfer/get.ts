@@ -1,0 +1,141 @@
+// Download flow (DESIGN "Flows > Receive / download"): manifest → verify → unlock the key →
+// fetch the chunks not held locally, checking each id → open each with its place → write the
+// plaintext in order to received/NAME.part → check size and SHA-256 → rename, never overwriting.
+import { createHash } from 'node:crypto';
+import { constants } from 'node:fs';
+import { link, mkdir, open, rm } from 'node:fs/promises';
+import { extname, join } from 'node:path';
+import { chunkId, openChunk } from '../core/chunk.js';
+import { P2pfxError } from '../core/errors.js';
+import { openMetadata, plaintextBytes, type Manifest } from '../core/manifest.js';
+import type { PeerClient } from '../net/client.js';
+import { checkManifest } from '../pki/manifest-trust.js';
+import type { LocalNode } from '../store/local-node.js';
+import { resolveFileRef } from './catalog.js';
+import { runOrdered } from './ordered-pool.js';
+import type { ProgressListener } from './progress.js';
+import { unlockDataKey } from './unlock.js';
+
+export const DEFAULT_GET_CONCURRENCY = 8;
+/** A chunk whose bytes do not match its id is asked for this many times in all. */
+const FETCH_ATTEMPTS = 2;
+const MAX_NAME_SUFFIX = 9999;
+
+export interface GetOptions {
+  node: LocalNode;
+  client: PeerClient;
+  /** A file id, or a name from the peer's catalog. */
+  ref: string;
+  password?: string | undefined;
+  askPassword?: (() => Promise<string>) | undefined;
+  /** Where the file lands; the node's received/ by default. */
+  outDir?: string;
+  concurrency?: number;
+  onProgress?: ProgressListener;
+}
+
+export interface GetResult {
+  fileId: string;
+  name: string;
+  path: string;
+  size: number;
+  sha256: string;
+  fetchedChunks: number;
+  localChunks: number;
+}
+
+export async function getFile(opts: GetOptions): Promise<GetResult> {
+  const { node, client } = opts;
+  const fileId = await resolveFileRef(client, node.creds, opts.ref, opts.password);
+  const manifest = await checkManifest(await client.getManifest(fileId), node.creds.caCertPem);
+  if (manifest.fileId !== fileId) throw new P2pfxError('BAD_MANIFEST', `asked for file ${fileId}, the peer sent the manifest of ${manifest.fileId}`);
+  const fileIdBytes = Buffer.from(fileId, 'hex');
+  const label = opts.ref === fileId ? fileId : `${JSON.stringify(opts.ref)} (${fileId})`;
+  const dataKey = await unlockDataKey(manifest.envelopes, fileIdBytes, node.creds, { password: opts.password, askPassword: opts.askPassword, label });
+  const meta = openMetadata(manifest.metadata, dataKey, fileIdBytes);
+  if (meta.size !== plaintextBytes(manifest)) {
+    throw new P2pfxError('BAD_MANIFEST', `file ${label}: metadata says ${meta.size} bytes, chunks hold ${plaintextBytes(manifest)}`);
+  }
+  node.db.putManifest(manifest);
+
+  const outDir = opts.outDir ?? node.home.receivedDir;
+  await mkdir(outDir, { recursive: true });
+  const partPath = join(outDir, `${meta.name}.part`);
+  const fh = await open(partPath, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, 0o644);
+  const counts = { fetched: 0, local: 0 };
+  try {
+    const hash = createHash('sha256');
+    let written = 0;
+    await runOrdered<Buffer>({
+      count: manifest.chunkCount,
+      concurrency: opts.concurrency ?? DEFAULT_GET_CONCURRENCY,
+      fetch: (index) => fetchChunk(node, client, manifest.chunks[index]!.id, counts),
+      consume: async (index, blob) => {
+        const plain = openChunk(dataKey, { fileId: fileIdBytes, index, last: index === manifest.chunkCount - 1 }, blob);
+        hash.update(plain);
+        await fh.write(plain);
+        written += plain.length;
+        opts.onProgress?.({ phase: 'fetching', name: meta.name, doneBytes: written, totalBytes: meta.size, doneChunks: index + 1, totalChunks: manifest.chunkCount });
+      },
+    });
+    await fh.close();
+    const sha256 = hash.digest('hex');
+    if (written !== meta.size || sha256 !== meta.sha256) {
+      throw new P2pfxError('FILE_CORRUPT', `file ${label}: reassembled ${written} bytes with SHA-256 ${sha256}, the sender recorded ${meta.size} bytes and ${meta.sha256}`);
+    }
+    const path = await publish(partPath, outDir, meta.name);
+    opts.onProgress?.({ phase: 'done', name: meta.name, doneBytes: written, totalBytes: meta.size, doneChunks: manifest.chunkCount, totalChunks: manifest.chunkCount });
+    return { fileId, name: meta.name, path, size: written, sha256, fetchedChunks: counts.fetched, localChunks: counts.local };
+  } catch (err) {
+    await fh.close().catch(() => undefined);
+    await rm(partPath, { force: true });
+    throw err;
+  }
+}
+
+/** A chunk from the local store if held whole, else from the peer (then kept locally). */
+async function fetchChunk(node: LocalNode, client: PeerClient, id: string, counts: { fetched: number; local: number }): Promise<Buffer> {
+  const local = await readLocal(node, id);
+  if (local) {
+    counts.local++;
+    return local;
+  }
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const blob = await client.getChunk(id);
+      await node.store.putBlob(id, blob);
+      counts.fetched++;
+      return blob;
+    } catch (err) {
+      if (!(err instanceof P2pfxError) || err.code !== 'HASH_MISMATCH' || attempt >= FETCH_ATTEMPTS) throw err;
+    }
+  }
+}
+
+/** A locally held chunk, or null; one that no longer matches its id is removed. */
+async function readLocal(node: LocalNode, id: string): Promise<Buffer | null> {
+  if (!(await node.store.has(id))) return null;
+  const blob = await node.store.read(id).catch(() => null);
+  if (blob && chunkId(blob) === id) return blob;
+  await node.store.remove(id);
+  return null;
+}
+
+/** Moves the finished .part to NAME, or NAME (1), NAME (2)… — never over an existing file. */
+async function publish(partPath: string, dir: string, name: string): Promise<string> {
+  const ext = extname(name);
+  const stem = ext && ext !== name ? name.slice(0, -ext.length) : name;
+  for (let n = 0; n <= MAX_NAME_SUFFIX; n++) {
+    const candidate = join(dir, n === 0 ? name : `${stem} (${n})${ext === name ? '' : ext}`);
+    try {
+      await link(partPath, candidate);
+      await rm(partPath, { force: true });
+      return candidate;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+  }
+  throw new P2pfxError('INVALID_ARGUMENT', `too many files named ${name} in ${dir}`);
+}
+
+export type { Manifest };

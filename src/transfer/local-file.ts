@@ -1,0 +1,30 @@
+import type { FileHandle } from 'node:fs/promises';
+import { realpath, stat } from 'node:fs/promises';
+import { P2pfxError } from '../core/errors.js';
+
+/** The real path of a regular file to send; FILE_NOT_FOUND or NOT_A_FILE otherwise. */
+export async function resolveSourceFile(path: string): Promise<{ path: string; size: number; mtimeMs: number }> {
+  let real: string;
+  try {
+    real = await realpath(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') throw new P2pfxError('FILE_NOT_FOUND', `no such file: ${path}`, { cause: err });
+    if (code === 'EACCES') throw new P2pfxError('FILE_NOT_FOUND', `cannot read ${path}: permission denied`, { hint: 'Check the file\'s permissions.', cause: err });
+    throw err;
+  }
+  const info = await stat(real);
+  if (!info.isFile()) throw new P2pfxError('NOT_A_FILE', `${path} is not a regular file`);
+  return { path: real, size: info.size, mtimeMs: info.mtimeMs };
+}
+
+/** Reads exactly `length` bytes at `position`; FILE_CHANGED if the file ends sooner. */
+export async function readExactly(fh: FileHandle, buffer: Buffer, length: number, position: number, name: string): Promise<Buffer> {
+  let got = 0;
+  while (got < length) {
+    const { bytesRead } = await fh.read(buffer, got, length - got, position + got);
+    if (bytesRead === 0) throw new P2pfxError('FILE_CHANGED', `${name} became shorter while being read`);
+    got += bytesRead;
+  }
+  return buffer.subarray(0, length);
+}

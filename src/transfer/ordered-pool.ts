@@ -1,0 +1,71 @@
+// Runs fetch(i) for i in [0, count) with at most `concurrency` at once, and hands results
+// to consume(i, r) strictly in index order. At most `window` results wait for their turn,
+// so memory stays bounded by window × result size whatever `count` is.
+
+export interface OrderedPoolOptions<R> {
+  count: number;
+  concurrency: number;
+  window?: number;
+  fetch: (index: number) => Promise<R>;
+  consume: (index: number, result: R) => Promise<void> | void;
+  signal?: AbortSignal;
+}
+
+export async function runOrdered<R>(opts: OrderedPoolOptions<R>): Promise<void> {
+  const { count, fetch, consume } = opts;
+  const concurrency = Math.max(1, opts.concurrency);
+  const window = Math.max(concurrency, opts.window ?? concurrency * 2);
+  const ready = new Map<number, R>();
+  let nextToStart = 0;
+  let nextToConsume = 0;
+  let running = 0;
+  let failed: unknown = null;
+  let consuming = false;
+
+  return new Promise<void>((resolve, reject) => {
+    const fail = (err: unknown) => {
+      if (failed === null) {
+        failed = err ?? new Error('failed');
+        reject(err);
+      }
+    };
+    const pump = () => {
+      if (failed !== null) return;
+      if (opts.signal?.aborted) {
+        fail(opts.signal.reason);
+        return;
+      }
+      while (running < concurrency && nextToStart < count && nextToStart < nextToConsume + window) {
+        const index = nextToStart++;
+        running++;
+        fetch(index).then((r) => {
+          running--;
+          ready.set(index, r);
+          void drain();
+        }, (err: unknown) => {
+          running--;
+          fail(err);
+        });
+      }
+      if (nextToConsume === count && running === 0) resolve();
+    };
+    const drain = async () => {
+      if (consuming) return;
+      consuming = true;
+      try {
+        while (failed === null && ready.has(nextToConsume)) {
+          const r = ready.get(nextToConsume) as R;
+          ready.delete(nextToConsume);
+          await consume(nextToConsume, r);
+          nextToConsume++;
+        }
+      } catch (err) {
+        fail(err);
+      } finally {
+        consuming = false;
+      }
+      pump();
+    };
+    pump();
+  });
+}

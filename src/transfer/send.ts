@@ -1,0 +1,181 @@
+// Send flow (DESIGN "Flows > Send"): read → cut → seal and hash → ask what the peer lacks →
+// PUT those with a bounded number in flight → PUT the signed manifest.
+import { createHash } from 'node:crypto';
+import { open } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { chunkId, sealChunk } from '../core/chunk.js';
+import { P2pfxError } from '../core/errors.js';
+import { DEFAULT_CHUNK_BYTES, MAX_CHUNK_BYTES, MAX_MISSING_IDS, MIN_CHUNK_BYTES } from '../core/limits.js';
+import type { ChunkRef, Manifest } from '../core/manifest.js';
+import type { PeerClient } from '../net/client.js';
+import type { LocalNode } from '../store/local-node.js';
+import { buildManifest } from './build-manifest.js';
+import { fileKeyFor, newFileKey, type FileKey } from './file-key.js';
+import { readExactly, resolveSourceFile } from './local-file.js';
+import type { ProgressListener } from './progress.js';
+
+export const DEFAULT_SEND_CONCURRENCY = 8;
+
+export interface SendOptions {
+  node: LocalNode;
+  client: PeerClient;
+  path: string;
+  chunkSize?: number;
+  password?: string | undefined;
+  concurrency?: number;
+  onProgress?: ProgressListener;
+}
+
+export interface SendResult {
+  fileId: string;
+  name: string;
+  size: number;
+  sha256: string;
+  chunkCount: number;
+  /** Chunks PUT in this run; the rest the peer already held. */
+  sentChunks: number;
+  /** True when the file was not read at all (the peer held every chunk of an unchanged file). */
+  quick: boolean;
+  manifest: Manifest;
+}
+
+export function checkChunkSize(chunkSize: number): number {
+  if (!Number.isInteger(chunkSize) || chunkSize < MIN_CHUNK_BYTES || chunkSize > MAX_CHUNK_BYTES) {
+    throw new P2pfxError('INVALID_ARGUMENT', `chunk size must be a whole number of bytes between ${MIN_CHUNK_BYTES} and ${MAX_CHUNK_BYTES}, got ${chunkSize}`);
+  }
+  return chunkSize;
+}
+
+export async function sendFile(opts: SendOptions): Promise<SendResult> {
+  const chunkSize = checkChunkSize(opts.chunkSize ?? DEFAULT_CHUNK_BYTES);
+  const file = await resolveSourceFile(opts.path);
+  const stamp = { path: file.path, chunkSize, size: file.size, mtimeMs: file.mtimeMs };
+  const run = new SendRun(opts, file, chunkSize);
+  const first = await run.attempt(fileKeyFor(opts.node, stamp));
+  if (first !== 'changed') return first;
+  // Re-sealing gave other bytes than a previous run under the same key: the file changed
+  // without its size or mtime showing it. Start over under a new key; nothing was sent twice.
+  const second = await run.attempt(newFileKey(opts.node, stamp));
+  if (second === 'changed') throw new P2pfxError('FILE_CHANGED', `${file.path} changed while being sent`);
+  return second;
+}
+
+class SendRun {
+  private readonly name: string;
+  private readonly path: string;
+  private readonly size: number;
+  private readonly count: number;
+  private readonly concurrency: number;
+
+  constructor(private readonly opts: SendOptions, private readonly file: { path: string; size: number; mtimeMs: number }, private readonly chunkSize: number) {
+    this.path = file.path;
+    this.size = file.size;
+    this.name = basename(file.path);
+    this.count = Math.max(1, Math.ceil(file.size / chunkSize));
+    this.concurrency = Math.max(1, opts.concurrency ?? DEFAULT_SEND_CONCURRENCY);
+  }
+
+  async attempt(key: FileKey): Promise<SendResult | 'changed'> {
+    const lacking = key.sealed.size > 0 ? await this.askMissing(key) : new Set<string>();
+    const quick = key.sha256 !== null && key.sealed.size === this.count;
+    const fh = await open(this.path, 'r');
+    let sent = 0;
+    let outcome: { sha256: string; chunks: ChunkRef[] } | 'changed';
+    try {
+      const uploads = new Uploads(this.concurrency);
+      const hash = quick ? null : createHash('sha256');
+      const buffer = Buffer.allocUnsafe(this.chunkSize);
+      const chunks: ChunkRef[] = [];
+      let done = 0;
+      outcome = await (async () => {
+        for (let index = 0; index < this.count; index++) {
+          const previous = key.sealed.get(index);
+          const needed = previous === undefined || lacking.has(previous.id);
+          if (quick && !needed) {
+            chunks.push({ index, ...previous! });
+            this.progress('sending', ++done);
+            continue;
+          }
+          await uploads.slot();
+          const offset = index * this.chunkSize;
+          const length = Math.min(this.chunkSize, this.size - offset);
+          const plain = await readExactly(fh, buffer, length, offset, this.name);
+          hash?.update(plain);
+          const blob = sealChunk(key.dataKey, key.noncePrefix, { fileId: key.fileIdBytes, index, last: index === this.count - 1 }, plain);
+          const id = chunkId(blob);
+          if (previous !== undefined && previous.id !== id) return 'changed';
+          chunks.push({ index, id, size: blob.length });
+          if (previous === undefined) this.opts.node.db.recordSealed(key.fileId, [{ index, id, size: blob.length }]);
+          if (!needed) {
+            this.progress('sending', ++done);
+            continue;
+          }
+          uploads.start(async () => {
+            await this.opts.client.putChunk(id, blob);
+            sent++;
+            this.progress('sending', ++done);
+          });
+        }
+        await uploads.finish();
+        return { sha256: key.sha256 ?? hash!.digest('hex'), chunks };
+      })().finally(() => uploads.finish().catch(() => undefined));
+    } finally {
+      await fh.close();
+    }
+    if (outcome === 'changed') return 'changed';
+    return this.publish(key, outcome.sha256, outcome.chunks, sent, quick);
+  }
+
+  /** Of the chunks sealed under this key by an earlier run, those the peer lacks. */
+  private async askMissing(key: FileKey): Promise<Set<string>> {
+    const ids = [...key.sealed.values()].map((c) => c.id);
+    const missing = new Set<string>();
+    for (let i = 0; i < ids.length; i += MAX_MISSING_IDS) {
+      for (const id of await this.opts.client.missing(ids.slice(i, i + MAX_MISSING_IDS))) missing.add(id);
+    }
+    return missing;
+  }
+
+  private async publish(key: FileKey, sha256: string, chunks: ChunkRef[], sent: number, quick: boolean): Promise<SendResult> {
+    const { node, client } = this.opts;
+    node.db.finishJournal(key.fileId, sha256);
+    const manifest = await buildManifest(node.creds, {
+      key, chunkSize: this.chunkSize, chunks, password: this.opts.password,
+      metadata: { name: this.name, size: this.size, mtimeMs: this.file.mtimeMs, sha256 },
+    });
+    node.db.putManifest(manifest);
+    await client.putManifest(manifest);
+    this.progress('done', this.count);
+    return { fileId: key.fileId, name: this.name, size: this.size, sha256, chunkCount: this.count, sentChunks: sent, quick, manifest };
+  }
+
+  private progress(phase: 'sending' | 'done', doneChunks: number): void {
+    const doneBytes = Math.min(this.size, doneChunks * this.chunkSize);
+    this.opts.onProgress?.({ phase, name: this.name, doneBytes, totalBytes: this.size, doneChunks, totalChunks: this.count });
+  }
+}
+
+/** At most `limit` uploads at once; the first failure stops new ones and is rethrown. */
+class Uploads {
+  private readonly running = new Set<Promise<void>>();
+  private error: unknown = null;
+
+  constructor(private readonly limit: number) {}
+
+  async slot(): Promise<void> {
+    while (this.running.size >= this.limit && this.error === null) await Promise.race(this.running);
+    if (this.error !== null) throw this.error;
+  }
+
+  start(task: () => Promise<void>): void {
+    const p: Promise<void> = task().catch((err: unknown) => {
+      if (this.error === null) this.error = err;
+    }).finally(() => this.running.delete(p));
+    this.running.add(p);
+  }
+
+  async finish(): Promise<void> {
+    await Promise.all(this.running);
+    if (this.error !== null) throw this.error;
+  }
+}
