@@ -21,6 +21,7 @@ export const ERROR_CODES = {
   CERT_INVALID: { status: 400, hint: 'The certificate files are unreadable or do not belong together; make them again with `p2pfx certs`.' },
   CERT_REJECTED: { status: 403, hint: 'Both nodes need certificates signed by the same network CA (certs/ca-cert.pem).' },
   // network
+  PORT_IN_USE: { status: 500, hint: 'Another program (maybe another `p2pfx serve`) uses that port; stop it or pick another with --port.' },
   PEER_UNREACHABLE: { status: 502, hint: 'Check that `p2pfx serve` runs on the peer, the address and port, and that the firewall lets the port through.' },
   PEER_TIMEOUT: { status: 504, hint: 'The peer did not answer in time; check that it is up and that the network is not dropping packets.' },
   PEER_ERROR: { status: 502, hint: 'The peer answered with an error it did not explain; look at its log.' },

@@ -2,7 +2,7 @@
 // A chunk is written to chunks/.tmp/ while hashed, and renamed into place only when its
 // hash is its id, so a file under a final name is always whole and correct.
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, type ReadStream } from 'node:fs';
+import type { ReadStream } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { chunkId } from '../core/chunk.js';
@@ -130,8 +130,13 @@ export class ChunkStore {
     const path = this.pathOf(id);
     try {
       const fh = await open(path, 'r');
-      const { size } = await fh.stat();
-      return { size, stream: createReadStream('', { fd: fh.fd, autoClose: true, highWaterMark: 256 * 1024 }) };
+      try {
+        const { size } = await fh.stat();
+        return { size, stream: fh.createReadStream({ highWaterMark: 256 * 1024 }) };
+      } catch (err) {
+        await fh.close();
+        throw err;
+      }
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw notFound(id);
       throw err;

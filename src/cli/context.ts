@@ -1,0 +1,59 @@
+// What every command shares: the global options, the node's home, a client for --peer.
+import { P2pfxError } from '../core/errors.js';
+import { KiB, MiB, GiB } from '../core/limits.js';
+import { PeerClient, type PeerClientOptions } from '../net/client.js';
+import { parsePeer } from '../net/peer-address.js';
+import { Home } from '../store/home.js';
+import { LocalNode } from '../store/local-node.js';
+import { makeOut, type Out } from './output.js';
+
+export interface GlobalOptions { home?: string; json?: boolean; debug?: boolean }
+
+export function outFor(g: GlobalOptions): Out {
+  return makeOut(g);
+}
+
+export function homeFor(g: GlobalOptions): Home {
+  return Home.resolve(g.home);
+}
+
+/** Opens the node's home for the length of `fn`, and closes it whatever happens. */
+export async function withNode<T>(g: GlobalOptions, fn: (node: LocalNode) => Promise<T>): Promise<T> {
+  const node = await LocalNode.open(homeFor(g));
+  try {
+    return await fn(node);
+  } finally {
+    node.close();
+  }
+}
+
+/** A client for the --peer the user typed, closed after `fn`. */
+export async function withPeer<T>(node: LocalNode, peer: string | undefined, fn: (client: PeerClient) => Promise<T>, opts: PeerClientOptions = {}): Promise<T> {
+  if (!peer) throw new P2pfxError('INVALID_ARGUMENT', 'this command needs --peer HOST[:PORT]');
+  const client = new PeerClient(parsePeer(peer), node.creds, opts);
+  try {
+    return await fn(client);
+  } finally {
+    await client.close();
+  }
+}
+
+/** Parses sizes such as 1048576, 512K, 4M, 4MiB, 1G. */
+export function parseSize(text: string): number {
+  const m = /^(\d+)\s*([kmg]?)(i?b)?$/i.exec(text.trim());
+  if (!m) throw new P2pfxError('INVALID_ARGUMENT', `not a size: ${JSON.stringify(text)} (examples: 1048576, 512K, 4M)`);
+  const unit = { '': 1, k: KiB, m: MiB, g: GiB }[m[2]!.toLowerCase() as '' | 'k' | 'm' | 'g'];
+  return Number(m[1]) * unit;
+}
+
+export function parseCount(text: string, what: string, max = 256): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || n < 1 || n > max) throw new P2pfxError('INVALID_ARGUMENT', `${what} must be a whole number from 1 to ${max}, got ${JSON.stringify(text)}`);
+  return n;
+}
+
+export function parsePort(text: string): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || n > 65535) throw new P2pfxError('INVALID_ARGUMENT', `port must be a number from 0 to 65535, got ${JSON.stringify(text)}`);
+  return n;
+}

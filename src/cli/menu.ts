@@ -1,0 +1,129 @@
+// The guided menu, as the original's: ask for this node's port, the peer and a password, then
+// 1 send, 2 download, 3 list local chunks, 4 list the peer's chunks, 5 quit. It runs the same
+// transfer functions as the commands; only the questions are its own.
+import { P2pfxError, toP2pfxError } from '../core/errors.js';
+import { DEFAULT_PORT } from '../core/limits.js';
+import { PeerClient } from '../net/client.js';
+import { parsePeer } from '../net/peer-address.js';
+import { startNode, type RunningNode } from '../net/run-node.js';
+import { listCatalog } from '../transfer/catalog.js';
+import { getFile } from '../transfer/get.js';
+import { sendFile } from '../transfer/send.js';
+import type { LocalNode } from '../store/local-node.js';
+import { parsePort, withNode, type GlobalOptions } from './context.js';
+import { formatBytes, printable } from './output.js';
+import { Prompter } from './prompt.js';
+import { progressBar } from './progress-bar.js';
+
+const CHOICES = [
+  '1. Send a file to the peer',
+  '2. Download a file from the peer',
+  '3. List local chunks',
+  '4. List the peer\'s chunks',
+  '5. Quit',
+];
+
+export async function menuCommand(g: GlobalOptions, input: NodeJS.ReadableStream = process.stdin, output: NodeJS.WritableStream = process.stdout): Promise<void> {
+  const say = (text = '') => void output.write(`${printable(text)}\n`);
+  await withNode(g, async (node) => {
+    const ask = new Prompter(input, output);
+    let server: RunningNode | null = null;
+    let client: PeerClient | null = null;
+    try {
+      say(`p2pfx — node ${node.creds.name}, id ${node.creds.nodeId}`);
+      const port = parsePort((await ask.ask('Port for this node\'s server', String(DEFAULT_PORT))) ?? String(DEFAULT_PORT));
+      try {
+        server = await startNode(node, { host: '0.0.0.0', port });
+        say(`Serving on port ${server.port}.`);
+      } catch (err) {
+        const e = toP2pfxError(err);
+        say(`Not serving: ${e.code}: ${e.message} (sending and downloading still work).`);
+      }
+      const peerHost = await askUntil(ask, say, 'Peer address (IP or host name)', (text) => parsePeer(text).host);
+      if (peerHost === null) return;
+      const peerPort = parsePort((await ask.ask('Peer port', String(DEFAULT_PORT))) ?? String(DEFAULT_PORT));
+      client = new PeerClient({ host: peerHost, port: peerPort }, node.creds);
+      const password = await ask.askSecret('Password for files (Enter for none: only nodes holding a key can open them)');
+      const session: Session = { node, client, password: password ? password : undefined, ask, say };
+      for (;;) {
+        say();
+        CHOICES.forEach((c) => say(c));
+        const choice = await ask.ask('Choice');
+        if (choice === null || choice === '5') break;
+        await runChoice(session, choice);
+      }
+      say('Bye.');
+    } finally {
+      ask.close();
+      await client?.close();
+      await server?.close();
+    }
+  });
+}
+
+interface Session {
+  node: LocalNode;
+  client: PeerClient;
+  password: string | undefined;
+  ask: Prompter;
+  say: (text?: string) => void;
+}
+
+async function runChoice(s: Session, choice: string): Promise<void> {
+  try {
+    switch (choice) {
+      case '1': return await sendChoice(s);
+      case '2': return await getChoice(s);
+      case '3': return await listChunks(s, 'this node', await s.node.store.list('', 1000));
+      case '4': return await listChunks(s, `${s.client.label}`, (await s.client.listChunks('', 1000)).chunks);
+      default: s.say(`Unknown choice ${JSON.stringify(choice)}: type a number from 1 to 5.`);
+    }
+  } catch (err) {
+    const e = toP2pfxError(err);
+    s.say(`error ${e.code}: ${e.message}`);
+    s.say(`  hint: ${e.hint}`);
+  }
+}
+
+async function sendChoice(s: Session): Promise<void> {
+  const path = await s.ask.ask('Path of the file to send');
+  if (!path) return;
+  const bar = progressBar(process.stderr.isTTY === true, 'send');
+  const r = await sendFile({ node: s.node, client: s.client, path, password: s.password, onProgress: bar.listener }).finally(() => bar.stop());
+  s.say(`Sent ${r.name} (${formatBytes(r.size)}, ${r.chunkCount} chunks, ${r.sentChunks} moved) to ${s.client.label}, node ${s.client.nodeId ?? '?'}.`);
+  s.say(`File id ${r.fileId}`);
+}
+
+async function getChoice(s: Session): Promise<void> {
+  const files = await listCatalog(s.client, s.node.creds, s.password);
+  if (files.length === 0) return s.say(`The catalog of ${s.client.label} is empty.`);
+  s.say(`Files on ${s.client.label}:`);
+  files.forEach((f, i) => s.say(`  ${i + 1}. ${f.name ?? `(name hidden) ${f.fileId}`}  ${formatBytes(f.size)}`));
+  const pick = await s.ask.ask('Which file (number, name or id)');
+  if (!pick) return;
+  const n = Number(pick);
+  const ref = Number.isInteger(n) && n >= 1 && n <= files.length ? files[n - 1]!.fileId : pick;
+  const bar = progressBar(process.stderr.isTTY === true, 'get');
+  const askPassword = async () => (await s.ask.askSecret('Password for this file')) ?? '';
+  const r = await getFile({ node: s.node, client: s.client, ref, password: s.password, askPassword, onProgress: bar.listener }).finally(() => bar.stop());
+  s.say(`Received ${r.name} (${formatBytes(r.size)}), SHA-256 verified, saved as ${r.path}`);
+}
+
+async function listChunks(s: Session, where: string, chunks: Array<{ id: string; size: number }>): Promise<void> {
+  if (chunks.length === 0) return s.say(`No chunks on ${where}.`);
+  s.say(`${chunks.length} chunk${chunks.length === 1 ? '' : 's'} on ${where}:`);
+  for (const c of chunks) s.say(`  ${c.id}  ${formatBytes(c.size)}`);
+}
+
+async function askUntil<T>(ask: Prompter, say: (t: string) => void, question: string, parse: (text: string) => T): Promise<T | null> {
+  for (;;) {
+    const answer = await ask.ask(question);
+    if (answer === null) return null;
+    try {
+      return parse(answer);
+    } catch (err) {
+      if (!(err instanceof P2pfxError)) throw err;
+      say(`${err.message}. ${err.hint}`);
+    }
+  }
+}

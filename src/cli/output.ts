@@ -1,0 +1,50 @@
+// Everything the CLI prints goes through here: data on stdout, errors and progress on stderr,
+// and text that came from elsewhere (peers, file names) with control characters escaped.
+import { P2pfxError, toP2pfxError } from '../core/errors.js';
+
+/** Escapes C0/C1 control characters (terminal escape sequences among them) as \xNN. */
+export function printable(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
+export function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return u === 0 ? `${n} B` : `${v.toFixed(v >= 100 ? 0 : 1)} ${units[u]}`;
+}
+
+export interface Out {
+  json: boolean;
+  debug: boolean;
+  line(text?: string): void;
+  data(value: unknown): void;
+  note(text: string): void;
+}
+
+export function makeOut(opts: { json?: boolean; debug?: boolean }, stdout: NodeJS.WritableStream = process.stdout, stderr: NodeJS.WritableStream = process.stderr): Out {
+  return {
+    json: opts.json === true,
+    debug: opts.debug === true,
+    line: (text = '') => void stdout.write(`${printable(text)}\n`),
+    data: (value) => void stdout.write(`${JSON.stringify(value)}\n`),
+    note: (text) => void stderr.write(`${printable(text)}\n`),
+  };
+}
+
+/** Prints `error CODE: message` and a hint (and the stack with --debug); returns the exit code. */
+export function reportError(err: unknown, opts: { debug?: boolean; json?: boolean }, stderr: NodeJS.WritableStream = process.stderr): number {
+  const e = toP2pfxError(err);
+  if (opts.json) stderr.write(`${JSON.stringify(e.toJSON())}\n`);
+  else {
+    stderr.write(`error ${e.code}: ${printable(e.message)}\n`);
+    stderr.write(`  hint: ${printable(e.hint)}\n`);
+  }
+  if (opts.debug) stderr.write(`${(err as Error)?.stack ?? String(err)}\n`);
+  return e instanceof P2pfxError ? 1 : 1;
+}

@@ -1,0 +1,117 @@
+// The command line: every command, its options, and how errors become exit codes
+// (0 success, 1 a user-facing error, 2 usage).
+import { Command, CommanderError, Option } from 'commander';
+import { DEFAULT_PORT } from '../core/limits.js';
+import { VERSION } from '../version.js';
+import { certsCommand, certsIssueCommand } from './commands/certs.js';
+import { chunksCommand, filesCommand, idCommand } from './commands/listing.js';
+import { serveCommand } from './commands/serve.js';
+import { getCommand, sendCommand } from './commands/transfer.js';
+import type { GlobalOptions } from './context.js';
+import { menuCommand } from './menu.js';
+import { reportError } from './output.js';
+
+const PASSWORD_ENV = 'P2PFX_PASSWORD';
+
+function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+function passwordOption(): Option {
+  return new Option('--password <password>', `password envelope for the file's key (or set $${PASSWORD_ENV})`).env(PASSWORD_ENV);
+}
+
+export function buildProgram(): Command {
+  const program = new Command('p2pfx')
+    .description('Exchange files between machines on a LAN: encrypted chunks over mutual TLS, no cloud, no account.')
+    .version(VERSION, '-V, --version')
+    .option('--home <dir>', 'the node\'s home folder (default $P2PFX_HOME, else the current folder)')
+    .option('--json', 'print data as JSON on stdout')
+    .option('--debug', 'print stacks with errors, and the server log')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+
+  const g = (cmd: Command) => cmd.optsWithGlobals<GlobalOptions>();
+
+  const certs = program.command('certs')
+    .description('create the network CA (if absent) and this node\'s certificate')
+    .option('--name <name>', 'this node\'s name (default: host name)')
+    .option('--ip <addr>', 'an extra address for the certificate (repeatable)', collect)
+    .option('--dns <name>', 'an extra DNS name for the certificate (repeatable)', collect)
+    .option('--force', 'replace existing certificates')
+    .action(async (opts, cmd: Command) => certsCommand(g(cmd), opts));
+  certs.command('issue <name>')
+    .description('issue a certificate bundle for another machine (the CA key stays here)')
+    .option('--ip <addr>', 'an address of that machine (repeatable)', collect)
+    .option('--dns <name>', 'a DNS name of that machine (repeatable)', collect)
+    .option('--out <dir>', 'where to write the bundle (default: HOME/bundles/NAME)')
+    .option('--force', 'replace an existing bundle')
+    .action(async (name: string, opts, cmd: Command) => certsIssueCommand(g(cmd), name, opts));
+
+  program.command('serve')
+    .description('run this node: answer peers over HTTPS with mutual TLS')
+    .option('--port <port>', 'port to listen on (0: any free port)', String(DEFAULT_PORT))
+    .option('--host <addr>', 'address to listen on', '0.0.0.0')
+    .action(async (opts, cmd: Command) => serveCommand(g(cmd), opts));
+
+  program.command('send <file>')
+    .description('send a file to a peer (only the chunks it lacks)')
+    .option('--peer <host[:port]>', 'the peer to send to')
+    .addOption(passwordOption())
+    .option('--chunk-size <size>', 'plaintext bytes per chunk, e.g. 1M (default 1 MiB)')
+    .option('--concurrency <n>', 'chunks in flight (default 8)')
+    .action(async (file: string, opts, cmd: Command) => sendCommand(g(cmd), file, opts));
+
+  program.command('get <id-or-name>')
+    .description('download a file from a peer into received/')
+    .option('--peer <host[:port]>', 'the peer to download from')
+    .addOption(passwordOption())
+    .option('--out <dir>', 'where to save it (default: HOME/received)')
+    .option('--concurrency <n>', 'chunks in flight (default 8)')
+    .action(async (ref: string, opts, cmd: Command) => getCommand(g(cmd), ref, opts));
+
+  program.command('files')
+    .description('list the files in a peer\'s catalog')
+    .option('--peer <host[:port]>', 'the peer to ask')
+    .addOption(passwordOption())
+    .action(async (opts, cmd: Command) => filesCommand(g(cmd), opts));
+
+  program.command('chunks')
+    .description('list the chunks held here, or on a peer with --peer')
+    .option('--peer <host[:port]>', 'the peer to ask')
+    .option('--limit <n>', 'how many to list (default 1000)')
+    .action(async (opts, cmd: Command) => chunksCommand(g(cmd), opts));
+
+  program.command('id')
+    .description('print this node\'s id')
+    .action(async (_opts, cmd: Command) => idCommand(g(cmd)));
+
+  program.command('menu')
+    .description('the guided menu (also what `p2pfx` with no arguments opens on a terminal)')
+    .action(async (_opts, cmd: Command) => menuCommand(g(cmd)));
+
+  return program;
+}
+
+/** Runs the CLI and resolves to the process exit code. */
+export async function run(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  const args = argv.slice(2);
+  if (args.length === 0) {
+    if (process.stdin.isTTY && process.stdout.isTTY) args.push('menu');
+    else {
+      program.outputHelp();
+      return 0;
+    }
+  }
+  try {
+    await program.parseAsync([argv[0] ?? 'node', argv[1] ?? 'p2pfx', ...args]);
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      return err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help' ? 0 : 2;
+    }
+    const opts = program.opts<GlobalOptions>();
+    return reportError(err, { debug: opts.debug ?? args.includes('--debug'), json: opts.json ?? false });
+  }
+}

@@ -1,0 +1,30 @@
+// Starts a node's API server on an address and reports where it listens.
+import type { FastifyInstance } from 'fastify';
+import { P2pfxError } from '../core/errors.js';
+import type { LocalNode } from '../store/local-node.js';
+import { createNodeServer, type NodeServerOptions } from './server.js';
+import { formatPeer } from './peer-address.js';
+
+export interface RunningNode {
+  app: FastifyInstance;
+  host: string;
+  port: number;
+  url: string;
+  close(): Promise<void>;
+}
+
+export async function startNode(node: LocalNode, opts: { host: string; port: number; logger?: NodeServerOptions['logger']; onManifest?: NodeServerOptions['onManifest'] }): Promise<RunningNode> {
+  const app = await createNodeServer({ credentials: node.creds, store: node.store, db: node.db, logger: opts.logger ?? false, onManifest: opts.onManifest });
+  try {
+    await app.listen({ host: opts.host, port: opts.port });
+  } catch (err) {
+    await app.close();
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE') throw new P2pfxError('PORT_IN_USE', `port ${opts.port} on ${opts.host} is already in use`, { cause: err });
+    if (code === 'EADDRNOTAVAIL' || code === 'EACCES') throw new P2pfxError('INVALID_ARGUMENT', `cannot listen on ${opts.host}:${opts.port} (${code})`, { cause: err });
+    throw err;
+  }
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : opts.port;
+  return { app, host: opts.host, port, url: `https://${formatPeer({ host: opts.host, port })}`, close: () => app.close() };
+}
