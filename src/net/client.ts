@@ -1,6 +1,6 @@
 // Client of a peer's REST API: one undici Pool of keep-alive mTLS connections per peer.
 import { createHash, X509Certificate } from 'node:crypto';
-import type { TLSSocket } from 'node:tls';
+import { connect as connectTls, type SecureContextOptions, type TLSSocket } from 'node:tls';
 import { buildConnector, Pool, type Dispatcher } from 'undici';
 import { P2pfxError, isErrorCode } from '../core/errors.js';
 import { MAX_BLOB_BYTES, MAX_MANIFEST_BYTES } from '../core/limits.js';
@@ -24,6 +24,7 @@ export type ManifestSummary = Omit<Manifest, 'chunks'>;
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 const DEFAULT_IDLE_TIMEOUT_MS = 30_000;
+const PROBE_TIMEOUT_MS = 3_000;
 
 // TLS alerts the peer sends when it refuses our certificate.
 const ALERT_RE = /ALERT_(UNKNOWN_CA|CERTIFICATE_REQUIRED|BAD_CERTIFICATE|CERTIFICATE_REVOKED|CERTIFICATE_EXPIRED|UNSUPPORTED_CERTIFICATE|DECRYPT_ERROR|HANDSHAKE_FAILURE|ACCESS_DENIED|CERTIFICATE_UNKNOWN)/;
@@ -38,13 +39,15 @@ export class PeerClient {
   readonly peer: PeerAddress;
   readonly label: string;
   private readonly pool: Pool;
+  private readonly tlsOptions: SecureContextOptions;
   private remoteNodeId: string | null = null;
 
   constructor(peer: PeerAddress, creds: Credentials, opts: PeerClientOptions = {}) {
     this.peer = peer;
     this.label = formatPeer(peer);
+    this.tlsOptions = tlsContextOptions(creds);
     const connector = buildConnector({
-      ...tlsContextOptions(creds),
+      ...this.tlsOptions,
       rejectUnauthorized: true,
       // A LAN address is not an identity (DHCP moves it); the CA signature and the node id are.
       checkServerIdentity: () => undefined,
@@ -160,7 +163,11 @@ export class PeerClient {
     try {
       res = await this.pool.request(options);
     } catch (err) {
-      throw this.transportError(err);
+      const mapped = this.transportError(err);
+      if (mapped.code === 'PEER_UNREACHABLE' && /was closed/.test(mapped.message) && (await this.closesAfterHandshake())) {
+        throw new P2pfxError('CERT_REJECTED', `peer ${this.label} closed the connection right after the TLS handshake without answering: it refuses this node's certificate (not from its CA, expired, or revoked)`, { cause: err });
+      }
+      throw mapped;
     }
     if (ok.includes(res.statusCode)) return res;
     let wire: { error?: { code?: unknown; message?: unknown } } = {};
@@ -173,6 +180,31 @@ export class PeerClient {
     const message = typeof wire.error?.message === 'string' ? wire.error.message : `HTTP ${res.statusCode}`;
     if (isErrorCode(code) && code !== 'INTERNAL') throw new P2pfxError(code, `peer ${this.label}: ${message}`);
     throw new P2pfxError('PEER_ERROR', `peer ${this.label} answered ${options.method} ${options.path} with HTTP ${res.statusCode}: ${message}`);
+  }
+
+  /**
+   * Told apart from a crash, a node that refuses our certificate in TLS 1.3 completes the
+   * handshake from our side and then closes without a byte: probe once to say which.
+   */
+  private closesAfterHandshake(): Promise<boolean> {
+    return new Promise((resolve) => {
+      let answered = false;
+      const socket = connectTls({
+        ...this.tlsOptions, host: this.peer.host, port: this.peer.port, rejectUnauthorized: true,
+        checkServerIdentity: () => undefined,
+      });
+      const timer = setTimeout(() => socket.destroy(), PROBE_TIMEOUT_MS);
+      socket.once('secureConnect', () => socket.write(`GET /v1/health HTTP/1.1\r\nHost: ${this.label}\r\nConnection: close\r\n\r\n`));
+      socket.once('data', () => {
+        answered = true;
+        socket.destroy();
+      });
+      socket.on('error', () => undefined);
+      socket.once('close', () => {
+        clearTimeout(timer);
+        resolve(!answered && socket.authorized);
+      });
+    });
   }
 
   private notePeerCertificate(socket: TLSSocket): void {
@@ -189,7 +221,7 @@ export class PeerClient {
     const has = (...wanted: string[]) => wanted.some((c) => codes.includes(c));
     const where = this.label;
     if (codes.some((c) => ALERT_RE.test(c))) {
-      return new P2pfxError('CERT_REJECTED', `peer ${where} refused this node's certificate during the TLS handshake (${codes.find((c) => ALERT_RE.test(c))})`, { cause: err });
+      return new P2pfxError('CERT_REJECTED', `peer ${where} refuses this node's certificate: it failed the TLS handshake (${codes.find((c) => ALERT_RE.test(c))})`, { cause: err });
     }
     const verify = codes.find((c) => VERIFY_CODES.has(c));
     if (verify) return new P2pfxError('CERT_REJECTED', `the certificate of peer ${where} is not valid for this network (${verify})`, { cause: err });

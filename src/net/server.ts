@@ -45,7 +45,7 @@ export async function createNodeServer(opts: NodeServerOptions): Promise<Fastify
     requestTimeout: REQUEST_TIMEOUT_MS,
     keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
     exposeHeadRoutes: false,
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
+    ajv: { customOptions: { removeAdditional: false } },
   });
 
   app.setErrorHandler((err: FastifyError, request, reply) => {
