@@ -133,7 +133,7 @@ export class PeerClient {
     return this.json('GET', `/v1/chunks?${qs}`);
   }
 
-  async putManifest(m: Manifest): Promise<{ created: boolean }> {
+  async putManifest(m: Manifest): Promise<{ created: boolean; outcome: 'created' | 'updated' | 'kept' }> {
     return this.json('PUT', `/v1/manifests/${m.fileId}`, m);
   }
 

@@ -139,9 +139,9 @@ export async function createNodeServer(opts: NodeServerOptions): Promise<Fastify
   }, async (request, reply) => {
     const m = await checkManifest(request.body, credentials.caCertPem);
     if (m.fileId !== request.params.fileId) throw new P2pfxError('BAD_MANIFEST', `manifest is for file ${m.fileId}, not ${request.params.fileId}`);
-    const created = db.putManifest(m);
-    if (created) opts.onManifest?.(m);
-    return reply.status(created ? 201 : 200).send({ fileId: m.fileId, created });
+    const outcome = db.putManifest(m);
+    if (outcome !== 'kept') opts.onManifest?.(m);
+    return reply.status(outcome === 'created' ? 201 : 200).send({ fileId: m.fileId, created: outcome === 'created', outcome });
   });
 
   app.get('/v1/manifests', {

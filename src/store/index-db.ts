@@ -79,13 +79,20 @@ export class IndexDb {
     }
   }
 
-  /** Stores a manifest that was already checked. Returns false if it was held already. */
-  putManifest(m: Manifest): boolean {
-    const res = this.db.prepare(
-      `INSERT INTO manifests (file_id, json, sender, created_at, chunk_count, total_bytes, stored_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(file_id) DO NOTHING`,
-    ).run(m.fileId, JSON.stringify(m), m.sender.nodeId, m.createdAt, m.chunkCount, m.totalBytes, new Date().toISOString());
-    return res.changes === 1;
+  /**
+   * Stores a manifest that was already checked. A newer manifest of the same file from the same
+   * sender replaces the old one (a resend may add key envelopes); anything else keeps the first.
+   */
+  putManifest(m: Manifest): 'created' | 'updated' | 'kept' {
+    return this.db.transaction(() => {
+      const old = this.db.prepare('SELECT sender, created_at AS createdAt FROM manifests WHERE file_id = ?').get(m.fileId) as { sender: string; createdAt: string } | undefined;
+      if (old && (old.sender !== m.sender.nodeId || Date.parse(old.createdAt) >= Date.parse(m.createdAt))) return 'kept';
+      this.db.prepare(
+        `INSERT OR REPLACE INTO manifests (file_id, json, sender, created_at, chunk_count, total_bytes, stored_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      ).run(m.fileId, JSON.stringify(m), m.sender.nodeId, m.createdAt, m.chunkCount, m.totalBytes, new Date().toISOString());
+      return old ? 'updated' : 'created';
+    })();
   }
 
   getManifestJson(fileId: string): string | null {
