@@ -1,0 +1,49 @@
+// Runs the built p2pfx CLI as child processes (for the demo and the benchmark).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+export const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+
+export interface Ran { code: number; stdout: string; stderr: string }
+
+export async function p2pfx(args: string[], opts: { env?: NodeJS.ProcessEnv } = {}): Promise<Ran> {
+  const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
+  child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+  const [code] = (await once(child, 'close')) as [number | null];
+  return { code: code ?? 1, stdout, stderr };
+}
+
+/** Runs a command that must succeed and print one JSON object; throws with its stderr otherwise. */
+export async function p2pfxJson<T>(args: string[]): Promise<T> {
+  const r = await p2pfx([...args, '--json']);
+  if (r.code !== 0) throw new Error(`p2pfx ${args.join(' ')} failed (exit ${r.code}):\n${r.stderr}`);
+  return JSON.parse(r.stdout) as T;
+}
+
+export interface ServingNode { child: ChildProcess; port: number; nodeId: string; stop(): Promise<void> }
+
+/** Starts `p2pfx serve` on 127.0.0.1 and a free port; resolves once it listens. */
+export async function serve(home: string, host = '127.0.0.1', extra: string[] = []): Promise<ServingNode> {
+  const child = spawn(process.execPath, [...extra, CLI, 'serve', '--home', home, '--host', host, '--port', '0', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+  const lines = createInterface({ input: child.stdout! });
+  const first = await Promise.race([
+    new Promise<string>((resolve) => lines.once('line', resolve)),
+    once(child, 'exit').then(() => { throw new Error(`p2pfx serve exited:\n${stderr}`); }),
+  ]);
+  const info = JSON.parse(first) as { port: number; nodeId: string };
+  return {
+    child, port: info.port, nodeId: info.nodeId,
+    async stop() {
+      if (child.exitCode !== null) return;
+      child.kill('SIGTERM');
+      await once(child, 'exit');
+    },
+  };
+}
