@@ -247,3 +247,25 @@ test('connection refused: PEER_UNREACHABLE naming host and port', async (t) => {
     return true;
   });
 });
+
+test('a peer that accepts the connection and never answers: PEER_TIMEOUT', async (t) => {
+  const { createServer } = await import('node:net');
+  const sockets = new Set<import('node:net').Socket>();
+  const silent = createServer((s) => { sockets.add(s); });
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  t.after(() => {
+    for (const s of sockets) s.destroy();
+    silent.close();
+  });
+  const net = await makeNetwork(t);
+  const a = await net.add('alpha', { serve: false });
+  const { PeerClient } = await import('../src/net/client.js');
+  const port = (silent.address() as { port: number }).port;
+  const client = new PeerClient({ host: '127.0.0.1', port }, a.node.creds, { connectTimeoutMs: 300 });
+  t.after(() => client.close());
+  await assert.rejects(client.health(), (err: P2pfxError) => {
+    assert.equal(err.code, 'PEER_TIMEOUT');
+    assert.match(err.message, new RegExp(`127\\.0\\.0\\.1:${port}`));
+    return true;
+  });
+});
