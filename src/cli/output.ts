@@ -2,10 +2,17 @@
 // and text that came from elsewhere (peers, file names) with control characters escaped.
 import { P2pfxError, toP2pfxError } from '../core/errors.js';
 
-/** Escapes C0/C1 control characters (terminal escape sequences among them) as \xNN. */
+/**
+ * Escapes C0/C1 control characters (terminal escape sequences among them) as \xNN, and
+ * bidirectional overrides and line separators as \uNNNN, so text from a peer cannot redraw
+ * the terminal or disguise a name.
+ */
 export function printable(text: string): string {
   // eslint-disable-next-line no-control-regex
-  return text.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  return text.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, (c) => {
+    const code = c.charCodeAt(0);
+    return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
+  });
 }
 
 export function formatBytes(n: number): string {

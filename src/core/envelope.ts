@@ -16,6 +16,8 @@ export const SCRYPT_DEFAULT: ScryptParams = { N: 2 ** 17, r: 8, p: 1 };
 const SCRYPT_MAX_LOG2N = 20;
 const SCRYPT_MAX_R = 16;
 const SCRYPT_MAX_P = 4;
+/** scrypt needs 128·N·r·p bytes; twice the default is the most a manifest may ask of us. */
+const SCRYPT_MAX_MEMORY_BYTES = 256 * MiB;
 
 export interface PasswordEnvelope {
   type: 'password';
@@ -86,7 +88,13 @@ export function wrapForNode(dataKey: Uint8Array, fileId: Uint8Array, recipientId
 /** Returns null when the envelope was not made for this key pair (or was tampered with). */
 export function unwrapForNode(env: X25519Envelope, fileId: Uint8Array, own: X25519KeyPair): Buffer | null {
   const ephemeral = Buffer.from(env.ephemeral, 'base64');
-  const shared = diffieHellman({ privateKey: own.privateKey, publicKey: x25519PublicFromRaw(ephemeral) });
+  if (ephemeral.length !== 32) return null;
+  let shared: Buffer;
+  try {
+    shared = diffieHellman({ privateKey: own.privateKey, publicKey: x25519PublicFromRaw(ephemeral) });
+  } catch {
+    return null; // a low-order point from a hostile sender: OpenSSL refuses the derivation
+  }
   return unwrap(x25519Kek(shared, ephemeral, own.publicKey, fileId), env, fileId);
 }
 
@@ -105,8 +113,9 @@ function scryptKek(password: string, salt: Uint8Array, params: ScryptParams): Pr
 }
 
 function checkScryptParams(params: ScryptParams): void {
-  const log2 = Math.log2(params.N);
+  const log2 = typeof params.N === 'number' ? Math.log2(params.N) : NaN;
   if (!Number.isInteger(log2) || log2 < 10 || log2 > SCRYPT_MAX_LOG2N
+    || 128 * params.N * params.r * params.p > SCRYPT_MAX_MEMORY_BYTES
     || !Number.isInteger(params.r) || params.r < 1 || params.r > SCRYPT_MAX_R
     || !Number.isInteger(params.p) || params.p < 1 || params.p > SCRYPT_MAX_P) {
     throw new P2pfxError('BAD_MANIFEST', `scrypt parameters out of bounds (N=${params.N}, r=${params.r}, p=${params.p})`);

@@ -144,8 +144,17 @@ export function verifyManifestSignature(m: Manifest): void {
   } catch (err) {
     throw new P2pfxError('BAD_MANIFEST', 'manifest sender certificate is unreadable', { cause: err });
   }
+  const key = cert.publicKey;
+  if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1') {
+    throw new P2pfxError('BAD_MANIFEST', `manifest ${m.fileId}: the sender certificate's key is not ECDSA P-256`);
+  }
   const { signature, ...unsigned } = m;
-  const ok = verify('sha256', Buffer.from(canonicalJson(unsigned)), { key: cert.publicKey, dsaEncoding: 'ieee-p1363' }, Buffer.from(signature, 'base64'));
+  let ok = false;
+  try {
+    ok = verify('sha256', Buffer.from(canonicalJson(unsigned)), { key, dsaEncoding: 'ieee-p1363' }, Buffer.from(signature, 'base64'));
+  } catch {
+    ok = false;
+  }
   if (!ok) throw new P2pfxError('BAD_MANIFEST', `manifest ${m.fileId}: signature does not verify (tampered, or not signed by its sender)`);
 }
 
@@ -195,10 +204,14 @@ function checkMetadata(meta: unknown): FileMetadata {
   return { name: m.name, size: m.size as number, mtimeMs: m.mtimeMs, sha256: m.sha256 };
 }
 
-/** A received name must be one plain path component: no separators, no control characters. */
+/**
+ * A received name must be one plain path component: no separators, no control characters, and
+ * none of the bidirectional overrides or line separators that make a name display as another
+ * (`evil\u202Efdp.exe` shows as `evilexe.pdf`).
+ */
 export function checkFileName(name: string): void {
   // eslint-disable-next-line no-control-regex
-  if (name === '' || name === '.' || name === '..' || /[/\\\u0000-\u001f\u007f-\u009f]/.test(name)
+  if (name === '' || name === '.' || name === '..' || /[/\\\u0000-\u001f\u007f-\u009f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/.test(name)
     || Buffer.byteLength(name) > MAX_NAME_BYTES) {
     throw bad(`unsafe file name ${JSON.stringify(name)}`);
   }
