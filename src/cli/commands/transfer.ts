@@ -20,6 +20,7 @@ export async function sendCommand(g: GlobalOptions, file: string, opts: SendComm
     const summary = {
       fileId: result.fileId, name: result.name, size: result.size, sha256: result.sha256, chunks: result.chunkCount,
       sentChunks: result.sentChunks, peer: client.label, peerNodeId: client.nodeId, seconds, passwordEnvelope: opts.password !== undefined,
+      process: processStats(),
     };
     if (out.json) return out.data(summary);
     out.line(`Sent ${result.name} (${formatBytes(result.size)}, ${result.chunkCount} chunks) to ${client.label}, node ${client.nodeId ?? '?'}`);
@@ -50,12 +51,18 @@ export async function getCommand(g: GlobalOptions, ref: string, opts: GetCommand
     const result = await getFile({ node, client, ref, password: opts.password, askPassword, concurrency, onProgress: bar.listener, ...(opts.out ? { outDir: opts.out } : {}) })
       .finally(() => bar.stop());
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-    if (out.json) return out.data({ ...result, peer: client.label, peerNodeId: client.nodeId, seconds });
+    if (out.json) return out.data({ ...result, peer: client.label, peerNodeId: client.nodeId, seconds, process: processStats() });
     out.line(`Received ${result.name} (${formatBytes(result.size)}) from ${client.label}, node ${client.nodeId ?? '?'}`);
     out.line(`  saved as ${result.path}`);
     out.line(`  ${result.fetchedChunks} chunks fetched, ${result.localChunks} already here, in ${seconds.toFixed(2)} s (${(result.size / 1e6 / Math.max(seconds, 1e-3)).toFixed(1)} MB/s)`);
     out.line(`  sha256 ${result.sha256} (verified)`);
   }));
+}
+
+/** CPU time and peak memory of this process so far (for benchmarks and the curious). */
+function processStats(): { cpuS: number; peakRssMiB: number } {
+  const usage = process.resourceUsage();
+  return { cpuS: (usage.userCPUTime + usage.systemCPUTime) / 1e6, peakRssMiB: usage.maxRSS / 1024 };
 }
 
 function showProgress(g: GlobalOptions): boolean {
