@@ -3,13 +3,14 @@
 import { Command, CommanderError, Option } from 'commander';
 import { DEFAULT_PORT } from '../core/limits.js';
 import { VERSION } from '../version.js';
-import { certsCommand, certsIssueCommand } from './commands/certs.js';
-import { chunksCommand, filesCommand, idCommand } from './commands/listing.js';
-import { serveCommand } from './commands/serve.js';
-import { getCommand, sendCommand } from './commands/transfer.js';
 import type { GlobalOptions } from './context.js';
-import { menuCommand } from './menu.js';
 import { reportError } from './output.js';
+
+// Each command loads its modules when it runs: `send` need not load the server, nor `get` the
+// certificate builder (less start-up time and memory).
+const certsModule = () => import('./commands/certs.js');
+const listing = () => import('./commands/listing.js');
+const transfer = () => import('./commands/transfer.js');
 
 const PASSWORD_ENV = 'P2PFX_PASSWORD';
 
@@ -39,20 +40,20 @@ export function buildProgram(): Command {
     .option('--ip <addr>', 'an extra address for the certificate (repeatable)', collect)
     .option('--dns <name>', 'an extra DNS name for the certificate (repeatable)', collect)
     .option('--force', 'replace existing certificates')
-    .action(async (opts, cmd: Command) => certsCommand(g(cmd), opts));
+    .action(async (opts, cmd: Command) => (await certsModule()).certsCommand(g(cmd), opts));
   certs.command('issue <name>')
     .description('issue a certificate bundle for another machine (the CA key stays here)')
     .option('--ip <addr>', 'an address of that machine (repeatable)', collect)
     .option('--dns <name>', 'a DNS name of that machine (repeatable)', collect)
     .option('--out <dir>', 'where to write the bundle (default: HOME/bundles/NAME)')
     .option('--force', 'replace an existing bundle')
-    .action(async (name: string, opts, cmd: Command) => certsIssueCommand(g(cmd), name, opts));
+    .action(async (name: string, opts, cmd: Command) => (await certsModule()).certsIssueCommand(g(cmd), name, opts));
 
   program.command('serve')
     .description('run this node: answer peers over HTTPS with mutual TLS')
     .option('--port <port>', 'port to listen on (0: any free port)', String(DEFAULT_PORT))
     .option('--host <addr>', 'address to listen on', '0.0.0.0')
-    .action(async (opts, cmd: Command) => serveCommand(g(cmd), opts));
+    .action(async (opts, cmd: Command) => (await import('./commands/serve.js')).serveCommand(g(cmd), opts));
 
   program.command('send <file>')
     .description('send a file to a peer (only the chunks it lacks)')
@@ -60,7 +61,7 @@ export function buildProgram(): Command {
     .addOption(passwordOption())
     .option('--chunk-size <size>', 'plaintext bytes per chunk, e.g. 1M (default 1 MiB)')
     .option('--concurrency <n>', 'chunks in flight (default 8)')
-    .action(async (file: string, opts, cmd: Command) => sendCommand(g(cmd), file, opts));
+    .action(async (file: string, opts, cmd: Command) => (await transfer()).sendCommand(g(cmd), file, opts));
 
   program.command('get <id-or-name>')
     .description('download a file from a peer into received/')
@@ -68,27 +69,27 @@ export function buildProgram(): Command {
     .addOption(passwordOption())
     .option('--out <dir>', 'where to save it (default: HOME/received)')
     .option('--concurrency <n>', 'chunks in flight (default 8)')
-    .action(async (ref: string, opts, cmd: Command) => getCommand(g(cmd), ref, opts));
+    .action(async (ref: string, opts, cmd: Command) => (await transfer()).getCommand(g(cmd), ref, opts));
 
   program.command('files')
     .description('list the files in a peer\'s catalog')
     .option('--peer <host[:port]>', 'the peer to ask')
     .addOption(passwordOption())
-    .action(async (opts, cmd: Command) => filesCommand(g(cmd), opts));
+    .action(async (opts, cmd: Command) => (await listing()).filesCommand(g(cmd), opts));
 
   program.command('chunks')
     .description('list the chunks held here, or on a peer with --peer')
     .option('--peer <host[:port]>', 'the peer to ask')
     .option('--limit <n>', 'how many to list (default 1000)')
-    .action(async (opts, cmd: Command) => chunksCommand(g(cmd), opts));
+    .action(async (opts, cmd: Command) => (await listing()).chunksCommand(g(cmd), opts));
 
   program.command('id')
     .description('print this node\'s id')
-    .action(async (_opts, cmd: Command) => idCommand(g(cmd)));
+    .action(async (_opts, cmd: Command) => (await listing()).idCommand(g(cmd)));
 
   program.command('menu')
     .description('the guided menu (also what `p2pfx` with no arguments opens on a terminal)')
-    .action(async (_opts, cmd: Command) => menuCommand(g(cmd)));
+    .action(async (_opts, cmd: Command) => (await import('./menu.js')).menuCommand(g(cmd)));
 
   return program;
 }

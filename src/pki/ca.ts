@@ -4,7 +4,8 @@ import { createPrivateKey, createPublicKey, webcrypto, type KeyObject } from 'no
 import { isIP } from 'node:net';
 import * as x509 from '@peculiar/x509';
 import { P2pfxError } from '../core/errors.js';
-import { nodeIdFromSpki, parseCertPem } from './node-id.js';
+import { isSignedBy } from './cert-pem.js';
+import { nodeIdFromSpki } from './node-id.js';
 
 x509.cryptoProvider.set(webcrypto);
 
@@ -162,12 +163,28 @@ export function describeCert(certPem: string): CertInfo {
  * unparseable PEM throws (CERT_INVALID).
  */
 export async function verifySignedBy(certPem: string, caCertPem: string, now: Date = new Date()): Promise<boolean> {
-  const cert = parseCertPem(certPem);
-  const caCert = parseCertPem(caCertPem);
+  return isSignedBy(certPem, caCertPem, now);
+}
+
+/**
+ * The one certificate in certPem, parsed. Throws CERT_INVALID.
+ */
+export function parseCertPem(certPem: string): x509.X509Certificate {
+  let blocks: x509.PemStruct[];
   try {
-    return await cert.verify({ publicKey: caCert.publicKey, date: now });
-  } catch {
-    return false; // e.g. an RSA CA against an ECDSA signature
+    blocks = x509.PemConverter.decodeWithHeaders(certPem);
+  } catch (cause) {
+    throw new P2pfxError('CERT_INVALID', 'not a PEM certificate', { cause });
+  }
+  const [block] = blocks;
+  if (block === undefined || blocks.length !== 1 || block.type !== 'CERTIFICATE') {
+    const found = blocks.map((b) => b.type).join(', ') || 'nothing';
+    throw new P2pfxError('CERT_INVALID', `expected one PEM CERTIFICATE block, found ${found}`);
+  }
+  try {
+    return new x509.X509Certificate(block.rawData);
+  } catch (cause) {
+    throw new P2pfxError('CERT_INVALID', 'the PEM block is not a valid X.509 certificate', { cause });
   }
 }
 

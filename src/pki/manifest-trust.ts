@@ -2,7 +2,7 @@
 // signature, and its signer — a node certificate of this network, whose node id it names.
 import { P2pfxError } from '../core/errors.js';
 import { parseManifest, verifyManifestSignature, type Manifest } from '../core/manifest.js';
-import { verifySignedBy } from './ca.js';
+import { isSignedBy } from './cert-pem.js';
 import { nodeIdFromCertPem } from './node-id.js';
 
 /** Throws BAD_MANIFEST (saying which check failed) unless every check holds. */
@@ -17,7 +17,7 @@ export async function checkManifest(input: unknown, caCertPem: string): Promise<
   if (signerId !== m.sender.nodeId) {
     throw new P2pfxError('BAD_MANIFEST', `manifest ${m.fileId}: sender node id does not match its certificate`);
   }
-  if (!(await verifySignedBy(m.sender.certPem, caCertPem))) {
+  if (!isSignedBy(m.sender.certPem, caCertPem)) {
     throw new P2pfxError('BAD_MANIFEST', `manifest ${m.fileId}: signed by a certificate that is not from this network's CA (or has expired)`);
   }
   verifyManifestSignature(m);

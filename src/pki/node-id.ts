@@ -2,10 +2,9 @@
 // with a Luhn mod 32 check character after each 13 characters, shown as 8 groups of 7.
 // Hashing the public key (not the whole certificate) keeps a node's id when its certificate is
 // renewed with the same key.
-import 'reflect-metadata'; // @peculiar/x509 v2 (through tsyringe) throws on load without it
 import { createHash } from 'node:crypto';
-import * as x509 from '@peculiar/x509';
 import { P2pfxError } from '../core/errors.js';
+import { readCertPem } from './cert-pem.js';
 
 const BASE32_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567'; // RFC 4648
 const DIGEST_BYTES = 32; // SHA-256
@@ -56,7 +55,7 @@ export function nodeIdFromSpki(spkiDer: Uint8Array): string {
 
 /** Throws CERT_INVALID when certPem is not one PEM certificate. */
 export function nodeIdFromCertPem(certPem: string): string {
-  return nodeIdFromSpki(new Uint8Array(parseCertPem(certPem).publicKey.rawData));
+  return nodeIdFromSpki(readCertPem(certPem).publicKey.export({ type: 'spki', format: 'der' }));
 }
 
 /**
@@ -94,29 +93,6 @@ export function normalizeNodeId(text: string): string {
 /** The first group, for display only (7 characters = 35 bits: not enough to authenticate). */
 export function shortNodeId(id: string): string {
   return normalizeNodeId(id).slice(0, DISPLAY_GROUP_CHARS);
-}
-
-/**
- * The one certificate in certPem, parsed. Lives here rather than in ca.ts because node ids need it
- * and ca.ts imports this file. Throws CERT_INVALID.
- */
-export function parseCertPem(certPem: string): x509.X509Certificate {
-  let blocks: x509.PemStruct[];
-  try {
-    blocks = x509.PemConverter.decodeWithHeaders(certPem);
-  } catch (cause) {
-    throw new P2pfxError('CERT_INVALID', 'not a PEM certificate', { cause });
-  }
-  const [block] = blocks;
-  if (block === undefined || blocks.length !== 1 || block.type !== 'CERTIFICATE') {
-    const found = blocks.map((b) => b.type).join(', ') || 'nothing';
-    throw new P2pfxError('CERT_INVALID', `expected one PEM CERTIFICATE block, found ${found}`);
-  }
-  try {
-    return new x509.X509Certificate(block.rawData);
-  } catch (cause) {
-    throw new P2pfxError('CERT_INVALID', 'the PEM block is not a valid X.509 certificate', { cause });
-  }
 }
 
 function base32Encode(bytes: Uint8Array): string {

@@ -13,6 +13,8 @@ import { isNoSpace, noSpaceError } from './fs-atomic.js';
 
 /** Temporary files older than this are leftovers of a killed process. */
 const STALE_TMP_MS = 10 * 60 * 1000;
+/** Bytes gathered before one write to disk while a chunk streams in. */
+const WRITE_BATCH_BYTES = 1024 * 1024;
 
 export interface PutResult { created: boolean; size: number }
 
@@ -68,13 +70,23 @@ export class ChunkStore {
     let size = 0;
     const fh = await open(tmp, 'wx');
     try {
+      // Pieces off a socket are small (16–64 KiB): gather them and write a batch at a time.
+      let batch: Uint8Array[] = [];
+      let batchBytes = 0;
       try {
         for await (const piece of source) {
           size += piece.length;
           if (size > maxBytes) throw new P2pfxError('CHUNK_TOO_LARGE', `chunk ${id} is larger than ${maxBytes} bytes`);
           hash.update(piece);
-          await fh.write(piece);
+          batch.push(piece);
+          batchBytes += piece.length;
+          if (batchBytes >= WRITE_BATCH_BYTES) {
+            await fh.writev(batch);
+            batch = [];
+            batchBytes = 0;
+          }
         }
+        if (batch.length > 0) await fh.writev(batch);
       } finally {
         await fh.close();
       }

@@ -1,15 +1,14 @@
 // Send flow (DESIGN "Flows > Send"): read → cut → seal and hash → ask what the peer lacks →
 // PUT those with a bounded number in flight → PUT the signed manifest.
-import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { chunkId, sealChunk } from '../core/chunk.js';
 import { P2pfxError } from '../core/errors.js';
 import { DEFAULT_CHUNK_BYTES, MAX_CHUNK_BYTES, MAX_MISSING_IDS, MIN_CHUNK_BYTES } from '../core/limits.js';
 import type { ChunkRef, Manifest } from '../core/manifest.js';
 import type { PeerClient } from '../net/client.js';
 import type { LocalNode } from '../store/local-node.js';
 import { buildManifest } from './build-manifest.js';
+import { CryptoPool, type StreamHasher } from './crypto-pool.js';
 import { fileKeyFor, newFileKey, type FileKey } from './file-key.js';
 import { readExactly, resolveSourceFile } from './local-file.js';
 import type { ProgressListener } from './progress.js';
@@ -19,6 +18,8 @@ export const DEFAULT_SEND_CONCURRENCY = 8;
 export interface SendOptions {
   node: LocalNode;
   client: PeerClient;
+  /** Workers that seal and hash; made for the send and closed after it when not given. */
+  pool?: CryptoPool;
   path: string;
   chunkSize?: number;
   password?: string | undefined;
@@ -50,14 +51,19 @@ export async function sendFile(opts: SendOptions): Promise<SendResult> {
   const chunkSize = checkChunkSize(opts.chunkSize ?? DEFAULT_CHUNK_BYTES);
   const file = await resolveSourceFile(opts.path);
   const stamp = { path: file.path, chunkSize, size: file.size, mtimeMs: file.mtimeMs };
-  const run = new SendRun(opts, file, chunkSize);
-  const first = await run.attempt(fileKeyFor(opts.node, stamp));
-  if (first !== 'changed') return first;
-  // Re-sealing gave other bytes than a previous run under the same key: the file changed
-  // without its size or mtime showing it. Start over under a new key; nothing was sent twice.
-  const second = await run.attempt(newFileKey(opts.node, stamp));
-  if (second === 'changed') throw new P2pfxError('FILE_CHANGED', `${file.path} changed while being sent`);
-  return second;
+  const pool = opts.pool ?? new CryptoPool();
+  try {
+    const run = new SendRun({ ...opts, pool }, file, chunkSize);
+    const first = await run.attempt(fileKeyFor(opts.node, stamp));
+    if (first !== 'changed') return first;
+    // Re-sealing gave other bytes than a previous run under the same key: the file changed
+    // without its size or mtime showing it. Start over under a new key; nothing was sent twice.
+    const second = await run.attempt(newFileKey(opts.node, stamp));
+    if (second === 'changed') throw new P2pfxError('FILE_CHANGED', `${file.path} changed while being sent`);
+    return second;
+  } finally {
+    if (!opts.pool) await pool.close();
+  }
 }
 
 class SendRun {
@@ -67,7 +73,7 @@ class SendRun {
   private readonly count: number;
   private readonly concurrency: number;
 
-  constructor(private readonly opts: SendOptions, private readonly file: { path: string; size: number; mtimeMs: number }, private readonly chunkSize: number) {
+  constructor(private readonly opts: SendOptions & { pool: CryptoPool }, private readonly file: { path: string; size: number; mtimeMs: number }, private readonly chunkSize: number) {
     this.path = file.path;
     this.size = file.size;
     this.name = basename(file.path);
@@ -78,52 +84,52 @@ class SendRun {
   async attempt(key: FileKey): Promise<SendResult | 'changed'> {
     const lacking = key.sealed.size > 0 ? await this.askMissing(key) : new Set<string>();
     const quick = key.sha256 !== null && key.sealed.size === this.count;
+    const { pool, client, node } = this.opts;
     const fh = await open(this.path, 'r');
+    const uploads = new Uploads(this.concurrency);
+    const hasher = quick ? null : new OrderedHasher(pool);
+    const chunks: ChunkRef[] = new Array(this.count);
     let sent = 0;
-    let outcome: { sha256: string; chunks: ChunkRef[] } | 'changed';
+    let done = 0;
     try {
-      const uploads = new Uploads(this.concurrency);
-      const hash = quick ? null : createHash('sha256');
-      const buffer = Buffer.allocUnsafe(this.chunkSize);
-      const chunks: ChunkRef[] = [];
-      let done = 0;
-      outcome = await (async () => {
-        for (let index = 0; index < this.count; index++) {
-          const previous = key.sealed.get(index);
-          const needed = previous === undefined || lacking.has(previous.id);
-          if (quick && !needed) {
-            chunks.push({ index, ...previous! });
-            this.progress('sending', ++done);
-            continue;
-          }
-          await uploads.slot();
-          const offset = index * this.chunkSize;
-          const length = Math.min(this.chunkSize, this.size - offset);
-          const plain = await readExactly(fh, buffer, length, offset, this.name);
-          hash?.update(plain);
-          const blob = sealChunk(key.dataKey, key.noncePrefix, { fileId: key.fileIdBytes, index, last: index === this.count - 1 }, plain);
-          const id = chunkId(blob);
-          if (previous !== undefined && previous.id !== id) return 'changed';
-          chunks.push({ index, id, size: blob.length });
-          if (previous === undefined) this.opts.node.db.recordSealed(key.fileId, [{ index, id, size: blob.length }]);
-          if (!needed) {
-            this.progress('sending', ++done);
-            continue;
-          }
-          uploads.start(async () => {
-            await this.opts.client.putChunk(id, blob);
-            sent++;
-            this.progress('sending', ++done);
-          });
+      for (let index = 0; index < this.count; index++) {
+        const previous = key.sealed.get(index);
+        const needed = previous === undefined || lacking.has(previous.id);
+        if (quick && !needed) {
+          chunks[index] = { index, ...previous! };
+          this.progress('sending', ++done);
+          continue;
         }
-        await uploads.finish();
-        return { sha256: key.sha256 ?? hash!.digest('hex'), chunks };
-      })().finally(() => uploads.finish().catch(() => undefined));
+        await uploads.slot();
+        const offset = index * this.chunkSize;
+        const length = Math.min(this.chunkSize, this.size - offset);
+        // A fresh buffer per chunk: its memory moves to a worker for sealing.
+        const plain = await readExactly(fh, Buffer.allocUnsafeSlow(length), length, offset, this.name);
+        await hasher?.update(plain);
+        const last = index === this.count - 1;
+        uploads.start(async () => {
+          const { blob, id } = await pool.seal({ key: key.dataKey, noncePrefix: key.noncePrefix, fileId: key.fileIdBytes, index, last }, plain);
+          if (previous !== undefined && previous.id !== id) throw new FileChangedSignal();
+          chunks[index] = { index, id, size: blob.length };
+          // Journalled before the chunk leaves: a later run compares against it.
+          if (previous === undefined) node.db.recordSealed(key.fileId, [chunks[index]!]);
+          if (needed) {
+            await client.putChunk(id, blob);
+            sent++;
+          }
+          this.progress('sending', ++done);
+        });
+      }
+      await uploads.finish();
+      const sha256 = key.sha256 ?? (await hasher!.digest());
+      return await this.publish(key, sha256, chunks, sent, quick);
+    } catch (err) {
+      if (err instanceof FileChangedSignal) return 'changed';
+      throw err;
     } finally {
+      await uploads.settle();
       await fh.close();
     }
-    if (outcome === 'changed') return 'changed';
-    return this.publish(key, outcome.sha256, outcome.chunks, sent, quick);
   }
 
   /** Of the chunks sealed under this key by an earlier run, those the peer lacks. */
@@ -155,6 +161,32 @@ class SendRun {
   }
 }
 
+/** Thrown inside a run when re-sealing under a journalled key gives other bytes. */
+class FileChangedSignal extends Error {}
+
+/**
+ * The whole-file SHA-256, computed in a worker over the pieces in order. At most `window`
+ * pieces wait for it, so a slow hasher slows reading instead of filling memory.
+ */
+class OrderedHasher {
+  private readonly hasher: StreamHasher;
+  private readonly queue: Array<Promise<void>> = [];
+
+  constructor(pool: CryptoPool, private readonly window = 8) {
+    this.hasher = pool.hasher();
+  }
+
+  async update(piece: Uint8Array): Promise<void> {
+    this.queue.push(this.hasher.update(piece));
+    if (this.queue.length > this.window) await this.queue.shift();
+  }
+
+  async digest(): Promise<string> {
+    await Promise.all(this.queue.splice(0));
+    return this.hasher.digest();
+  }
+}
+
 /** At most `limit` uploads at once; the first failure stops new ones and is rethrown. */
 class Uploads {
   private readonly running = new Set<Promise<void>>();
@@ -175,7 +207,12 @@ class Uploads {
   }
 
   async finish(): Promise<void> {
-    await Promise.all(this.running);
+    await this.settle();
     if (this.error !== null) throw this.error;
+  }
+
+  /** Waits for every upload started to end, whatever their outcome. */
+  async settle(): Promise<void> {
+    while (this.running.size > 0) await Promise.allSettled([...this.running]);
   }
 }
