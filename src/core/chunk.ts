@@ -44,10 +44,16 @@ export function chunkAad(place: ChunkPlace): Buffer {
 
 /** Seals one piece of plaintext into a blob. Deterministic for a given key, prefix, place and plaintext. */
 export function sealChunk(key: Uint8Array, noncePrefix: Uint8Array, place: ChunkPlace, plaintext: Uint8Array): Buffer {
+  return sealChunkInto(Buffer.allocUnsafe(BLOB_OVERHEAD_BYTES + plaintext.length), key, noncePrefix, place, plaintext);
+}
+
+/** Like sealChunk, writing the blob at the start of `out` (reused buffers); returns that view. */
+export function sealChunkInto(out: Uint8Array, key: Uint8Array, noncePrefix: Uint8Array, place: ChunkPlace, plaintext: Uint8Array): Buffer {
+  if (out.length < BLOB_OVERHEAD_BYTES + plaintext.length) throw new RangeError('output buffer too small for the blob');
   const nonce = chunkNonce(noncePrefix, place.index);
   const cipher = createCipheriv('aes-256-gcm', key, nonce);
   cipher.setAAD(chunkAad(place));
-  const blob = Buffer.allocUnsafe(BLOB_OVERHEAD_BYTES + plaintext.length);
+  const blob = Buffer.from(out.buffer, out.byteOffset, BLOB_OVERHEAD_BYTES + plaintext.length);
   blob[0] = BLOB_FORMAT_V1;
   nonce.copy(blob, 1);
   const body = cipher.update(plaintext);

@@ -1,11 +1,12 @@
 // Runs in a worker thread: sealing, opening and hashing of chunks, off the main thread that
-// drives the sockets. Messages are plain objects; buffers travel as transferred ArrayBuffers.
+// drives the sockets and the disk. Every buffer handed in is handed back for reuse.
 import { createHash, type Hash } from 'node:crypto';
 import { parentPort } from 'node:worker_threads';
-import { chunkId, openChunk, sealChunk } from '../core/chunk.js';
+import { chunkId, openChunk, sealChunkInto } from '../core/chunk.js';
 import { P2pfxError } from '../core/errors.js';
+import { BLOB_OVERHEAD_BYTES } from '../core/limits.js';
+import type { WorkerDone, WorkerReply, WorkerTask } from './crypto-tasks.js';
 import { transferable } from './transferable.js';
-import type { WorkerReply, WorkerTask } from './crypto-tasks.js';
 
 if (!parentPort) throw new Error('crypto-worker runs only as a worker thread');
 const port = parentPort;
@@ -13,7 +14,8 @@ const streams = new Map<number, Hash>();
 
 port.on('message', (task: WorkerTask) => {
   try {
-    port.postMessage(...run(task));
+    const [reply, transfer] = run(task);
+    port.postMessage(reply, transfer);
   } catch (err) {
     const code = err instanceof P2pfxError ? err.code : 'INTERNAL';
     const reply: WorkerReply = { seq: task.seq, ok: false, code, message: err instanceof Error ? err.message : String(err) };
@@ -21,29 +23,32 @@ port.on('message', (task: WorkerTask) => {
   }
 });
 
-function run(task: WorkerTask): [WorkerReply, ArrayBuffer[]] {
+function run(task: WorkerTask): [WorkerDone, ArrayBuffer[]] {
   switch (task.op) {
     case 'seal': {
-      const plain = new Uint8Array(task.plain);
-      const place = { fileId: task.fileId, index: task.index, last: task.last };
-      const blob = sealChunk(task.key, task.noncePrefix, place, plain);
-      const out = transferable(blob);
-      return [{ seq: task.seq, ok: true, id: chunkId(blob), blob: out }, [out]];
+      const plain = new Uint8Array(task.plain, 0, task.length);
+      if (task.stream !== null) stream(task.stream).update(plain);
+      const out = task.out && task.out.byteLength >= task.length + BLOB_OVERHEAD_BYTES ? new Uint8Array(task.out) : Buffer.allocUnsafeSlow(task.length + BLOB_OVERHEAD_BYTES);
+      const blob = sealChunkInto(out, task.key, task.noncePrefix, { fileId: task.fileId, index: task.index, last: task.last }, plain);
+      const blobBuffer = out.buffer as ArrayBuffer;
+      return [{ seq: task.seq, ok: true, id: chunkId(blob), blob: blobBuffer, blobLength: blob.length, plain: task.plain, plainLength: task.length }, [blobBuffer, task.plain]];
     }
     case 'open': {
-      const blob = new Uint8Array(task.blob);
+      const blob = new Uint8Array(task.blob, 0, task.length);
       const actual = chunkId(blob);
       if (actual !== task.id) throw new P2pfxError('HASH_MISMATCH', `chunk ${task.id}: bytes hash to ${actual}`);
-      const plain = openChunk(task.key, { fileId: task.fileId, index: task.index, last: task.last }, blob);
-      const out = transferable(plain);
-      return [{ seq: task.seq, ok: true, plain: out }, [out]];
+      const plain = transferable(openChunk(task.key, { fileId: task.fileId, index: task.index, last: task.last }, blob));
+      return [{ seq: task.seq, ok: true, plain, plainLength: plain.byteLength, blob: task.blob, blobLength: task.length }, [plain, task.blob]];
     }
     case 'hash': {
       const h = stream(task.stream);
-      if (task.data) h.update(new Uint8Array(task.data));
-      if (!task.final) return [{ seq: task.seq, ok: true }, []];
-      streams.delete(task.stream);
-      return [{ seq: task.seq, ok: true, digest: h.digest('hex') }, []];
+      if (task.final) {
+        streams.delete(task.stream);
+        return [{ seq: task.seq, ok: true, digest: h.digest('hex') }, []];
+      }
+      if (!task.data) return [{ seq: task.seq, ok: true }, []];
+      h.update(new Uint8Array(task.data, 0, task.length));
+      return [{ seq: task.seq, ok: true, plain: task.data, plainLength: task.length }, [task.data]];
     }
     default:
       throw new Error('unknown task');

@@ -1,17 +1,18 @@
 // Download flow (DESIGN "Flows > Receive / download"): manifest → verify → unlock the key →
 // fetch the chunks not held locally, checking each id → open each with its place → write the
 // plaintext in order to received/NAME.part → check size and SHA-256 → rename, never overwriting.
-import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
 import { link, mkdir, open, rm } from 'node:fs/promises';
 import { extname, join } from 'node:path';
-import { chunkId, openChunk } from '../core/chunk.js';
+import { BLOB_OVERHEAD_BYTES } from '../core/limits.js';
 import { P2pfxError } from '../core/errors.js';
 import { openMetadata, plaintextBytes, type Manifest } from '../core/manifest.js';
 import type { PeerClient } from '../net/client.js';
 import { checkManifest } from '../pki/manifest-trust.js';
 import type { LocalNode } from '../store/local-node.js';
 import { resolveFileRef } from './catalog.js';
+import { BufferRing } from './buffer-ring.js';
+import { CryptoPool, type OpenArgs } from './crypto-pool.js';
 import { runOrdered } from './ordered-pool.js';
 import type { ProgressListener } from './progress.js';
 import { unlockDataKey } from './unlock.js';
@@ -32,6 +33,8 @@ export interface GetOptions {
   outDir?: string;
   concurrency?: number;
   onProgress?: ProgressListener;
+  /** Workers that check and open chunks; made for the download and closed after it when not given. */
+  pool?: CryptoPool;
 }
 
 export interface GetResult {
@@ -62,63 +65,82 @@ export async function getFile(opts: GetOptions): Promise<GetResult> {
   await mkdir(outDir, { recursive: true });
   const partPath = join(outDir, `${meta.name}.part`);
   const fh = await open(partPath, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, 0o644);
-  const counts = { fetched: 0, local: 0 };
+  const concurrency = opts.concurrency ?? DEFAULT_GET_CONCURRENCY;
+  const pool = opts.pool ?? new CryptoPool();
+  const fetcher = new ChunkFetcher(node, client, pool, new BufferRing(manifest.chunkSize + BLOB_OVERHEAD_BYTES, concurrency * 2 + 2));
   try {
-    const hash = createHash('sha256');
+    const hasher = pool.hasher();
     let written = 0;
     await runOrdered<Buffer>({
       count: manifest.chunkCount,
-      concurrency: opts.concurrency ?? DEFAULT_GET_CONCURRENCY,
-      fetch: (index) => fetchChunk(node, client, manifest.chunks[index]!.id, counts),
-      consume: async (index, blob) => {
-        const plain = openChunk(dataKey, { fileId: fileIdBytes, index, last: index === manifest.chunkCount - 1 }, blob);
-        hash.update(plain);
-        await fh.write(plain);
-        written += plain.length;
+      concurrency,
+      fetch: (index) => fetcher.plaintext(manifest.chunks[index]!.id, { key: dataKey, fileId: fileIdBytes, index, last: index === manifest.chunkCount - 1 }),
+      consume: async (index, plain) => {
+        // The whole-file hash runs in a worker, in order; the plaintext comes back to be written.
+        const back = await hasher.update(plain);
+        await fh.write(back);
+        written += back.length;
         opts.onProgress?.({ phase: 'fetching', name: meta.name, doneBytes: written, totalBytes: meta.size, doneChunks: index + 1, totalChunks: manifest.chunkCount });
       },
     });
     await fh.close();
-    const sha256 = hash.digest('hex');
+    const sha256 = await hasher.digest();
     if (written !== meta.size || sha256 !== meta.sha256) {
       throw new P2pfxError('FILE_CORRUPT', `file ${label}: reassembled ${written} bytes with SHA-256 ${sha256}, the sender recorded ${meta.size} bytes and ${meta.sha256}`);
     }
     const path = await publish(partPath, outDir, meta.name);
     opts.onProgress?.({ phase: 'done', name: meta.name, doneBytes: written, totalBytes: meta.size, doneChunks: manifest.chunkCount, totalChunks: manifest.chunkCount });
-    return { fileId, name: meta.name, path, size: written, sha256, fetchedChunks: counts.fetched, localChunks: counts.local };
+    return { fileId, name: meta.name, path, size: written, sha256, fetchedChunks: fetcher.fetched, localChunks: fetcher.local };
   } catch (err) {
     await fh.close().catch(() => undefined);
     await rm(partPath, { force: true });
     throw err;
+  } finally {
+    if (!opts.pool) await pool.close();
   }
 }
 
-/** A chunk from the local store if held whole, else from the peer (then kept locally). */
-async function fetchChunk(node: LocalNode, client: PeerClient, id: string, counts: { fetched: number; local: number }): Promise<Buffer> {
-  const local = await readLocal(node, id);
-  if (local) {
-    counts.local++;
-    return local;
-  }
-  for (let attempt = 1; ; attempt++) {
-    try {
-      const blob = await client.getChunk(id);
-      await node.store.putBlob(id, blob);
-      counts.fetched++;
-      return blob;
-    } catch (err) {
-      if (!(err instanceof P2pfxError) || err.code !== 'HASH_MISMATCH' || attempt >= FETCH_ATTEMPTS) throw err;
+/**
+ * Gets chunks as plaintext: from the local store when held, else from the peer. Every blob is
+ * checked against its id and opened in a worker; blobs from the peer are kept locally only once
+ * checked. A bad local copy is dropped and fetched again; a peer's bad bytes are asked for once
+ * more, then reported.
+ */
+class ChunkFetcher {
+  fetched = 0;
+  local = 0;
+
+  constructor(private readonly node: LocalNode, private readonly client: PeerClient, private readonly pool: CryptoPool, private readonly blobs: BufferRing) {}
+
+  async plaintext(id: string, place: Omit<OpenArgs, 'id'>): Promise<Buffer> {
+    if (await this.node.store.has(id)) {
+      const blob = await this.node.store.read(id).catch(() => null);
+      if (blob) {
+        try {
+          const { plain } = await this.pool.open({ ...place, id }, blob);
+          this.local++;
+          return plain;
+        } catch (err) {
+          if (!(err instanceof P2pfxError) || err.code !== 'HASH_MISMATCH') throw err;
+        }
+      }
+      await this.node.store.remove(id);
+    }
+    for (let attempt = 1; ; attempt++) {
+      // Ring buffers own their whole ArrayBuffer: the view's buffer moves to the worker entire.
+      const view = await this.client.getChunk(id, { verify: false, alloc: (n) => (n <= this.blobs.size ? this.blobs.take() : Buffer.allocUnsafeSlow(n)) });
+      try {
+        const { plain, blob } = await this.pool.open({ ...place, id }, Buffer.from(view.buffer as ArrayBuffer), view.length);
+        await this.node.store.putVerified(id, blob);
+        this.blobs.give(blob);
+        this.fetched++;
+        return plain;
+      } catch (err) {
+        if (!(err instanceof P2pfxError) || err.code !== 'HASH_MISMATCH') throw err;
+        if (attempt >= FETCH_ATTEMPTS) throw new P2pfxError('HASH_MISMATCH', `peer ${this.client.label} served chunk ${id} with bytes that do not match its id (asked ${FETCH_ATTEMPTS} times)`);
+      }
     }
   }
-}
-
-/** A locally held chunk, or null; one that no longer matches its id is removed. */
-async function readLocal(node: LocalNode, id: string): Promise<Buffer | null> {
-  if (!(await node.store.has(id))) return null;
-  const blob = await node.store.read(id).catch(() => null);
-  if (blob && chunkId(blob) === id) return blob;
-  await node.store.remove(id);
-  return null;
 }
 
 /** Moves the finished .part to NAME, or NAME (1), NAME (2)… — never over an existing file. */

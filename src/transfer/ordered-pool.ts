@@ -1,6 +1,8 @@
 // Runs fetch(i) for i in [0, count) with at most `concurrency` at once, and hands results
 // to consume(i, r) strictly in index order. At most `window` results wait for their turn,
-// so memory stays bounded by window × result size whatever `count` is.
+// so memory stays bounded by window × result size whatever `count` is. On the first failure no
+// new fetch starts, and the promise rejects once the fetches already running have ended — no
+// work is left behind when it returns.
 
 export interface OrderedPoolOptions<R> {
   count: number;
@@ -24,13 +26,13 @@ export async function runOrdered<R>(opts: OrderedPoolOptions<R>): Promise<void> 
 
   return new Promise<void>((resolve, reject) => {
     const fail = (err: unknown) => {
-      if (failed === null) {
-        failed = err ?? new Error('failed');
-        reject(err);
-      }
+      if (failed === null) failed = err ?? new Error('failed');
     };
     const pump = () => {
-      if (failed !== null) return;
+      if (failed !== null) {
+        if (running === 0 && !consuming) reject(failed);
+        return;
+      }
       if (opts.signal?.aborted) {
         fail(opts.signal.reason);
         return;
@@ -45,6 +47,7 @@ export async function runOrdered<R>(opts: OrderedPoolOptions<R>): Promise<void> 
         }, (err: unknown) => {
           running--;
           fail(err);
+          pump();
         });
       }
       if (nextToConsume === count && running === 0) resolve();

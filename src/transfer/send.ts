@@ -3,12 +3,13 @@
 import { open } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { P2pfxError } from '../core/errors.js';
-import { DEFAULT_CHUNK_BYTES, MAX_CHUNK_BYTES, MAX_MISSING_IDS, MIN_CHUNK_BYTES } from '../core/limits.js';
+import { BLOB_OVERHEAD_BYTES, DEFAULT_CHUNK_BYTES, MAX_CHUNK_BYTES, MAX_MISSING_IDS, MIN_CHUNK_BYTES } from '../core/limits.js';
 import type { ChunkRef, Manifest } from '../core/manifest.js';
 import type { PeerClient } from '../net/client.js';
 import type { LocalNode } from '../store/local-node.js';
 import { buildManifest } from './build-manifest.js';
-import { CryptoPool, type StreamHasher } from './crypto-pool.js';
+import { BufferRing } from './buffer-ring.js';
+import { CryptoPool } from './crypto-pool.js';
 import { fileKeyFor, newFileKey, type FileKey } from './file-key.js';
 import { readExactly, resolveSourceFile } from './local-file.js';
 import type { ProgressListener } from './progress.js';
@@ -87,7 +88,9 @@ class SendRun {
     const { pool, client, node } = this.opts;
     const fh = await open(this.path, 'r');
     const uploads = new Uploads(this.concurrency);
-    const hasher = quick ? null : new OrderedHasher(pool);
+    const sealer = pool.fileSealer();
+    const plains = new BufferRing(this.chunkSize, this.concurrency + 2);
+    const blobs = new BufferRing(this.chunkSize + BLOB_OVERHEAD_BYTES, this.concurrency + 2);
     const chunks: ChunkRef[] = new Array(this.count);
     let sent = 0;
     let done = 0;
@@ -103,12 +106,14 @@ class SendRun {
         await uploads.slot();
         const offset = index * this.chunkSize;
         const length = Math.min(this.chunkSize, this.size - offset);
-        // A fresh buffer per chunk: its memory moves to a worker for sealing.
-        const plain = await readExactly(fh, Buffer.allocUnsafeSlow(length), length, offset, this.name);
-        await hasher?.update(plain);
+        const plain = plains.take();
+        await readExactly(fh, plain, length, offset, this.name);
         const last = index === this.count - 1;
+        // Sealed in file order by one worker, which hashes the whole plaintext on the way.
+        const sealed = sealer.seal({ key: key.dataKey, noncePrefix: key.noncePrefix, fileId: key.fileIdBytes, index, last }, plain, length, blobs.take());
         uploads.start(async () => {
-          const { blob, id } = await pool.seal({ key: key.dataKey, noncePrefix: key.noncePrefix, fileId: key.fileIdBytes, index, last }, plain);
+          const { blob, id, plain: back } = await sealed;
+          plains.give(back);
           if (previous !== undefined && previous.id !== id) throw new FileChangedSignal();
           chunks[index] = { index, id, size: blob.length };
           // Journalled before the chunk leaves: a later run compares against it.
@@ -117,11 +122,13 @@ class SendRun {
             await client.putChunk(id, blob);
             sent++;
           }
+          blobs.give(blob);
           this.progress('sending', ++done);
         });
       }
       await uploads.finish();
-      const sha256 = key.sha256 ?? (await hasher!.digest());
+      const digest = await sealer.digest();
+      const sha256 = key.sha256 ?? digest;
       return await this.publish(key, sha256, chunks, sent, quick);
     } catch (err) {
       if (err instanceof FileChangedSignal) return 'changed';
@@ -163,29 +170,6 @@ class SendRun {
 
 /** Thrown inside a run when re-sealing under a journalled key gives other bytes. */
 class FileChangedSignal extends Error {}
-
-/**
- * The whole-file SHA-256, computed in a worker over the pieces in order. At most `window`
- * pieces wait for it, so a slow hasher slows reading instead of filling memory.
- */
-class OrderedHasher {
-  private readonly hasher: StreamHasher;
-  private readonly queue: Array<Promise<void>> = [];
-
-  constructor(pool: CryptoPool, private readonly window = 8) {
-    this.hasher = pool.hasher();
-  }
-
-  async update(piece: Uint8Array): Promise<void> {
-    this.queue.push(this.hasher.update(piece));
-    if (this.queue.length > this.window) await this.queue.shift();
-  }
-
-  async digest(): Promise<string> {
-    await Promise.all(this.queue.splice(0));
-    return this.hasher.digest();
-  }
-}
 
 /** At most `limit` uploads at once; the first failure stops new ones and is rethrown. */
 class Uploads {
