@@ -1,10 +1,12 @@
 // npm run demo: two nodes on 127.0.0.1, a file of random data sent from one to the other,
 // listed, downloaded back into a fresh received/, and its SHA-256 checked. Prints OK.
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdtemp, open, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { MiB } from '../src/core/limits.js';
+import { writeRandomFile } from './bench-files.js';
 import { p2pfx, p2pfxJson, serve, type ServingNode } from './cli-process.js';
 
 const SIZE_MIB = Number(process.env.DEMO_MIB ?? 64);
@@ -17,15 +19,6 @@ async function sha256(path: string): Promise<string> {
   const hash = createHash('sha256');
   for await (const piece of createReadStream(path)) hash.update(piece as Buffer);
   return hash.digest('hex');
-}
-
-async function writeRandom(path: string, mib: number): Promise<void> {
-  const fh = await open(path, 'w');
-  try {
-    for (let i = 0; i < mib; i++) await fh.write(randomBytes(1 << 20));
-  } finally {
-    await fh.close();
-  }
 }
 
 async function main(): Promise<void> {
@@ -52,8 +45,7 @@ async function main(): Promise<void> {
 
     const source = join(root, 'sample.bin');
     step(`make ${SIZE_MIB} MiB of random data: ${source}`);
-    await writeRandom(source, SIZE_MIB);
-    const expected = await sha256(source);
+    const expected = await writeRandomFile(source, SIZE_MIB * MiB);
     console.log(`sha256 ${expected}`);
 
     step('alpha → beta: p2pfx send sample.bin --peer beta --password …');

@@ -1,0 +1,124 @@
+// npm run bench: p2pfx send and get between two processes on 127.0.0.1, next to the figures
+// that give them meaning on this machine — the raw mTLS stream (the transport ceiling), the
+// seal+hash speed of one core, and scp where an OpenSSH server is at hand — plus the same send
+// and get with a larger file, to show that peak memory does not grow with size. Prints a table,
+// or with --json one JSON object; progress goes to stderr. Times nothing it asserts on.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseBenchArgs, USAGE, type BenchOptions } from './bench-args.js';
+import { p2pfxJson } from './bench-child.js';
+import { writeRandomFile } from './bench-files.js';
+import { describeMachine } from './bench-machine.js';
+import { mtlsStreamRuns } from './bench-mtls.js';
+import { P2pfxBench, type SourceFile, type TransferRun } from './bench-p2pfx.js';
+import { ProcessMeter } from './bench-proc.js';
+import { formatReport, largeTransfer, summarizeTransfers, type BenchResult } from './bench-report.js';
+import { scpRuns, scpSkipReason } from './bench-scp.js';
+import { sealHashMbps } from './bench-seal.js';
+import { secondsSince, spread } from './bench-stats.js';
+import { Teardown } from './bench-teardown.js';
+import { serve } from './cli-process.js';
+
+const started = process.hrtime.bigint();
+
+function log(text: string): void {
+  process.stderr.write(`[${secondsSince(started).toFixed(1).padStart(6)} s] ${text}\n`);
+}
+
+async function runBench(opts: BenchOptions, teardown: Teardown): Promise<BenchResult> {
+  const root = await mkdtemp(join(tmpdir(), 'p2pfx-bench-'));
+  teardown.add(() => rm(root, { recursive: true, force: true }));
+  const alpha = join(root, 'alpha');
+  const beta = join(root, 'beta');
+  log(`certificates for alpha and beta in ${root}`);
+  await p2pfxJson(['certs', '--home', alpha, '--name', 'alpha', '--ip', '127.0.0.1'], teardown);
+  await p2pfxJson(['certs', 'issue', 'beta', '--home', alpha, '--ip', '127.0.0.1', '--out', beta], teardown);
+  const file = await makeSource(join(root, 'source.bin'), opts.sizeBytes);
+
+  const sealHash = repeat(opts.runs, 'seal+hash', () => sealHashMbps());
+  const mtls = await mtlsStreamRuns({ serverHome: beta, clientHome: alpha, file: file.path, runs: opts.runs, teardown });
+  log(`mTLS stream: ${mtls.map((v) => v.toFixed(0)).join(', ')} MB/s`);
+  const scpNote = scpSkipReason(opts.scp);
+  const scp = scpNote === null ? await scpRuns({ dir: join(root, 'ssh'), file: file.path, sizeBytes: file.sizeBytes, runs: opts.runs, teardown }) : null;
+  log(scp ? `scp: ${scp.map((v) => v.toFixed(0)).join(', ')} MB/s` : `scp skipped: ${scpNote}`);
+
+  const node = await serve(beta);
+  teardown.add(() => node.stop());
+  const bench = new P2pfxBench({ alphaHome: alpha, betaHome: beta, betaPort: node.port, betaMeter: new ProcessMeter(node.child.pid!), chunkSize: opts.chunkSize, teardown });
+  const sends: Array<TransferRun & { fileId: string }> = [];
+  for (let run = 1; run <= opts.runs; run++) sends.push(logged(`send ${run}/${opts.runs}`, await bench.send(file)));
+  const gets: TransferRun[] = [];
+  for (let run = 1; run <= opts.runs; run++) gets.push(logged(`get ${run}/${opts.runs}`, await bench.get(file, sends.at(-1)!.fileId)));
+
+  const send = summarizeTransfers(sends);
+  const get = summarizeTransfers(gets);
+  const mtlsStream = { mbps: spread(mtls) };
+  return {
+    sizeBytes: opts.sizeBytes, runs: opts.runs, chunkSize: opts.chunkSize ?? null,
+    send, get, mtlsStream, sealHash: { mbps: spread(sealHash) },
+    scp: scp ? { mbps: spread(scp) } : null, scpNote,
+    ratios: {
+      sendVsMtls: send.mbps.median / mtlsStream.mbps.median,
+      getVsMtls: get.mbps.median / mtlsStream.mbps.median,
+      scpVsMtls: scp ? spread(scp).median / mtlsStream.mbps.median : null,
+    },
+    large: opts.largeFactor === 0 ? null : await largeRun(bench, file, opts.sizeBytes * opts.largeFactor),
+    machine: await describeMachine(),
+    elapsedS: secondsSince(started),
+  };
+}
+
+/** One send and one get of a bigger file; the regular file is deleted first to bound disk use. */
+async function largeRun(bench: P2pfxBench, regular: SourceFile, sizeBytes: number): Promise<BenchResult['large']> {
+  await rm(regular.path);
+  await bench.clearReceived();
+  const file = await makeSource(regular.path.replace(/source\.bin$/, 'large.bin'), sizeBytes);
+  const send = logged('large send', await bench.send(file));
+  const get = logged('large get', await bench.get(file, send.fileId));
+  await bench.clearReceived();
+  await rm(file.path);
+  return { sizeBytes, send: largeTransfer(send), get: largeTransfer(get) };
+}
+
+async function makeSource(path: string, sizeBytes: number): Promise<SourceFile> {
+  log(`writing ${sizeBytes} random bytes to ${path}`);
+  return { path, sizeBytes, sha256: await writeRandomFile(path, sizeBytes) };
+}
+
+function repeat(runs: number, what: string, fn: () => number): number[] {
+  const values = Array.from({ length: runs }, fn);
+  log(`${what}: ${values.map((v) => v.toFixed(0)).join(', ')} MB/s`);
+  return values;
+}
+
+function logged<T extends TransferRun>(what: string, run: T): T {
+  log(`${what}: ${run.mbps.toFixed(1)} MB/s, cli ${run.cpuS.toFixed(2)} CPU s / ${run.peakRssMiB.toFixed(0)} MiB, server ${run.server.cpuS.toFixed(2)} CPU s / ${run.server.peakRssMiB.toFixed(0)} MiB`);
+  return run;
+}
+
+async function main(): Promise<void> {
+  let opts: BenchOptions;
+  try {
+    opts = parseBenchArgs(process.argv.slice(2));
+  } catch (err) {
+    process.stderr.write(`bench: ${err instanceof Error ? err.message : String(err)}\n${USAGE}\n`);
+    process.exitCode = 2;
+    return;
+  }
+  const teardown = new Teardown();
+  teardown.exitOnSignals();
+  try {
+    const result = await runBench(opts, teardown);
+    process.stdout.write(opts.json ? `${JSON.stringify(result, null, 2)}\n` : formatReport(result));
+  } catch (err) {
+    if (!teardown.interrupted) {
+      process.stderr.write(`\nbench FAILED: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.exitCode = 1;
+    }
+  } finally {
+    await teardown.run();
+  }
+}
+
+void main();
