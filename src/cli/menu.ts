@@ -31,7 +31,8 @@ export async function menuCommand(g: GlobalOptions, input: NodeJS.ReadableStream
     let client: PeerClient | null = null;
     try {
       say(`p2pfx — node ${node.creds.name}, id ${node.creds.nodeId}`);
-      const port = parsePort((await ask.ask('Port for this node\'s server', String(DEFAULT_PORT))) ?? String(DEFAULT_PORT));
+      const port = await askUntil(ask, say, 'Port for this node\'s server', parsePort, String(DEFAULT_PORT));
+      if (port === null) return;
       try {
         server = await startNode(node, { host: '0.0.0.0', port });
         say(`Serving on port ${server.port}.`);
@@ -41,7 +42,8 @@ export async function menuCommand(g: GlobalOptions, input: NodeJS.ReadableStream
       }
       const peerHost = await askUntil(ask, say, 'Peer address (IP or host name)', (text) => parsePeer(text).host);
       if (peerHost === null) return;
-      const peerPort = parsePort((await ask.ask('Peer port', String(DEFAULT_PORT))) ?? String(DEFAULT_PORT));
+      const peerPort = await askUntil(ask, say, 'Peer port', parsePort, String(DEFAULT_PORT));
+      if (peerPort === null) return;
       client = new PeerClient({ host: peerHost, port: peerPort }, node.creds);
       const password = await ask.askSecret('Password for files (Enter for none: only nodes holding a key can open them)');
       const session: Session = { node, client, password: password ? password : undefined, ask, say };
@@ -115,9 +117,10 @@ async function listChunks(s: Session, where: string, chunks: Array<{ id: string;
   for (const c of chunks) s.say(`  ${c.id}  ${formatBytes(c.size)}`);
 }
 
-async function askUntil<T>(ask: Prompter, say: (t: string) => void, question: string, parse: (text: string) => T): Promise<T | null> {
+/** Asks until the answer parses; null at end of input. */
+async function askUntil<T>(ask: Prompter, say: (t: string) => void, question: string, parse: (text: string) => T, fallback = ''): Promise<T | null> {
   for (;;) {
-    const answer = await ask.ask(question);
+    const answer = await ask.ask(question, fallback);
     if (answer === null) return null;
     try {
       return parse(answer);

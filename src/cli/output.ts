@@ -15,6 +15,11 @@ export function printable(text: string): string {
   });
 }
 
+/** JSON.stringify, with bidirectional overrides and C1 controls escaped too (still valid JSON). */
+export function safeJson(value: unknown): string {
+  return JSON.stringify(value).replace(/[\u007f-\u009f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 export function formatBytes(n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
   let v = n;
@@ -39,7 +44,7 @@ export function makeOut(opts: { json?: boolean; debug?: boolean }, stdout: NodeJ
     json: opts.json === true,
     debug: opts.debug === true,
     line: (text = '') => void stdout.write(`${printable(text)}\n`),
-    data: (value) => void stdout.write(`${JSON.stringify(value)}\n`),
+    data: (value) => void stdout.write(`${safeJson(value)}\n`),
     note: (text) => void stderr.write(`${printable(text)}\n`),
   };
 }
@@ -47,7 +52,7 @@ export function makeOut(opts: { json?: boolean; debug?: boolean }, stdout: NodeJ
 /** Prints `error CODE: message` and a hint (and the stack with --debug); returns the exit code. */
 export function reportError(err: unknown, opts: { debug?: boolean; json?: boolean }, stderr: NodeJS.WritableStream = process.stderr): number {
   const e = toP2pfxError(err);
-  if (opts.json) stderr.write(`${JSON.stringify(e.toJSON())}\n`);
+  if (opts.json) stderr.write(`${safeJson(e.toJSON())}\n`);
   else {
     stderr.write(`error ${e.code}: ${printable(e.message)}\n`);
     stderr.write(`  hint: ${printable(e.hint)}\n`);

@@ -34,7 +34,9 @@ export function buildProgram(): Command {
 
   const g = (cmd: Command) => cmd.optsWithGlobals<GlobalOptions>();
 
-  const certs = program.command('certs')
+  // Options live on the leaves: `certs` runs `certs create` when no subcommand is named.
+  const certs = program.command('certs').description('the network CA and node certificates (create, issue)');
+  certs.command('create', { isDefault: true })
     .description('create the network CA (if absent) and this node\'s certificate')
     .option('--name <name>', 'this node\'s name (default: host name)')
     .option('--ip <addr>', 'an extra address for the certificate (repeatable)', collect)
@@ -94,11 +96,25 @@ export function buildProgram(): Command {
   return program;
 }
 
+/** True when argv names no command: nothing, or only --home DIR, --json, --debug. */
+function onlyGlobalOptions(args: string[]): boolean {
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === '--json' || a === '--debug' || a.startsWith('--home=')) continue;
+    if (a === '--home' && i + 1 < args.length) {
+      i++;
+      continue;
+    }
+    return false;
+  }
+  return true;
+}
+
 /** Runs the CLI and resolves to the process exit code. */
 export async function run(argv: string[]): Promise<number> {
   const program = buildProgram();
   const args = argv.slice(2);
-  if (args.length === 0) {
+  if (onlyGlobalOptions(args)) {
     if (process.stdin.isTTY && process.stdout.isTTY) args.push('menu');
     else {
       program.outputHelp();

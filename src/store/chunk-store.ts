@@ -2,7 +2,6 @@
 // A chunk is written to chunks/.tmp/ while hashed, and renamed into place only when its
 // hash is its id, so a file under a final name is always whole and correct.
 import { createHash, randomBytes } from 'node:crypto';
-import type { ReadStream } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { chunkId } from '../core/chunk.js';
@@ -137,24 +136,6 @@ export class ChunkStore {
   async read(id: string): Promise<Buffer> {
     try {
       return await readFile(this.pathOf(id));
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw notFound(id);
-      throw err;
-    }
-  }
-
-  /** A stream of the blob and its size; CHUNK_NOT_FOUND if absent. */
-  async openRead(id: string): Promise<{ size: number; stream: ReadStream }> {
-    const path = this.pathOf(id);
-    try {
-      const fh = await open(path, 'r');
-      try {
-        const { size } = await fh.stat();
-        return { size, stream: fh.createReadStream({ highWaterMark: 256 * 1024 }) };
-      } catch (err) {
-        await fh.close();
-        throw err;
-      }
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw notFound(id);
       throw err;

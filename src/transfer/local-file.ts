@@ -1,6 +1,8 @@
 import type { FileHandle } from 'node:fs/promises';
 import { realpath, stat } from 'node:fs/promises';
+import { basename } from 'node:path';
 import { P2pfxError } from '../core/errors.js';
+import { checkFileName } from '../core/manifest.js';
 
 /** The real path of a regular file to send; FILE_NOT_FOUND or NOT_A_FILE otherwise. */
 export async function resolveSourceFile(path: string): Promise<{ path: string; size: number; mtimeMs: number }> {
@@ -15,6 +17,14 @@ export async function resolveSourceFile(path: string): Promise<{ path: string; s
   }
   const info = await stat(real);
   if (!info.isFile()) throw new P2pfxError('NOT_A_FILE', `${path} is not a regular file`);
+  try {
+    checkFileName(basename(real));
+  } catch (err) {
+    // Refused here, before anything is sent: no receiver would accept the name.
+    throw new P2pfxError('INVALID_ARGUMENT', `the name of ${JSON.stringify(path)} has control, bidirectional-override or separator characters, or is too long`, {
+      hint: 'Rename the file to a plain name, then send it.', cause: err,
+    });
+  }
   return { path: real, size: info.size, mtimeMs: info.mtimeMs };
 }
 

@@ -1,6 +1,6 @@
 // Fixtures for testing the CLI as a user meets it: the real built binary in a child process,
 // a fresh home per test, every child bounded by a timeout and killed through t.after.
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
@@ -48,9 +48,15 @@ export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv 
 // own hook stops them first.
 const children = new WeakMap<TestContext, Set<ChildProcessWithoutNullStreams>>();
 const GRACE_MS = 3_000;
+/** Children being stopped by the fixtures (not dying on their own). */
+const stopping = new WeakSet<ChildProcessWithoutNullStreams>();
 
-function spawnCli(t: TestContext, args: string[], opts: RunOptions): ChildProcessWithoutNullStreams {
-  const child = spawn(process.execPath, [cliPath, ...args], { cwd: opts.cwd ?? repoRoot, env: cleanEnv(opts.env), stdio: 'pipe' });
+function spawnCli(t: TestContext, args: string[], opts: RunOptions & { tty?: boolean }): ChildProcessWithoutNullStreams {
+  const argv = [cliPath, ...args];
+  // util-linux `script` runs the command on a pseudo-terminal: stdin, stdout, stderr all TTYs.
+  const child = opts.tty
+    ? spawn('script', ['-qfec', [process.execPath, ...argv].map(shellQuote).join(' '), '/dev/null'], { cwd: opts.cwd ?? repoRoot, env: cleanEnv({ TERM: 'dumb', ...opts.env }), stdio: 'pipe' })
+    : spawn(process.execPath, argv, { cwd: opts.cwd ?? repoRoot, env: cleanEnv(opts.env), stdio: 'pipe' });
   let set = children.get(t);
   if (!set) children.set(t, (set = new Set()));
   set.add(child);
@@ -58,8 +64,20 @@ function spawnCli(t: TestContext, args: string[], opts: RunOptions): ChildProces
   return child;
 }
 
+function shellQuote(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/** Whether util-linux `script` is there to give a child a terminal. */
+export function hasScript(): boolean {
+  return spawnSync('script', ['--version'], { stdio: 'ignore' }).status === 0;
+}
+
+export const NO_SCRIPT = 'util-linux `script` is not installed: no way to give p2pfx a terminal';
+
 /** SIGTERM (a server closes its index), then SIGKILL after a grace period. Never throws. */
 export async function stopChild(child: ChildProcessWithoutNullStreams): Promise<void> {
+  stopping.add(child);
   if (child.exitCode !== null || child.signalCode !== null) return;
   const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   child.kill('SIGTERM');
@@ -107,7 +125,11 @@ export interface LiveCli {
   exit(timeoutMs?: number): Promise<CliResult>;
 }
 
-export function startCli(t: TestContext, args: string[], opts: Omit<RunOptions, 'input'> = {}): LiveCli {
+/**
+ * Starts `p2pfx ARGS`, its output watched as it comes. With `tty`, it runs on a pseudo-terminal
+ * through `script` (check hasScript() first); stdout then carries the terminal's output, echo included.
+ */
+export function startCli(t: TestContext, args: string[], opts: Omit<RunOptions, 'input'> & { tty?: boolean } = {}): LiveCli {
   const child = spawnCli(t, args, opts);
   let out = '';
   let err = '';
@@ -181,6 +203,10 @@ export interface ServingNode {
 /** Runs `p2pfx serve --home HOME --host 127.0.0.1 --port 0 --json` and learns its port from its first line. */
 export async function startServe(t: TestContext, home: string): Promise<ServingNode> {
   const cli = startCli(t, ['serve', '--home', home, '--host', '127.0.0.1', '--port', '0', '--json']);
+  // A node that dies under a test is the first thing to know when a later command fails.
+  cli.child.once('exit', (code, signal) => {
+    if (!stopping.has(cli.child)) t.diagnostic(`p2pfx serve (${home}) exited during the test: ${code ?? signal}\nstderr: ${cli.stderr()}`);
+  });
   const [line] = await cli.waitFor(/^.*\n/);
   const info = JSON.parse(line) as { host: string; port: number; nodeId: string };
   assert.equal(info.host, '127.0.0.1');

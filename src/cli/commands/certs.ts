@@ -27,11 +27,14 @@ export async function certsCommand(g: GlobalOptions, opts: CertsOptions): Promis
       });
     }
     ca = await createCa();
+  }
+  const name = opts.name ?? defaultNodeName();
+  // Made (and so checked: names, addresses) before anything is written.
+  const node = await issueNodeCert(ca, { name, ips: unique([...localAddresses(), ...(opts.ip ?? [])]), dns: unique(['localhost', ...hostDns(), ...(opts.dns ?? [])]) });
+  if (createdCa) {
     await writeFileAtomic(home.caKeyPath, ca.keyPem, 0o600);
     await writeFileAtomic(home.caCertPath, ca.certPem, 0o644);
   }
-  const name = opts.name ?? defaultNodeName();
-  const node = await issueNodeCert(ca, { name, ips: unique([...localAddresses(), ...(opts.ip ?? [])]), dns: unique(['localhost', ...hostDns(), ...(opts.dns ?? [])]) });
   await writeFileAtomic(home.nodeKeyPath, node.keyPem, 0o600);
   await writeFileAtomic(home.nodeCertPath, node.certPem, 0o644);
   const nodeId = nodeIdFromCertPem(node.certPem);

@@ -1,0 +1,231 @@
+// The guided menu, driven through its input as a user (or a script) would: the original's
+// questions (port, peer address, peer port, password) then 1 send, 2 download, 3 local chunks,
+// 4 the peer's chunks, 5 quit.
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  assertNoStack, cliNetwork, closedPort, hasScript, NO_SCRIPT, runCli, sha256File, startCli, startServe, storedChunks, tempHome, type CliResult,
+} from './helpers/cli.js';
+
+const MENU = /1\. Send a file to the peer\n2\. Download a file from the peer\n3\. List local chunks\n4\. List the peer's chunks\n5\. Quit\nChoice: $/;
+
+/** The four opening answers: a free port for this node, the peer, its port, a password. */
+function opening(peerPort: number, password = ''): string {
+  return `0\n127.0.0.1\n${peerPort}\n${password}\n`;
+}
+
+/** Counts the menus shown: one per choice read. */
+function menus(out: string): number {
+  return out.split('5. Quit\nChoice: ').length - 1;
+}
+
+test('a session: send a file, list the peer\'s chunks, download it, list local chunks, quit', async (t) => {
+  const net = await cliNetwork(t);
+  const b = await startServe(t, net.b);
+  const home = await net.issue('menu-node');
+  const file = join(net.dir, 'report.bin');
+  await writeFile(file, randomBytes(200_000));
+  const expected = await sha256File(file);
+
+  const menu = startCli(t, ['menu', '--home', home]);
+  await menu.waitFor(/Port for this node's server \[8443\]: $/);
+  menu.write('0\n');
+  await menu.waitFor(/Serving on port \d+\.\n/);
+  await menu.waitFor(/Peer address \(IP or host name\): $/);
+  menu.write('127.0.0.1\n');
+  await menu.waitFor(/Peer port \[8443\]: $/);
+  menu.write(`${b.port}\n`);
+  await menu.waitFor(/Password for files[^\n]*: $/);
+  let mark = menu.stdout().length;
+  menu.write('pw\n');
+
+  // Waits for a fresh menu (printed after `since`), then answers it; returns where the answer's output starts.
+  const choose = async (choice: string, since: number) => {
+    await menu.waitFor(MENU, { from: since });
+    const at = menu.stdout().length;
+    menu.write(`${choice}\n`);
+    return at;
+  };
+
+  mark = await choose('1', mark);
+  await menu.waitFor(/Path of the file to send: $/, { from: mark });
+  menu.write(`${file}\n`);
+  const sent = await menu.waitFor(/Sent report\.bin \(195 KiB, 1 chunks, 1 moved\) to 127\.0\.0\.1:\d+, node ([A-Z0-9-]+)\.\nFile id ([0-9a-f]{32})\n/, { from: mark });
+  assert.equal(sent[1], b.nodeId);
+
+  mark = await choose('4', mark);
+  const peerChunks = await menu.waitFor(/1 chunk on 127\.0\.0\.1:\d+:\n {2}([0-9a-f]{64}) /, { from: mark });
+  assert.deepEqual((await storedChunks(b.home)).map((f) => f.slice(3)), [peerChunks[1]]);
+
+  mark = await choose('2', mark);
+  await menu.waitFor(/Files on 127\.0\.0\.1:\d+:\n {2}1\. report\.bin {2}195 KiB\nWhich file \(number, name or id\): $/, { from: mark });
+  menu.write('1\n');
+  await menu.waitFor(/Received report\.bin \(195 KiB\), SHA-256 verified, saved as (.+)\n/, { from: mark });
+  const received = join(home, 'received', 'report.bin');
+  assert.ok(menu.stdout().includes(`saved as ${received}`));
+  assert.equal(await sha256File(received), expected);
+
+  mark = await choose('3', mark);
+  await menu.waitFor(new RegExp(`1 chunk on this node:\\n {2}${peerChunks[1]} `), { from: mark });
+
+  await choose('5', mark);
+  const r = await menu.exit();
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /Bye\.\n$/);
+  assertNoStack(r);
+  assert.deepEqual(await readdir(join(home, 'received')), ['report.bin']);
+});
+
+test('answers piped ahead all at once are read in order (a script can drive the menu)', async (t) => {
+  const net = await cliNetwork(t);
+  const b = await startServe(t, net.b);
+  const home = await net.issue('menu-node');
+  const file = join(net.dir, 'notes.txt');
+  await writeFile(file, 'hello from the menu\n');
+  const r = await runCli(t, ['menu', '--home', home], { input: `${opening(b.port)}1\n${file}\n2\n1\n5\n` });
+  assert.equal(r.code, 0, r.stderr);
+  assertNoStack(r);
+  assert.match(r.stdout, /Sent notes\.txt/);
+  assert.match(r.stdout, /Received notes\.txt .* saved as /);
+  assert.equal(await sha256File(join(home, 'received', 'notes.txt')), await sha256File(file));
+  assert.match(r.stdout, /Bye\.\n$/);
+});
+
+test('an unknown choice says so and the menu goes on; a bad peer address is asked again', async (t) => {
+  const { a } = await cliNetwork(t);
+  const port = await closedPort();
+  const r = await runCli(t, ['menu', '--home', a], { input: `0\nbad host!\n127.0.0.1\n${port}\n\n9\nsend\n5\n` });
+  assert.equal(r.code, 0, r.stderr);
+  assertNoStack(r);
+  assert.match(r.stdout, /bad host in peer "bad host!"/);
+  assert.equal(r.stdout.split('Peer address (IP or host name): ').length - 1, 2, 'the address is asked again');
+  assert.match(r.stdout, /Unknown choice "9": type a number from 1 to 5\./);
+  assert.match(r.stdout, /Unknown choice "send": type a number from 1 to 5\./);
+  assert.equal(menus(r.stdout), 3, 'the menu is shown again after each unknown choice');
+  assert.match(r.stdout, /Bye\.\n$/);
+});
+
+test('a peer where nothing listens: error PEER_UNREACHABLE with a hint, and the menu goes on to quit cleanly', async (t) => {
+  const { dir, a } = await cliNetwork(t);
+  const port = await closedPort();
+  const file = join(dir, 'f.bin');
+  await writeFile(file, 'data');
+  const r = await runCli(t, ['menu', '--home', a], { input: `${opening(port)}4\n1\n${file}\n2\n5\n` });
+  assert.equal(r.code, 0, r.stderr);
+  assertNoStack(r);
+  const errors = r.stdout.match(/error PEER_UNREACHABLE: .*$/gm) ?? [];
+  assert.equal(errors.length, 3, `one error per choice that needs the peer:\n${r.stdout}`);
+  for (const e of errors) assert.ok(e.includes(`127.0.0.1:${port}`), e);
+  assert.equal((r.stdout.match(/^\s+hint: .*p2pfx serve/gm) ?? []).length, 3);
+  assert.equal(menus(r.stdout), 4);
+  assert.match(r.stdout, /Bye\.\n$/);
+  assert.deepEqual(await readdir(join(a, 'received')), []);
+});
+
+test('a missing file to send is reported and the menu goes on', async (t) => {
+  const { dir, a } = await cliNetwork(t);
+  const port = await closedPort();
+  const r = await runCli(t, ['menu', '--home', a], { input: `${opening(port)}1\n${join(dir, 'nope.bin')}\n5\n` });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /Path of the file to send: error FILE_NOT_FOUND: .*nope\.bin$/m);
+  assert.match(r.stdout, /^\s+hint: /m);
+  assert.match(r.stdout, /Bye\.\n$/);
+});
+
+test('end of input ends the menu cleanly, at the menu or in the middle of a question', async (t) => {
+  const { a } = await cliNetwork(t);
+  const port = await closedPort();
+  for (const input of [opening(port), `${opening(port)}1\n`, `${opening(port)}2\n`, '0\n127.0.0.1\n']) {
+    const r = await runCli(t, ['menu', '--home', a], { input });
+    assert.equal(r.code, 0, `input ${JSON.stringify(input)}: exit ${r.code}\n${r.stdout}\n${r.stderr}`);
+    assertNoStack(r);
+    assert.doesNotMatch(r.stderr, /error /, `input ${JSON.stringify(input)}: ${r.stderr}`);
+  }
+  // Stopped at the menu: it says goodbye.
+  const atMenu = await runCli(t, ['menu', '--home', a], { input: opening(port) });
+  assert.match(atMenu.stdout, /Choice: Bye\.\n$/);
+});
+
+test('the menu does not stay alive once stdin is closed while it waits', async (t) => {
+  const { a } = await cliNetwork(t);
+  const port = await closedPort();
+  const menu = startCli(t, ['menu', '--home', a]);
+  menu.write(opening(port));
+  await menu.waitFor(MENU);
+  menu.child.stdin.end();
+  const r = await menu.exit();
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /Bye\.\n$/);
+});
+
+// ---------------------------------------------------------------- on a terminal
+
+/** Feeds `input` to p2pfx on a pseudo-terminal and waits for it to end. */
+async function runOnTty(t: TestContext, args: string[], opts: { cwd: string; input: string }): Promise<CliResult> {
+  const cli = startCli(t, args, { cwd: opts.cwd, tty: true });
+  cli.write(opts.input);
+  cli.child.stdin.end();
+  return cli.exit();
+}
+
+const ttyOnly = { skip: hasScript() ? false : NO_SCRIPT };
+
+test('p2pfx with no arguments on a terminal opens the menu', ttyOnly, async (t) => {
+  const { a } = await cliNetwork(t);
+  const port = await closedPort();
+  // The home is the current folder when --home is not given, as in the original.
+  const r = await runOnTty(t, [], { cwd: a, input: `${opening(port)}3\n5\n` });
+  assert.equal(r.code, 0, r.stdout);
+  assert.match(r.stdout, /Port for this node's server \[8443\]: /);
+  assert.match(r.stdout, /Serving on port \d+\./);
+  assert.match(r.stdout, /No chunks on this node\./);
+  assert.match(r.stdout, /Bye\./);
+  assert.doesNotMatch(r.stdout, /Usage: p2pfx/);
+});
+
+test('p2pfx --home H (global options only) on a terminal opens the menu too', ttyOnly, async (t) => {
+  const { a } = await cliNetwork(t);
+  const port = await closedPort();
+  const r = await runOnTty(t, ['--home', a], { cwd: await tempHome(t), input: `${opening(port)}5\n` });
+  assert.equal(r.code, 0, r.stdout);
+  assert.doesNotMatch(r.stdout, /Usage: p2pfx/, 'printed the help instead of opening the menu');
+  assert.match(r.stdout, /Port for this node's server/);
+  assert.match(r.stdout, /Bye\./);
+});
+
+test('on a terminal, the menu\'s password is not echoed', ttyOnly, async (t) => {
+  const { a } = await cliNetwork(t);
+  const port = await closedPort();
+  const menu = startCli(t, ['menu', '--home', a], { tty: true });
+  // Answer each question once it is asked: typed ahead, the terminal would echo it before p2pfx reads it.
+  for (const [question, answer] of [[/Port for this node's server \[8443\]: $/, '0'], [/Peer address \(IP or host name\): $/, '127.0.0.1'], [/Peer port \[8443\]: $/, String(port)]] as const) {
+    await menu.waitFor(question);
+    menu.write(`${answer}\r`);
+  }
+  await menu.waitFor(/Password for files[^\n]*: $/);
+  const mark = menu.stdout().length;
+  menu.write('hunter2-secret\r');
+  await menu.waitFor(/Choice: $/, { from: mark });
+  menu.write('5\r');
+  const r = await menu.exit();
+  assert.equal(r.code, 0, r.stdout);
+  assert.ok(r.stdout.includes('127.0.0.1'), 'ordinary answers are echoed');
+  assert.ok(!r.stdout.includes('hunter2'), `the password was echoed:\n${r.stdout}`);
+  assert.match(r.stdout, /Bye\./);
+});
+
+test('p2pfx with no arguments and no terminal prints the help and exits 0', async (t) => {
+  const home = await tempHome(t);
+  const r = await runCli(t, [], { cwd: home, input: '1\n' });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^Usage: p2pfx /m);
+  assert.match(r.stdout, /^\s+menu\b/m);
+  assert.deepEqual(await readdir(home), [], 'no home was set up in the current folder');
+  const withHome = await runCli(t, ['--home', home], { input: '1\n' });
+  assert.equal(withHome.code, 0, withHome.stderr);
+  assert.match(withHome.stdout + withHome.stderr, /Usage: p2pfx /);
+  assert.deepEqual(await readdir(home), []);
+});
