@@ -47,6 +47,14 @@ export class P2pfxBench {
     return { ...figures(file, out, server), fileId: out.fileId };
   }
 
+  /** Sends the same, unchanged file again: only `missing` and the manifest should travel. */
+  async resend(file: SourceFile): Promise<{ seconds: number; sentChunks: number; chunks: number }> {
+    const out = await p2pfxJson<SendOutput>(['send', file.path, ...this.#alpha()], this.opts.teardown);
+    checkFile('resend', file, out);
+    if (out.sentChunks !== 0) throw new Error(`a resend of an unchanged file moved ${out.sentChunks} chunks`);
+    return { seconds: out.seconds, sentChunks: out.sentChunks, chunks: out.chunks };
+  }
+
   /** Downloads fileId from beta with nothing of it held locally, and checks its SHA-256. */
   async get(file: SourceFile, fileId: string): Promise<TransferRun> {
     await this.clearReceived();

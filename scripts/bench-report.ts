@@ -19,6 +19,8 @@ export interface BenchResult {
   chunkSize: string | null;
   send: TransferSummary;
   get: TransferSummary;
+  /** The same unchanged file sent again: only `missing` and the manifest travel. */
+  resend: { seconds: number; sentChunks: number; chunks: number };
   mtlsStream: { mbps: Spread };
   sealHash: { mbps: Spread };
   scp: { mbps: Spread } | null;
@@ -63,6 +65,7 @@ export function formatReport(r: BenchResult): string {
     ]),
   ];
   if (r.scpNote) lines.push(`scp: ${r.scpNote}`);
+  lines.push(`resend of the unchanged file: ${r.resend.sentChunks} of ${r.resend.chunks} chunks moved, ${r.resend.seconds.toFixed(3)} s`);
   if (r.large) {
     lines.push('', `memory with a ${mib(r.large.sizeBytes)} file (peak RSS must not grow with size):`, table([
       ['', 'MB/s', 'cli peak MiB', 'server peak MiB', `at ${mib(r.sizeBytes)}: cli`, 'server'],

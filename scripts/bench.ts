@@ -48,6 +48,8 @@ async function runBench(opts: BenchOptions, teardown: Teardown): Promise<BenchRe
   const bench = new P2pfxBench({ alphaHome: alpha, betaHome: beta, betaPort: node.port, betaMeter: new ProcessMeter(node.child.pid!), chunkSize: opts.chunkSize, teardown });
   const sends: Array<TransferRun & { fileId: string }> = [];
   for (let run = 1; run <= opts.runs; run++) sends.push(logged(`send ${run}/${opts.runs}`, await bench.send(file)));
+  const resend = await bench.resend(file);
+  log(`resend of the unchanged file: ${resend.sentChunks} of ${resend.chunks} chunks moved in ${resend.seconds.toFixed(3)} s`);
   const gets: TransferRun[] = [];
   for (let run = 1; run <= opts.runs; run++) gets.push(logged(`get ${run}/${opts.runs}`, await bench.get(file, sends.at(-1)!.fileId)));
 
@@ -56,7 +58,7 @@ async function runBench(opts: BenchOptions, teardown: Teardown): Promise<BenchRe
   const mtlsStream = { mbps: spread(mtls) };
   return {
     sizeBytes: opts.sizeBytes, runs: opts.runs, chunkSize: opts.chunkSize ?? null,
-    send, get, mtlsStream, sealHash: { mbps: spread(sealHash) },
+    send, get, resend, mtlsStream, sealHash: { mbps: spread(sealHash) },
     scp: scp ? { mbps: spread(scp) } : null, scpNote,
     ratios: {
       sendVsMtls: send.mbps.median / mtlsStream.mbps.median,
