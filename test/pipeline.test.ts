@@ -1,11 +1,14 @@
 // The pieces of the transfer pipelines: ordered pool, buffer ring, crypto workers.
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
+import { open, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { chunkId, sealChunk } from '../src/core/chunk.js';
 import { BufferRing } from '../src/transfer/buffer-ring.js';
 import { CryptoPool } from '../src/transfer/crypto-pool.js';
 import { runOrdered } from '../src/transfer/ordered-pool.js';
+import { tempDir } from './helpers/network.js';
 
 const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -64,44 +67,56 @@ test('a buffer ring hands back what it was given, up to its size and count', () 
   assert.notEqual(ring.take().length, 10, 'a buffer of another size is not kept');
 });
 
-test('a worker seals exactly as sealChunk does, hashes the whole plaintext in order, and hands buffers back', async (t) => {
+test('a worker reads and seals exactly as sealChunk does, hashes the whole file in order, and writes into the buffer given', async (t) => {
   const pool = new CryptoPool(2);
   t.after(() => pool.close());
+  const dir = await tempDir(t);
+  const data = randomBytes(4 * 4096 + 1000);
+  const path = join(dir, 'source.bin');
+  await writeFile(path, data);
+  const fh = await open(path, 'r');
+  t.after(() => fh.close());
   const key = randomBytes(32);
   const noncePrefix = randomBytes(8);
   const fileId = randomBytes(16);
   const sealer = pool.fileSealer();
-  const whole = createHash('sha256');
   for (let index = 0; index < 5; index++) {
-    const plain = Buffer.allocUnsafeSlow(4096);
-    const length = index === 4 ? 1000 : 4096;
-    plain.fill(index + 1, 0, length);
-    const original = Buffer.from(plain.subarray(0, length));
-    whole.update(original);
-    const expected = sealChunk(key, noncePrefix, { fileId, index, last: index === 4 }, plain.subarray(0, length));
+    const last = index === 4;
+    const plain = data.subarray(index * 4096, Math.min(data.length, (index + 1) * 4096));
+    const expected = sealChunk(key, noncePrefix, { fileId, index, last }, plain);
     const out = Buffer.allocUnsafeSlow(4096 + 29);
-    const r = await sealer.seal({ key, noncePrefix, fileId, index, last: index === 4 }, plain, length, out);
+    const r = await sealer.readSeal({ key, noncePrefix, fileId, index, last, fd: fh.fd, position: index * 4096, length: plain.length, name: 'source.bin' }, out);
     assert.deepEqual(r.blob, expected);
     assert.equal(r.id, chunkId(expected));
-    assert.equal(r.plain.buffer.byteLength, 4096, 'the plaintext buffer came back whole');
     assert.equal(r.blob.buffer.byteLength, 4096 + 29, 'the blob was written into the buffer given');
-    const opened = await pool.open({ key, fileId, index, last: index === 4, id: r.id }, r.blob);
-    assert.deepEqual(opened.plain, original);
-    assert.equal(plain.length, 0, 'the buffer given to seal() was moved, not copied');
+    assert.equal(out.length, 0, 'the buffer was moved to the worker, not copied');
   }
-  assert.equal(await sealer.digest(), whole.digest('hex'));
+  assert.equal(await sealer.digest(), createHash('sha256').update(data).digest('hex'));
+  await assert.rejects(sealer.readSeal({ key, noncePrefix, fileId, index: 5, last: true, fd: fh.fd, position: data.length, length: 10, name: 'source.bin' }, Buffer.allocUnsafeSlow(64)), { code: 'FILE_CHANGED' });
 });
 
-test('a worker refuses a blob that is not its id (HASH_MISMATCH) or not of its place (DECRYPT_FAILED)', async (t) => {
+test('a worker writes each opened chunk at its offset, and refuses bytes that are not the id or not of the place', async (t) => {
   const pool = new CryptoPool(1);
   t.after(() => pool.close());
+  const dir = await tempDir(t);
   const key = randomBytes(32);
+  const noncePrefix = randomBytes(8);
   const fileId = randomBytes(16);
-  const blob = sealChunk(key, randomBytes(8), { fileId, index: 3, last: false }, randomBytes(100));
-  const id = chunkId(blob);
-  await assert.rejects(pool.open({ key, fileId, index: 3, last: false, id: 'f'.repeat(64) }, Buffer.from(blob)), { code: 'HASH_MISMATCH' });
-  await assert.rejects(pool.open({ key, fileId, index: 4, last: false, id }, Buffer.from(blob)), { code: 'DECRYPT_FAILED' });
-  await assert.rejects(pool.open({ key, fileId, index: 3, last: true, id }, Buffer.from(blob)), { code: 'DECRYPT_FAILED' });
-  const ok = await pool.open({ key, fileId, index: 3, last: false, id }, Buffer.from(blob));
-  assert.equal(ok.plain.length, 100);
+  const pieces = [randomBytes(100), randomBytes(100), randomBytes(37)];
+  const blobs = pieces.map((p, index) => sealChunk(key, noncePrefix, { fileId, index, last: index === 2 }, p));
+  const fh = await open(join(dir, 'out.part'), 'w');
+  t.after(() => fh.close());
+  const writer = pool.fileWriter();
+  const place = (index: number) => ({ key, fileId, index, last: index === 2, id: chunkId(blobs[index]!), fd: fh.fd, position: index * 100 });
+  await assert.rejects(writer.openWrite({ ...place(0), id: 'f'.repeat(64) }, Buffer.from(blobs[0]!), blobs[0]!.length), { code: 'HASH_MISMATCH' });
+  await assert.rejects(writer.openWrite({ ...place(1), index: 0, position: 0 }, Buffer.from(blobs[1]!), blobs[1]!.length), { code: 'DECRYPT_FAILED' });
+  await assert.rejects(writer.openWrite({ ...place(0), last: true }, Buffer.from(blobs[0]!), blobs[0]!.length), { code: 'DECRYPT_FAILED' });
+  for (const index of [0, 1, 2]) {
+    const r = await writer.openWrite(place(index), Buffer.from(blobs[index]!), blobs[index]!.length);
+    assert.equal(r.plainLength, pieces[index]!.length);
+    assert.deepEqual(r.blob, blobs[index], 'the blob comes back');
+  }
+  assert.equal(await writer.digest(), createHash('sha256').update(Buffer.concat(pieces)).digest('hex'), 'refused chunks were not hashed');
+  await fh.close();
+  assert.deepEqual(await readFile(join(dir, 'out.part')), Buffer.concat(pieces));
 });

@@ -1,6 +1,7 @@
-// A small pool of worker threads for the CPU-heavy part of a transfer — sealing, opening and
-// hashing chunks — so that the main thread keeps the sockets and the disk busy. Buffers are
-// transferred (moved, not copied) into the workers and back.
+// A small pool of worker threads for the CPU-heavy part of a transfer: reading and sealing the
+// chunks of a file being sent, checking, opening and writing those of a file being received,
+// and each file's whole SHA-256. The main thread keeps the sockets busy. A file's work goes to
+// one worker, in the order asked, so its whole-file hash sees the bytes in order.
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { P2pfxError, isErrorCode } from '../core/errors.js';
@@ -10,25 +11,25 @@ import { transferable } from './transferable.js';
 type Pending = { resolve: (r: WorkerDone) => void; reject: (e: Error) => void };
 type TaskInput = WorkerTask extends infer T ? (T extends WorkerTask ? Omit<T, 'seq'> : never) : never;
 
-interface Slot { worker: Worker; busy: number }
+interface Slot { worker: Worker }
 
-export interface SealArgs { key: Uint8Array; noncePrefix: Uint8Array; fileId: Uint8Array; index: number; last: boolean }
-export interface OpenArgs { key: Uint8Array; fileId: Uint8Array; index: number; last: boolean; id: string }
+interface Place { key: Uint8Array; fileId: Uint8Array; index: number; last: boolean }
 
-/** Seals the chunks of one file in one worker, which also hashes the whole plaintext in order. */
+/** Reads chunks of one open file at their offsets and seals them, hashing the plaintext in order. */
 export interface FileSealer {
-  /**
-   * Seals the first `length` bytes of `plain`. `plain` and `out` (where the blob is written, if
-   * large enough) are moved to the worker and come back as `plain` and `blob`'s buffer.
-   */
-  seal(args: SealArgs, plain: Buffer, length: number, out: Buffer | null): Promise<{ id: string; blob: Buffer; plain: Buffer }>;
-  /** SHA-256 of every plaintext sealed, in the order seal() was called. */
+  /** The blob is written into `out` (moved to the worker and back) when it is large enough. */
+  readSeal(args: Place & { noncePrefix: Uint8Array; fd: number; position: number; length: number; name: string }, out: Buffer): Promise<{ id: string; blob: Buffer }>;
+  /** SHA-256 of every plaintext read, in the order readSeal() was called. */
   digest(): Promise<string>;
 }
 
-/** A SHA-256 computed in one worker over the pieces given, in order; each piece comes back. */
-export interface StreamHasher {
-  update(piece: Buffer): Promise<Buffer>;
+/** Checks, opens and writes chunks of one file at their offsets, hashing the plaintext in order. */
+export interface FileWriter {
+  /**
+   * Checks the first `length` bytes of `blob` against `id` (HASH_MISMATCH), opens them at their
+   * place (DECRYPT_FAILED) and writes the plaintext at `position`. `blob` comes back.
+   */
+  openWrite(args: Place & { id: string; fd: number; position: number }, blob: Buffer, length: number): Promise<{ blob: Buffer; plainLength: number }>;
   digest(): Promise<string>;
 }
 
@@ -50,44 +51,31 @@ export class CryptoPool {
       worker.unref();
       worker.on('message', (reply: WorkerReply) => this.settle(reply));
       worker.on('error', (err) => this.failAll(err));
-      this.slots.push({ worker, busy: 0 });
+      this.slots.push({ worker });
     }
   }
 
   fileSealer(): FileSealer {
-    const stream = this.streams++;
-    const slot = this.slots[stream % this.slots.length]!;
+    const { slot, stream } = this.pin();
     return {
-      seal: async (args, plain, length, out) => {
-        const plainAb = transferable(plain);
-        const outAb = out ? transferable(out) : null;
-        const r = await this.run(slot, { op: 'seal', ...args, plain: plainAb, length, out: outAb, stream }, outAb && outAb !== plainAb ? [plainAb, outAb] : [plainAb]);
-        return { id: r.id!, blob: Buffer.from(r.blob!, 0, r.blobLength), plain: Buffer.from(r.plain!, 0, r.plainLength) };
+      readSeal: async (args, out) => {
+        const ab = transferable(out);
+        const r = await this.run(slot, { op: 'readSeal', ...args, out: ab, stream }, [ab]);
+        return { id: r.id!, blob: Buffer.from(r.blob!, 0, r.blobLength) };
       },
-      digest: async () => (await this.run(slot, { op: 'hash', stream, data: null, length: 0, final: true }, [])).digest!,
+      digest: () => this.digest(slot, stream),
     };
   }
 
-  /**
-   * Checks the first `length` bytes of `blob` against the id and opens them (HASH_MISMATCH or
-   * DECRYPT_FAILED otherwise). `blob` moves to the worker and comes back.
-   */
-  async open(args: OpenArgs, blob: Buffer, length = blob.length): Promise<{ plain: Buffer; blob: Buffer }> {
-    const ab = transferable(blob);
-    const r = await this.run(this.leastBusy(), { op: 'open', ...args, blob: ab, length }, [ab]);
-    return { plain: Buffer.from(r.plain!, 0, r.plainLength), blob: Buffer.from(r.blob!, 0, r.blobLength) };
-  }
-
-  hasher(): StreamHasher {
-    const stream = this.streams++;
-    const slot = this.slots[stream % this.slots.length]!;
+  fileWriter(): FileWriter {
+    const { slot, stream } = this.pin();
     return {
-      update: async (piece) => {
-        const ab = transferable(piece);
-        const r = await this.run(slot, { op: 'hash', stream, data: ab, length: piece.length, final: false }, [ab]);
-        return Buffer.from(r.plain!, 0, r.plainLength);
+      openWrite: async (args, blob, length) => {
+        const ab = transferable(blob);
+        const r = await this.run(slot, { op: 'openWrite', ...args, blob: ab, length, stream }, [ab]);
+        return { blob: Buffer.from(r.blob!, 0, r.blobLength), plainLength: r.plainLength! };
       },
-      digest: async () => (await this.run(slot, { op: 'hash', stream, data: null, length: 0, final: true }, [])).digest!,
+      digest: () => this.digest(slot, stream),
     };
   }
 
@@ -97,19 +85,21 @@ export class CryptoPool {
     this.failAll(new Error('crypto pool closed'));
   }
 
-  private leastBusy(): Slot {
-    return this.slots.reduce((a, b) => (b.busy < a.busy ? b : a));
+  /** A worker for one file (files spread over the workers) and its hash stream. */
+  private pin(): { slot: Slot; stream: number } {
+    const stream = this.streams++;
+    return { slot: this.slots[stream % this.slots.length]!, stream };
+  }
+
+  private async digest(slot: Slot, stream: number): Promise<string> {
+    return (await this.run(slot, { op: 'digest', stream }, [])).digest!;
   }
 
   private run(slot: Slot, task: TaskInput, transfer: ArrayBuffer[]): Promise<WorkerDone> {
     if (this.closed) return Promise.reject(new Error('crypto pool closed'));
     const seq = this.seq++;
-    slot.busy++;
     return new Promise((resolve, reject) => {
-      this.pending.set(seq, {
-        resolve: (r) => { slot.busy--; resolve(r); },
-        reject: (e) => { slot.busy--; reject(e); },
-      });
+      this.pending.set(seq, { resolve, reject });
       slot.worker.postMessage({ ...task, seq } as WorkerTask, transfer);
     });
   }

@@ -1,23 +1,22 @@
 // The messages between the crypto pool and its workers. Buffers travel as transferred
-// ArrayBuffers with the length in use, and come back, so the caller can reuse them.
+// ArrayBuffers with the length in use, and come back, so the caller can reuse them. File
+// descriptors are process-wide: a worker reads and writes the file itself, so plaintext never
+// crosses threads.
+
+export interface ChunkPlaceMsg { key: Uint8Array; fileId: Uint8Array; index: number; last: boolean }
 
 export type WorkerTask =
-  | {
-    op: 'seal'; seq: number; key: Uint8Array; noncePrefix: Uint8Array; fileId: Uint8Array; index: number; last: boolean;
-    plain: ArrayBuffer; length: number; out: ArrayBuffer | null; stream: number | null;
-  }
-  | { op: 'open'; seq: number; key: Uint8Array; fileId: Uint8Array; index: number; last: boolean; id: string; blob: ArrayBuffer; length: number }
-  | { op: 'hash'; seq: number; stream: number; data: ArrayBuffer | null; length: number; final: boolean };
+  | (ChunkPlaceMsg & { op: 'readSeal'; seq: number; noncePrefix: Uint8Array; fd: number; position: number; length: number; name: string; out: ArrayBuffer; stream: number })
+  | (ChunkPlaceMsg & { op: 'openWrite'; seq: number; id: string; blob: ArrayBuffer; length: number; fd: number; position: number; stream: number })
+  | { op: 'digest'; seq: number; stream: number };
 
 export interface WorkerDone {
   seq: number;
   ok: true;
   id?: string;
-  /** The sealed blob (seal), or the buffer handed in (open). */
+  /** The sealed blob (readSeal), or the blob handed in (openWrite). */
   blob?: ArrayBuffer;
   blobLength?: number;
-  /** The buffer handed in (seal, hash), or the plaintext (open). */
-  plain?: ArrayBuffer;
   plainLength?: number;
   digest?: string;
 }

@@ -1,58 +1,74 @@
-// Runs in a worker thread: sealing, opening and hashing of chunks, off the main thread that
-// drives the sockets and the disk. Every buffer handed in is handed back for reuse.
+// Runs in a worker thread: reading and sealing chunks of a file being sent, checking, opening
+// and writing chunks of a file being received, and the whole-file SHA-256 of each — so the
+// main thread only drives sockets. Every buffer handed in is handed back for reuse.
 import { createHash, type Hash } from 'node:crypto';
+import { readSync, writeSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
 import { chunkId, openChunk, sealChunkInto } from '../core/chunk.js';
 import { P2pfxError } from '../core/errors.js';
 import { BLOB_OVERHEAD_BYTES } from '../core/limits.js';
 import type { WorkerDone, WorkerReply, WorkerTask } from './crypto-tasks.js';
-import { transferable } from './transferable.js';
 
 if (!parentPort) throw new Error('crypto-worker runs only as a worker thread');
 const port = parentPort;
 const streams = new Map<number, Hash>();
+let readBuffer = Buffer.alloc(0);
 
 port.on('message', (task: WorkerTask) => {
   try {
     const [reply, transfer] = run(task);
     port.postMessage(reply, transfer);
   } catch (err) {
-    const code = err instanceof P2pfxError ? err.code : 'INTERNAL';
-    const reply: WorkerReply = { seq: task.seq, ok: false, code, message: err instanceof Error ? err.message : String(err) };
+    const e = toError(err);
+    const reply: WorkerReply = { seq: task.seq, ok: false, code: e.code, message: e.message };
     port.postMessage(reply);
   }
 });
 
 function run(task: WorkerTask): [WorkerDone, ArrayBuffer[]] {
   switch (task.op) {
-    case 'seal': {
-      const plain = new Uint8Array(task.plain, 0, task.length);
-      if (task.stream !== null) stream(task.stream).update(plain);
-      const out = task.out && task.out.byteLength >= task.length + BLOB_OVERHEAD_BYTES ? new Uint8Array(task.out) : Buffer.allocUnsafeSlow(task.length + BLOB_OVERHEAD_BYTES);
-      const blob = sealChunkInto(out, task.key, task.noncePrefix, { fileId: task.fileId, index: task.index, last: task.last }, plain);
-      const blobBuffer = out.buffer as ArrayBuffer;
-      return [{ seq: task.seq, ok: true, id: chunkId(blob), blob: blobBuffer, blobLength: blob.length, plain: task.plain, plainLength: task.length }, [blobBuffer, task.plain]];
+    case 'readSeal': {
+      if (readBuffer.length < task.length) readBuffer = Buffer.allocUnsafeSlow(task.length);
+      const plain = readExactly(task.fd, readBuffer, task.length, task.position, task.name);
+      stream(task.stream).update(plain);
+      const out = task.out.byteLength >= task.length + BLOB_OVERHEAD_BYTES ? new Uint8Array(task.out) : Buffer.allocUnsafeSlow(task.length + BLOB_OVERHEAD_BYTES);
+      const blob = sealChunkInto(out, task.key, task.noncePrefix, task, plain);
+      return [{ seq: task.seq, ok: true, id: chunkId(blob), blob: out.buffer as ArrayBuffer, blobLength: blob.length }, [out.buffer as ArrayBuffer]];
     }
-    case 'open': {
-      const blob = new Uint8Array(task.blob, 0, task.length);
-      const actual = chunkId(blob);
-      if (actual !== task.id) throw new P2pfxError('HASH_MISMATCH', `chunk ${task.id}: bytes hash to ${actual}`);
-      const plain = transferable(openChunk(task.key, { fileId: task.fileId, index: task.index, last: task.last }, blob));
-      return [{ seq: task.seq, ok: true, plain, plainLength: plain.byteLength, blob: task.blob, blobLength: task.length }, [plain, task.blob]];
+    case 'openWrite': {
+      const plain = checkedOpen(task, new Uint8Array(task.blob, 0, task.length));
+      stream(task.stream).update(plain);
+      writeFully(task.fd, plain, task.position);
+      return [{ seq: task.seq, ok: true, blob: task.blob, blobLength: task.length, plainLength: plain.length }, [task.blob]];
     }
-    case 'hash': {
-      const h = stream(task.stream);
-      if (task.final) {
-        streams.delete(task.stream);
-        return [{ seq: task.seq, ok: true, digest: h.digest('hex') }, []];
-      }
-      if (!task.data) return [{ seq: task.seq, ok: true }, []];
-      h.update(new Uint8Array(task.data, 0, task.length));
-      return [{ seq: task.seq, ok: true, plain: task.data, plainLength: task.length }, [task.data]];
+    case 'digest': {
+      const digest = stream(task.stream).digest('hex');
+      streams.delete(task.stream);
+      return [{ seq: task.seq, ok: true, digest }, []];
     }
     default:
       throw new Error('unknown task');
   }
+}
+
+function checkedOpen(task: { id: string; key: Uint8Array; fileId: Uint8Array; index: number; last: boolean }, blob: Uint8Array): Buffer {
+  const actual = chunkId(blob);
+  if (actual !== task.id) throw new P2pfxError('HASH_MISMATCH', `chunk ${task.id}: bytes hash to ${actual}`);
+  return openChunk(task.key, task, blob);
+}
+
+function readExactly(fd: number, buffer: Buffer, length: number, position: number, name: string): Buffer {
+  let got = 0;
+  while (got < length) {
+    const n = readSync(fd, buffer, got, length - got, position + got);
+    if (n === 0) throw new P2pfxError('FILE_CHANGED', `${name} became shorter while being read`);
+    got += n;
+  }
+  return buffer.subarray(0, length);
+}
+
+function writeFully(fd: number, data: Uint8Array, position: number): void {
+  for (let done = 0; done < data.length;) done += writeSync(fd, data, done, data.length - done, position + done);
 }
 
 function stream(id: number): Hash {
@@ -62,4 +78,11 @@ function stream(id: number): Hash {
     streams.set(id, h);
   }
   return h;
+}
+
+function toError(err: unknown): { code: string; message: string } {
+  if (err instanceof P2pfxError) return err;
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  if (code === 'ENOSPC' || code === 'EDQUOT') return { code: 'INSUFFICIENT_STORAGE', message: 'no space left to write the received file' };
+  return { code: 'INTERNAL', message: err instanceof Error ? err.message : String(err) };
 }

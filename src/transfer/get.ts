@@ -12,7 +12,7 @@ import { checkManifest } from '../pki/manifest-trust.js';
 import type { LocalNode } from '../store/local-node.js';
 import { resolveFileRef } from './catalog.js';
 import { BufferRing } from './buffer-ring.js';
-import { CryptoPool, type OpenArgs } from './crypto-pool.js';
+import { CryptoPool, type FileWriter } from './crypto-pool.js';
 import { runOrdered } from './ordered-pool.js';
 import type { ProgressListener } from './progress.js';
 import { unlockDataKey } from './unlock.js';
@@ -67,31 +67,42 @@ export async function getFile(opts: GetOptions): Promise<GetResult> {
   const fh = await open(partPath, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, 0o644);
   const concurrency = opts.concurrency ?? DEFAULT_GET_CONCURRENCY;
   const pool = opts.pool ?? new CryptoPool();
-  const fetcher = new ChunkFetcher(node, client, pool, new BufferRing(manifest.chunkSize + BLOB_OVERHEAD_BYTES, concurrency * 2 + 2));
+  const blobs = new BufferRing(manifest.chunkSize + BLOB_OVERHEAD_BYTES, concurrency * 3 + 2);
+  const source = new ChunkSource(node, client, blobs);
+  const storing = new Set<Promise<void>>();
   try {
-    const hasher = pool.hasher();
+    // One worker checks, opens, hashes and writes the chunks, in order: plaintext stays there.
+    const writer = pool.fileWriter();
     let written = 0;
-    await runOrdered<Buffer>({
+    await runOrdered<Fetched>({
       count: manifest.chunkCount,
       concurrency,
-      fetch: (index) => fetcher.plaintext(manifest.chunks[index]!.id, { key: dataKey, fileId: fileIdBytes, index, last: index === manifest.chunkCount - 1 }),
-      consume: async (index, plain) => {
-        // The whole-file hash runs in a worker, in order; the plaintext comes back to be written.
-        const back = await hasher.update(plain);
-        await fh.write(back);
-        written += back.length;
+      fetch: (index) => source.fetch(manifest.chunks[index]!.id),
+      consume: async (index, fetched) => {
+        const ref = manifest.chunks[index]!;
+        const place = { key: dataKey, fileId: fileIdBytes, index, last: index === manifest.chunkCount - 1, id: ref.id, fd: fh.fd, position: index * manifest.chunkSize };
+        const { blob, plainLength } = await source.openWrite(writer, place, fetched);
+        if (!fetched.local) {
+          // Kept locally (for a resumed get, and to serve it) once checked; not waited for here.
+          const p = node.store.putVerified(ref.id, blob).then(() => blobs.give(blob));
+          storing.add(p);
+          void p.finally(() => storing.delete(p)).catch(() => undefined);
+        }
+        written += plainLength;
         opts.onProgress?.({ phase: 'fetching', name: meta.name, doneBytes: written, totalBytes: meta.size, doneChunks: index + 1, totalChunks: manifest.chunkCount });
       },
     });
+    await Promise.all(storing);
+    const sha256 = await writer.digest();
     await fh.close();
-    const sha256 = await hasher.digest();
     if (written !== meta.size || sha256 !== meta.sha256) {
       throw new P2pfxError('FILE_CORRUPT', `file ${label}: reassembled ${written} bytes with SHA-256 ${sha256}, the sender recorded ${meta.size} bytes and ${meta.sha256}`);
     }
     const path = await publish(partPath, outDir, meta.name);
     opts.onProgress?.({ phase: 'done', name: meta.name, doneBytes: written, totalBytes: meta.size, doneChunks: manifest.chunkCount, totalChunks: manifest.chunkCount });
-    return { fileId, name: meta.name, path, size: written, sha256, fetchedChunks: fetcher.fetched, localChunks: fetcher.local };
+    return { fileId, name: meta.name, path, size: written, sha256, fetchedChunks: source.fetched, localChunks: source.local };
   } catch (err) {
+    await Promise.allSettled(storing);
     await fh.close().catch(() => undefined);
     await rm(partPath, { force: true });
     throw err;
@@ -100,46 +111,50 @@ export async function getFile(opts: GetOptions): Promise<GetResult> {
   }
 }
 
+interface Fetched { id: string; blob: Buffer; length: number; local: boolean }
+
 /**
- * Gets chunks as plaintext: from the local store when held, else from the peer. Every blob is
- * checked against its id and opened in a worker; blobs from the peer are kept locally only once
- * checked. A bad local copy is dropped and fetched again; a peer's bad bytes are asked for once
- * more, then reported.
+ * Where chunks come from: the local store when held, else the peer. Nothing is trusted until the
+ * worker has checked it against its id: a bad local copy is dropped and fetched again, a peer's
+ * bad bytes are asked for once more, then reported.
  */
-class ChunkFetcher {
+class ChunkSource {
   fetched = 0;
   local = 0;
 
-  constructor(private readonly node: LocalNode, private readonly client: PeerClient, private readonly pool: CryptoPool, private readonly blobs: BufferRing) {}
+  constructor(private readonly node: LocalNode, private readonly client: PeerClient, private readonly blobs: BufferRing) {}
 
-  async plaintext(id: string, place: Omit<OpenArgs, 'id'>): Promise<Buffer> {
+  async fetch(id: string): Promise<Fetched> {
     if (await this.node.store.has(id)) {
       const blob = await this.node.store.read(id).catch(() => null);
-      if (blob) {
-        try {
-          const { plain } = await this.pool.open({ ...place, id }, blob);
-          this.local++;
-          return plain;
-        } catch (err) {
-          if (!(err instanceof P2pfxError) || err.code !== 'HASH_MISMATCH') throw err;
-        }
-      }
-      await this.node.store.remove(id);
+      if (blob) return { id, blob, length: blob.length, local: true };
     }
+    return this.fromPeer(id);
+  }
+
+  async openWrite(writer: FileWriter, place: Parameters<FileWriter['openWrite']>[0], first: Fetched): Promise<{ blob: Buffer; plainLength: number }> {
+    let fetched = first;
     for (let attempt = 1; ; attempt++) {
-      // Ring buffers own their whole ArrayBuffer: the view's buffer moves to the worker entire.
-      const view = await this.client.getChunk(id, { verify: false, alloc: (n) => (n <= this.blobs.size ? this.blobs.take() : Buffer.allocUnsafeSlow(n)) });
       try {
-        const { plain, blob } = await this.pool.open({ ...place, id }, Buffer.from(view.buffer as ArrayBuffer), view.length);
-        await this.node.store.putVerified(id, blob);
-        this.blobs.give(blob);
-        this.fetched++;
-        return plain;
+        const r = await writer.openWrite(place, fetched.blob, fetched.length);
+        if (fetched.local) this.local++;
+        else this.fetched++;
+        return r;
       } catch (err) {
         if (!(err instanceof P2pfxError) || err.code !== 'HASH_MISMATCH') throw err;
-        if (attempt >= FETCH_ATTEMPTS) throw new P2pfxError('HASH_MISMATCH', `peer ${this.client.label} served chunk ${id} with bytes that do not match its id (asked ${FETCH_ATTEMPTS} times)`);
+        if (fetched.local) await this.node.store.remove(fetched.id);
+        else if (attempt >= FETCH_ATTEMPTS) {
+          throw new P2pfxError('HASH_MISMATCH', `peer ${this.client.label} served chunk ${fetched.id} with bytes that do not match its id (asked ${FETCH_ATTEMPTS} times)`);
+        }
+        fetched = await this.fromPeer(fetched.id);
       }
     }
+  }
+
+  private async fromPeer(id: string): Promise<Fetched> {
+    // Ring buffers own their whole ArrayBuffer: it moves to the worker entire.
+    const view = await this.client.getChunk(id, { verify: false, alloc: (n) => (n <= this.blobs.size ? this.blobs.take() : Buffer.allocUnsafeSlow(n)) });
+    return { id, blob: Buffer.from(view.buffer as ArrayBuffer), length: view.length, local: false };
   }
 }
 

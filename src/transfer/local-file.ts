@@ -1,4 +1,3 @@
-import type { FileHandle } from 'node:fs/promises';
 import { realpath, stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { P2pfxError } from '../core/errors.js';
@@ -26,15 +25,4 @@ export async function resolveSourceFile(path: string): Promise<{ path: string; s
     });
   }
   return { path: real, size: info.size, mtimeMs: info.mtimeMs };
-}
-
-/** Reads exactly `length` bytes at `position`; FILE_CHANGED if the file ends sooner. */
-export async function readExactly(fh: FileHandle, buffer: Buffer, length: number, position: number, name: string): Promise<Buffer> {
-  let got = 0;
-  while (got < length) {
-    const { bytesRead } = await fh.read(buffer, got, length - got, position + got);
-    if (bytesRead === 0) throw new P2pfxError('FILE_CHANGED', `${name} became shorter while being read`);
-    got += bytesRead;
-  }
-  return buffer.subarray(0, length);
 }

@@ -1,8 +1,8 @@
 // Runs fetch(i) for i in [0, count) with at most `concurrency` at once, and hands results
 // to consume(i, r) strictly in index order. At most `window` results wait for their turn,
 // so memory stays bounded by window × result size whatever `count` is. On the first failure no
-// new fetch starts, and the promise rejects once the fetches already running have ended — no
-// work is left behind when it returns.
+// new fetch starts; results already fetched before the failed index are still consumed (work
+// done is kept), and the promise rejects once nothing is running — no work is left behind.
 
 export interface OrderedPoolOptions<R> {
   count: number;
@@ -10,7 +10,6 @@ export interface OrderedPoolOptions<R> {
   window?: number;
   fetch: (index: number) => Promise<R>;
   consume: (index: number, result: R) => Promise<void> | void;
-  signal?: AbortSignal;
 }
 
 export async function runOrdered<R>(opts: OrderedPoolOptions<R>): Promise<void> {
@@ -22,6 +21,8 @@ export async function runOrdered<R>(opts: OrderedPoolOptions<R>): Promise<void> 
   let nextToConsume = 0;
   let running = 0;
   let failed: unknown = null;
+  /** Results below this index may still be consumed after a failure. */
+  let consumeBelow = Infinity;
   let consuming = false;
 
   return new Promise<void>((resolve, reject) => {
@@ -33,10 +34,6 @@ export async function runOrdered<R>(opts: OrderedPoolOptions<R>): Promise<void> 
         if (running === 0 && !consuming) reject(failed);
         return;
       }
-      if (opts.signal?.aborted) {
-        fail(opts.signal.reason);
-        return;
-      }
       while (running < concurrency && nextToStart < count && nextToStart < nextToConsume + window) {
         const index = nextToStart++;
         running++;
@@ -46,8 +43,9 @@ export async function runOrdered<R>(opts: OrderedPoolOptions<R>): Promise<void> 
           void drain();
         }, (err: unknown) => {
           running--;
+          consumeBelow = Math.min(consumeBelow, index);
           fail(err);
-          pump();
+          void drain();
         });
       }
       if (nextToConsume === count && running === 0) resolve();
@@ -56,13 +54,14 @@ export async function runOrdered<R>(opts: OrderedPoolOptions<R>): Promise<void> 
       if (consuming) return;
       consuming = true;
       try {
-        while (failed === null && ready.has(nextToConsume)) {
+        while (nextToConsume < consumeBelow && ready.has(nextToConsume)) {
           const r = ready.get(nextToConsume) as R;
           ready.delete(nextToConsume);
           await consume(nextToConsume, r);
           nextToConsume++;
         }
       } catch (err) {
+        consumeBelow = -1;
         fail(err);
       } finally {
         consuming = false;

@@ -11,7 +11,7 @@ import { buildManifest } from './build-manifest.js';
 import { BufferRing } from './buffer-ring.js';
 import { CryptoPool } from './crypto-pool.js';
 import { fileKeyFor, newFileKey, type FileKey } from './file-key.js';
-import { readExactly, resolveSourceFile } from './local-file.js';
+import { resolveSourceFile } from './local-file.js';
 import type { ProgressListener } from './progress.js';
 
 export const DEFAULT_SEND_CONCURRENCY = 8;
@@ -89,7 +89,6 @@ class SendRun {
     const fh = await open(this.path, 'r');
     const uploads = new Uploads(this.concurrency);
     const sealer = pool.fileSealer();
-    const plains = new BufferRing(this.chunkSize, this.concurrency + 2);
     const blobs = new BufferRing(this.chunkSize + BLOB_OVERHEAD_BYTES, this.concurrency + 2);
     const chunks: ChunkRef[] = new Array(this.count);
     let sent = 0;
@@ -104,16 +103,15 @@ class SendRun {
           continue;
         }
         await uploads.slot();
-        const offset = index * this.chunkSize;
-        const length = Math.min(this.chunkSize, this.size - offset);
-        const plain = plains.take();
-        await readExactly(fh, plain, length, offset, this.name);
-        const last = index === this.count - 1;
-        // Sealed in file order by one worker, which hashes the whole plaintext on the way.
-        const sealed = sealer.seal({ key: key.dataKey, noncePrefix: key.noncePrefix, fileId: key.fileIdBytes, index, last }, plain, length, blobs.take());
+        const position = index * this.chunkSize;
+        const length = Math.min(this.chunkSize, this.size - position);
+        // Read and sealed in file order by one worker, which hashes the whole plaintext on the way.
+        const sealed = sealer.readSeal({
+          key: key.dataKey, noncePrefix: key.noncePrefix, fileId: key.fileIdBytes, index, last: index === this.count - 1,
+          fd: fh.fd, position, length, name: this.name,
+        }, blobs.take());
         uploads.start(async () => {
-          const { blob, id, plain: back } = await sealed;
-          plains.give(back);
+          const { blob, id } = await sealed;
           if (previous !== undefined && previous.id !== id) throw new FileChangedSignal();
           chunks[index] = { index, id, size: blob.length };
           // Journalled before the chunk leaves: a later run compares against it.
