@@ -280,7 +280,7 @@ test('send, files, get through the binary: same SHA-256, never overwriting (NAME
     await runCli(t, ['get', sent.fileId, '--home', a, '--peer', b.peer, '--json']));
   assert.equal(second.path, join(received, 'data (1).bin'));
   assert.equal(second.sha256, expected);
-  assert.equal(second.localChunks, 5, 'the chunks fetched the first time are reused');
+  assert.equal(second.localChunks, 0, 'a download keeps the file, not a copy of its chunks');
   const third = await runCli(t, ['get', 'data.bin', '--home', a, '--peer', b.peer]);
   assert.equal(third.code, 0, third.stderr);
   assert.deepEqual((await readdir(received)).sort(), ['data (1).bin', 'data (2).bin', 'data.bin']);
@@ -406,13 +406,13 @@ async function chunkedFixture(t: TestContext) {
   return { a, b, sent, chunks };
 }
 
-test('get: a chunk missing on the peer is CHUNK_NOT_FOUND naming it; nothing written', async (t) => {
+test('get: a chunk missing on the peer is CHUNK_NOT_FOUND naming it; no final file, only a resumable partial', async (t) => {
   const { a, b, sent, chunks } = await chunkedFixture(t);
   await rm(join(b.home, 'chunks', chunks[2]!));
   const r = await runCli(t, ['get', sent.fileId, '--home', a, '--peer', b.peer]);
   const message = assertCliError(r, 'CHUNK_NOT_FOUND');
   assert.ok(message.includes(chunks[2]!.slice(3)), `names the chunk: ${message}`);
-  await assertNothingWritten(a);
+  assert.deepEqual(await listFiles(join(a, 'received')), [`.p2pfx-partial/${sent.fileId}.part`]);
 });
 
 test('get: a chunk corrupted on the peer is HASH_MISMATCH naming it; nothing written', async (t) => {

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { P2pfxError } from '../src/core/errors.js';
 import { signManifest, type Manifest } from '../src/core/manifest.js';
-import { getFile } from '../src/transfer/get.js';
+import { getFile, PARTIAL_DIR } from '../src/transfer/get.js';
 import { sendFile } from '../src/transfer/send.js';
 import { makeNetwork, randomFile, tempDir, type TestNode } from './helpers/network.js';
 
@@ -23,10 +23,14 @@ async function pair(t: Parameters<typeof makeNetwork>[0]) {
   return { net, a, b, c, data, ab: a.client(b), cb: c.client(b) };
 }
 
-/** Fails the test unless the folder holds exactly these names (no .part, no half file). */
-async function assertFolder(dir: string, names: string[]): Promise<void> {
-  const found = await readdir(dir).catch(() => []);
+/**
+ * Fails the test unless the folder holds exactly these final names, and its partial-download
+ * folder holds exactly `partials` (no half file under a final name, ever).
+ */
+async function assertFolder(dir: string, names: string[], partials: string[] = []): Promise<void> {
+  const found = (await readdir(dir).catch(() => [] as string[])).filter((n) => n !== PARTIAL_DIR);
   assert.deepEqual(found.sort(), [...names].sort(), `contents of ${dir}`);
+  assert.deepEqual((await readdir(join(dir, PARTIAL_DIR)).catch(() => [] as string[])).sort(), [...partials].sort(), `partial downloads in ${dir}`);
 }
 
 async function peerChunkCount(n: TestNode): Promise<number> {
@@ -146,22 +150,43 @@ test('a chunk corrupted on the peer\'s disk is refused with its id; nothing is w
   assert.equal(await a.node.store.has(bad), false, 'the bad bytes were not kept');
 });
 
-test('a chunk missing on the peer: CHUNK_NOT_FOUND, nothing written; get resumes once it is back', async (t) => {
+test('a chunk missing on the peer: CHUNK_NOT_FOUND, no final file; get resumes from the checked partial once it is back', async (t) => {
   const { a, ab, b, data } = await pair(t);
-  const path = await randomFile(data, 'holey.bin', 20 * KB);
+  const path = await randomFile(data, 'holey.bin', 40 * KB);
   const sent = await sendFile({ node: a.node, client: ab, path, chunkSize: 4 * KB });
-  const gone = sent.manifest.chunks[3]!.id;
+  const gone = sent.manifest.chunks[6]!.id;
   const blob = await b.node.store.read(gone);
   await b.node.store.remove(gone);
-  await assert.rejects(getFile({ node: a.node, client: ab, ref: sent.fileId }), (err: P2pfxError) => {
+  await assert.rejects(getFile({ node: a.node, client: ab, ref: sent.fileId, concurrency: 2 }), (err: P2pfxError) => {
     assert.equal(err.code, 'CHUNK_NOT_FOUND');
     assert.match(err.message, new RegExp(gone));
     return true;
   });
-  await assertFolder(a.home.receivedDir, []);
+  await assertFolder(a.home.receivedDir, [], [`${sent.fileId}.part`]);
   await b.node.store.putBlob(gone, blob);
   const got = await getFile({ node: a.node, client: ab, ref: sent.fileId });
-  assert.ok(got.localChunks >= 1, 'chunks fetched by the failed run were kept and reused');
+  assert.ok(got.resumedChunks >= 1 && got.resumedChunks <= 6, `resumed from the chunks checked in the partial (${got.resumedChunks})`);
+  assert.equal(got.fetchedChunks, sent.chunkCount - got.resumedChunks);
+  assert.equal(await fileSha(got.path), await fileSha(path));
+  await assertFolder(a.home.receivedDir, ['holey.bin']);
+});
+
+test('a partial download whose bytes were altered is not trusted: it is checked and fetched again', async (t) => {
+  const { a, ab, b, data } = await pair(t);
+  const path = await randomFile(data, 'tamper.bin', 40 * KB);
+  const sent = await sendFile({ node: a.node, client: ab, path, chunkSize: 4 * KB });
+  const gone = sent.manifest.chunks[8]!.id;
+  const blob = await b.node.store.read(gone);
+  await b.node.store.remove(gone);
+  await assert.rejects(getFile({ node: a.node, client: ab, ref: sent.fileId, concurrency: 1 }), { code: 'CHUNK_NOT_FOUND' });
+  const partial = join(a.home.receivedDir, PARTIAL_DIR, `${sent.fileId}.part`);
+  const bytes = await readFile(partial);
+  assert.ok(bytes.length >= 8 * 4 * KB, 'eight chunks were written');
+  bytes[5 * 4 * KB + 7] = bytes[5 * 4 * KB + 7]! ^ 0x40;
+  await writeFile(partial, bytes);
+  await b.node.store.putBlob(gone, blob);
+  const got = await getFile({ node: a.node, client: ab, ref: sent.fileId });
+  assert.equal(got.resumedChunks, 0, 'a wrong chunk inside the partial makes it start over');
   assert.equal(await fileSha(got.path), await fileSha(path));
 });
 

@@ -4,6 +4,7 @@ import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { P2pfxError } from '../core/errors.js';
+import { collectEvery } from '../core/gc.js';
 import { MAX_BLOB_BYTES, MAX_MANIFEST_BYTES, MAX_MISSING_IDS, MAX_PAGE } from '../core/limits.js';
 import type { Manifest } from '../core/manifest.js';
 import { checkManifest } from '../pki/manifest-trust.js';
@@ -55,6 +56,10 @@ export async function createNodeServer(opts: NodeServerOptions): Promise<Fastify
   });
   app.setNotFoundHandler((request, reply) => {
     void reply.status(404).send(new P2pfxError('NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`).toJSON());
+  });
+  const afterChunk = collectEvery(8);
+  app.addHook('onResponse', async (request) => {
+    if (request.url.startsWith('/v1/chunks/')) afterChunk();
   });
   // Chunk bodies stay streams: hashed while written to disk, never buffered whole.
   app.addContentTypeParser('application/octet-stream', (_request, payload, done) => done(null, payload));

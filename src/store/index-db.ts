@@ -32,6 +32,11 @@ const MIGRATIONS: string[] = [
      size     INTEGER NOT NULL,
      PRIMARY KEY (file_id, idx)
    ) WITHOUT ROWID;`,
+  `CREATE TABLE partial_downloads (
+     file_id      TEXT PRIMARY KEY,
+     nonce_prefix TEXT NOT NULL,
+     updated_at   TEXT NOT NULL
+   );`,
 ];
 
 export interface ManifestSummary {
@@ -148,6 +153,20 @@ export class IndexDb {
     this.db.transaction(() => {
       for (const c of chunks) insert.run(fileId, c.index, c.id, c.size);
     })();
+  }
+
+  /** The nonce prefix of a file being downloaded (read off its first blob), for a resumed get. */
+  notePartial(fileId: string, noncePrefix: string): void {
+    this.db.prepare('INSERT OR REPLACE INTO partial_downloads (file_id, nonce_prefix, updated_at) VALUES (?, ?, ?)').run(fileId, noncePrefix, new Date().toISOString());
+  }
+
+  partialNoncePrefix(fileId: string): string | null {
+    const row = this.db.prepare('SELECT nonce_prefix AS p FROM partial_downloads WHERE file_id = ?').get(fileId) as { p: string } | undefined;
+    return row?.p ?? null;
+  }
+
+  forgetPartial(fileId: string): void {
+    this.db.prepare('DELETE FROM partial_downloads WHERE file_id = ?').run(fileId);
   }
 
   /** Chunks sealed so far for a file, by index. */

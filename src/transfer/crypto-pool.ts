@@ -26,6 +26,11 @@ export interface FileSealer {
 /** Checks, opens and writes chunks of one file at their offsets, hashing the plaintext in order. */
 export interface FileWriter {
   /**
+   * Reads back plaintext already written at `position` and seals it again, so its id can be
+   * compared with the manifest's (a resumed download trusts nothing it wrote before).
+   */
+  reseal(args: Place & { noncePrefix: Uint8Array; fd: number; position: number; length: number; name: string }, out: Buffer): Promise<{ id: string; blob: Buffer }>;
+  /**
    * Checks the first `length` bytes of `blob` against `id` (HASH_MISMATCH), opens them at their
    * place (DECRYPT_FAILED) and writes the plaintext at `position`. `blob` comes back.
    */
@@ -58,11 +63,7 @@ export class CryptoPool {
   fileSealer(): FileSealer {
     const { slot, stream } = this.pin();
     return {
-      readSeal: async (args, out) => {
-        const ab = transferable(out);
-        const r = await this.run(slot, { op: 'readSeal', ...args, out: ab, stream }, [ab]);
-        return { id: r.id!, blob: Buffer.from(r.blob!, 0, r.blobLength) };
-      },
+      readSeal: (args, out) => this.readSeal(slot, stream, args, out),
       digest: () => this.digest(slot, stream),
     };
   }
@@ -70,6 +71,7 @@ export class CryptoPool {
   fileWriter(): FileWriter {
     const { slot, stream } = this.pin();
     return {
+      reseal: (args, out) => this.readSeal(slot, stream, args, out),
       openWrite: async (args, blob, length) => {
         const ab = transferable(blob);
         const r = await this.run(slot, { op: 'openWrite', ...args, blob: ab, length, stream }, [ab]);
@@ -89,6 +91,12 @@ export class CryptoPool {
   private pin(): { slot: Slot; stream: number } {
     const stream = this.streams++;
     return { slot: this.slots[stream % this.slots.length]!, stream };
+  }
+
+  private async readSeal(slot: Slot, stream: number, args: Parameters<FileSealer['readSeal']>[0], out: Buffer): Promise<{ id: string; blob: Buffer }> {
+    const ab = transferable(out);
+    const r = await this.run(slot, { op: 'readSeal', ...args, out: ab, stream }, [ab]);
+    return { id: r.id!, blob: Buffer.from(r.blob!, 0, r.blobLength) };
   }
 
   private async digest(slot: Slot, stream: number): Promise<string> {

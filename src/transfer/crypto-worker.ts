@@ -6,6 +6,7 @@ import { readSync, writeSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
 import { chunkId, openChunk, sealChunkInto } from '../core/chunk.js';
 import { P2pfxError } from '../core/errors.js';
+import { collectEvery } from '../core/gc.js';
 import { BLOB_OVERHEAD_BYTES } from '../core/limits.js';
 import type { WorkerDone, WorkerReply, WorkerTask } from './crypto-tasks.js';
 
@@ -13,11 +14,14 @@ if (!parentPort) throw new Error('crypto-worker runs only as a worker thread');
 const port = parentPort;
 const streams = new Map<number, Hash>();
 let readBuffer = Buffer.alloc(0);
+const afterChunk = collectEvery(4);
+
 
 port.on('message', (task: WorkerTask) => {
   try {
     const [reply, transfer] = run(task);
     port.postMessage(reply, transfer);
+    afterChunk();
   } catch (err) {
     const e = toError(err);
     const reply: WorkerReply = { seq: task.seq, ok: false, code: e.code, message: e.message };

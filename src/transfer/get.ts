@@ -2,10 +2,12 @@
 // fetch the chunks not held locally, checking each id → open each with its place → write the
 // plaintext in order to received/NAME.part → check size and SHA-256 → rename, never overwriting.
 import { constants } from 'node:fs';
-import { link, mkdir, open, rm } from 'node:fs/promises';
+import { link, mkdir, open, rm, rmdir, type FileHandle } from 'node:fs/promises';
 import { extname, join } from 'node:path';
+import { blobNoncePrefix } from '../core/chunk.js';
 import { BLOB_OVERHEAD_BYTES } from '../core/limits.js';
 import { P2pfxError } from '../core/errors.js';
+import { collectEvery } from '../core/gc.js';
 import { openMetadata, plaintextBytes, type Manifest } from '../core/manifest.js';
 import type { PeerClient } from '../net/client.js';
 import { checkManifest } from '../pki/manifest-trust.js';
@@ -18,6 +20,8 @@ import type { ProgressListener } from './progress.js';
 import { unlockDataKey } from './unlock.js';
 
 export const DEFAULT_GET_CONCURRENCY = 8;
+/** Where partial downloads wait, inside the output folder, named by file id. */
+export const PARTIAL_DIR = '.p2pfx-partial';
 /** A chunk whose bytes do not match its id is asked for this many times in all. */
 const FETCH_ATTEMPTS = 2;
 const MAX_NAME_SUFFIX = 9999;
@@ -45,6 +49,8 @@ export interface GetResult {
   sha256: string;
   fetchedChunks: number;
   localChunks: number;
+  /** Chunks found already written and checked in the partial file of an earlier run. */
+  resumedChunks: number;
 }
 
 export async function getFile(opts: GetOptions): Promise<GetResult> {
@@ -62,53 +68,103 @@ export async function getFile(opts: GetOptions): Promise<GetResult> {
   node.db.putManifest(manifest);
 
   const outDir = opts.outDir ?? node.home.receivedDir;
-  await mkdir(outDir, { recursive: true });
-  const partPath = join(outDir, `${meta.name}.part`);
-  const fh = await open(partPath, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, 0o644);
+  const partDir = join(outDir, PARTIAL_DIR);
+  await mkdir(partDir, { recursive: true });
+  // Partials are named by file id, beside the final name's folder (same filesystem for link()).
+  const partPath = join(partDir, `${fileId}.part`);
+  const fh = await open(partPath, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, 0o644);
   const concurrency = opts.concurrency ?? DEFAULT_GET_CONCURRENCY;
   const pool = opts.pool ?? new CryptoPool();
   const blobs = new BufferRing(manifest.chunkSize + BLOB_OVERHEAD_BYTES, concurrency * 3 + 2);
   const source = new ChunkSource(node, client, blobs);
-  const storing = new Set<Promise<void>>();
+  const place = (index: number) => ({ key: dataKey, fileId: fileIdBytes, index, last: index === manifest.chunkCount - 1 });
+  let keepPartial = false;
+  let prefixNoted = false;
   try {
     // One worker checks, opens, hashes and writes the chunks, in order: plaintext stays there.
-    const writer = pool.fileWriter();
-    let written = 0;
+    let writer = pool.fileWriter();
+    let resumeAt = await verifiedPrefix(node, writer, fh, manifest, place, blobs);
+    if (resumeAt < 0) {
+      // A bad chunk inside the partial file: its hash stream saw it, so start over from nothing.
+      await writer.digest();
+      writer = pool.fileWriter();
+      resumeAt = 0;
+    }
+    let written = Math.min(resumeAt * manifest.chunkSize, meta.size);
+    keepPartial = true;
     await runOrdered<Fetched>({
-      count: manifest.chunkCount,
+      count: manifest.chunkCount - resumeAt,
       concurrency,
-      fetch: (index) => source.fetch(manifest.chunks[index]!.id),
-      consume: async (index, fetched) => {
-        const ref = manifest.chunks[index]!;
-        const place = { key: dataKey, fileId: fileIdBytes, index, last: index === manifest.chunkCount - 1, id: ref.id, fd: fh.fd, position: index * manifest.chunkSize };
-        const { blob, plainLength } = await source.openWrite(writer, place, fetched);
-        if (!fetched.local) {
-          // Kept locally (for a resumed get, and to serve it) once checked; not waited for here.
-          const p = node.store.putVerified(ref.id, blob).then(() => blobs.give(blob));
-          storing.add(p);
-          void p.finally(() => storing.delete(p)).catch(() => undefined);
+      fetch: (i) => source.fetch(manifest.chunks[resumeAt + i]!.id),
+      consume: async (i, fetched) => {
+        const index = resumeAt + i;
+        if (!prefixNoted) {
+          node.db.notePartial(fileId, blobNoncePrefix(fetched.blob.subarray(0, fetched.length)).toString('hex'));
+          prefixNoted = true;
         }
+        const { blob, plainLength } = await source.openWrite(writer, { ...place(index), id: manifest.chunks[index]!.id, fd: fh.fd, position: index * manifest.chunkSize }, fetched);
+        blobs.give(blob);
         written += plainLength;
         opts.onProgress?.({ phase: 'fetching', name: meta.name, doneBytes: written, totalBytes: meta.size, doneChunks: index + 1, totalChunks: manifest.chunkCount });
       },
     });
-    await Promise.all(storing);
     const sha256 = await writer.digest();
     await fh.close();
     if (written !== meta.size || sha256 !== meta.sha256) {
+      keepPartial = false;
       throw new P2pfxError('FILE_CORRUPT', `file ${label}: reassembled ${written} bytes with SHA-256 ${sha256}, the sender recorded ${meta.size} bytes and ${meta.sha256}`);
     }
     const path = await publish(partPath, outDir, meta.name);
+    node.db.forgetPartial(fileId);
+    await removeIfEmpty(partDir);
     opts.onProgress?.({ phase: 'done', name: meta.name, doneBytes: written, totalBytes: meta.size, doneChunks: manifest.chunkCount, totalChunks: manifest.chunkCount });
-    return { fileId, name: meta.name, path, size: written, sha256, fetchedChunks: source.fetched, localChunks: source.local };
+    return { fileId, name: meta.name, path, size: written, sha256, fetchedChunks: source.fetched, localChunks: source.local, resumedChunks: resumeAt };
   } catch (err) {
-    await Promise.allSettled(storing);
     await fh.close().catch(() => undefined);
-    await rm(partPath, { force: true });
+    // What was written and checked stays for the next run, unless the source itself is wrong.
+    if (!keepPartial || !isResumable(err)) {
+      await rm(partPath, { force: true });
+      node.db.forgetPartial(fileId);
+      await removeIfEmpty(partDir);
+    }
     throw err;
   } finally {
     if (!opts.pool) await pool.close();
   }
+}
+
+/** The partial-downloads folder goes once no download is pending in it. */
+async function removeIfEmpty(dir: string): Promise<void> {
+  await rmdir(dir).catch(() => undefined);
+}
+
+/** Failures after which the partial file is kept: the peer went away or lacked a chunk. */
+function isResumable(err: unknown): boolean {
+  return !(err instanceof P2pfxError) || ['PEER_UNREACHABLE', 'PEER_TIMEOUT', 'PEER_ERROR', 'CHUNK_NOT_FOUND', 'INSUFFICIENT_STORAGE'].includes(err.code);
+}
+
+/**
+ * How many leading chunks of an existing partial file are right: each is read back, sealed
+ * again under the file's key and nonce prefix, and compared with the manifest's id (the whole-
+ * file hash takes them in on the way). What follows them is cut off; nothing unchecked is
+ * kept. -1 (and an empty file) when a chunk among them is wrong.
+ */
+async function verifiedPrefix(node: LocalNode, writer: FileWriter, fh: FileHandle, m: Manifest, place: (index: number) => { key: Buffer; fileId: Buffer; index: number; last: boolean }, blobs: BufferRing): Promise<number> {
+  const prefixHex = node.db.partialNoncePrefix(m.fileId);
+  const { size } = await fh.stat();
+  const whole = prefixHex ? Math.min(Math.floor(size / m.chunkSize), m.chunkCount - 1) : 0;
+  let good = 0;
+  for (; good < whole; good++) {
+    const { id, blob } = await writer.reseal({ ...place(good), noncePrefix: Buffer.from(prefixHex!, 'hex'), fd: fh.fd, position: good * m.chunkSize, length: m.chunkSize, name: m.fileId }, blobs.take());
+    blobs.give(blob);
+    if (id !== m.chunks[good]!.id) break;
+  }
+  if (good < whole) {
+    await fh.truncate(0);
+    return -1;
+  }
+  await fh.truncate(good * m.chunkSize);
+  return good;
 }
 
 interface Fetched { id: string; blob: Buffer; length: number; local: boolean }
@@ -151,7 +207,10 @@ class ChunkSource {
     }
   }
 
+  private readonly afterChunk = collectEvery(8);
+
   private async fromPeer(id: string): Promise<Fetched> {
+    this.afterChunk();
     // Ring buffers own their whole ArrayBuffer: it moves to the worker entire.
     const view = await this.client.getChunk(id, { verify: false, alloc: (n) => (n <= this.blobs.size ? this.blobs.take() : Buffer.allocUnsafeSlow(n)) });
     return { id, blob: Buffer.from(view.buffer as ArrayBuffer), length: view.length, local: false };
