@@ -7,10 +7,10 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { test } from 'node:test';
 import { Agent, request } from 'undici';
-import { createCa, issueNodeCert } from '../src/pki/ca.js';
+import { issueNodeCert } from '../src/pki/ca.js';
 import { createNodeServer } from '../src/net/server.js';
 import { MAX_BLOB_BYTES } from '../src/core/limits.js';
-import { makeNetwork, tempDir } from './helpers/network.js';
+import { makeNetwork } from './helpers/network.js';
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
@@ -166,14 +166,22 @@ test('the OpenAPI description is served at /docs and /openapi.json', async (t) =
   assert.match(docs.body, /swagger/i);
 });
 
-test('a node certificate without clientAuth cannot be used as a client', async (t) => {
+test('a node certificate without clientAuth cannot be used as a client (one with it can)', async (t) => {
   const net = await makeNetwork(t);
   const b = await net.add('b');
-  const dir = await tempDir(t);
-  void dir;
+  const url = `https://127.0.0.1:${b.server!.port}/v1/health`;
+  const agentFor = (cert: { certPem: string; keyPem: string }) => {
+    const dispatcher = new Agent({ connect: { ca: net.ca.certPem, cert: cert.certPem, key: cert.keyPem, checkServerIdentity: () => undefined } });
+    t.after(() => dispatcher.close());
+    return dispatcher;
+  };
   const serverOnly = await issueNodeCert(net.ca, { name: 'srv', clientAuth: false, ips: ['127.0.0.1'] });
-  const dispatcher = new Agent({ connect: { ca: net.ca.certPem, cert: serverOnly.certPem, key: serverOnly.keyPem, checkServerIdentity: () => undefined } });
-  t.after(() => dispatcher.close());
-  await assert.rejects(request(`https://127.0.0.1:${b.server!.port}/v1/health`, { dispatcher }));
-  void createCa;
+  await assert.rejects(request(url, { dispatcher: agentFor(serverOnly) }), (err: { code?: string }) => {
+    assert.match(String(err.code), /UND_ERR_SOCKET|ECONNRESET|ERR_SSL/);
+    return true;
+  });
+  const both = await issueNodeCert(net.ca, { name: 'both', ips: ['127.0.0.1'] });
+  const ok = await request(url, { dispatcher: agentFor(both) });
+  assert.equal(ok.statusCode, 200);
+  await ok.body.dump();
 });
