@@ -5,7 +5,7 @@ import { open, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { chunkId, sealChunk } from '../src/core/chunk.js';
-import { BufferRing } from '../src/transfer/buffer-ring.js';
+import { BufferRing } from '../src/core/buffer-ring.js';
 import { CryptoPool } from '../src/transfer/crypto-pool.js';
 import { runOrdered } from '../src/transfer/ordered-pool.js';
 import { tempDir } from './helpers/network.js';

@@ -5,7 +5,8 @@ import fastifySwaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { P2pfxError } from '../core/errors.js';
 import { collectEvery } from '../core/gc.js';
-import { MAX_BLOB_BYTES, MAX_MANIFEST_BYTES, MAX_MISSING_IDS, MAX_PAGE } from '../core/limits.js';
+import { BufferRing } from '../core/buffer-ring.js';
+import { BLOB_OVERHEAD_BYTES, DEFAULT_CHUNK_BYTES, MAX_BLOB_BYTES, MAX_MANIFEST_BYTES, MAX_MISSING_IDS, MAX_PAGE } from '../core/limits.js';
 import type { Manifest } from '../core/manifest.js';
 import { checkManifest } from '../pki/manifest-trust.js';
 import type { ChunkStore } from '../store/chunk-store.js';
@@ -18,6 +19,8 @@ export const API_VERSION = 1;
 /** A request (headers and body) must be done within this; a stalled peer is cut off. */
 const REQUEST_TIMEOUT_MS = 120_000;
 const KEEP_ALIVE_TIMEOUT_MS = 65_000;
+/** Read buffers kept for serving chunks: about the chunks a few peers have in flight. */
+const SERVED_BUFFERS_KEPT = 16;
 
 const CHUNK_ID = { type: 'string', pattern: '^[0-9a-f]{64}$', description: 'lowercase hex SHA-256 of the blob' } as const;
 const FILE_ID = { type: 'string', pattern: '^[0-9a-f]{32}$' } as const;
@@ -57,9 +60,15 @@ export async function createNodeServer(opts: NodeServerOptions): Promise<Fastify
   app.setNotFoundHandler((request, reply) => {
     void reply.status(404).send(new P2pfxError('NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`).toJSON());
   });
-  const afterChunk = collectEvery(8);
+  // Served chunks are read into reused buffers, given back once the response has gone out;
+  // received ones leave socket buffers behind, collected every few chunks (core/gc.ts).
+  const served = new BufferRing(DEFAULT_CHUNK_BYTES + BLOB_OVERHEAD_BYTES, SERVED_BUFFERS_KEPT);
+  const lent = new WeakMap<object, Buffer>();
+  const afterPut = collectEvery(8);
   app.addHook('onResponse', async (request) => {
-    if (request.url.startsWith('/v1/chunks/')) afterChunk();
+    const buf = lent.get(request);
+    if (buf) served.give(buf);
+    else if (request.method === 'PUT' && request.url.startsWith('/v1/chunks/')) afterPut();
   });
   // Chunk bodies stay streams: hashed while written to disk, never buffered whole.
   app.addContentTypeParser('application/octet-stream', (_request, payload, done) => done(null, payload));
@@ -105,7 +114,8 @@ export async function createNodeServer(opts: NodeServerOptions): Promise<Fastify
   }, async (request, reply) => {
     // One read and one socket write per chunk: chunks are capped, and a stream of small reads
     // costs more per request than the memory of the chunks being served.
-    const blob = await store.read(request.params.id);
+    const blob = await store.readInto(request.params.id, (size) => (size <= served.size ? served.take() : Buffer.allocUnsafeSlow(size)));
+    if (blob.buffer.byteLength === served.size) lent.set(request, Buffer.from(blob.buffer as ArrayBuffer));
     return reply.header('content-length', blob.length).type('application/octet-stream').send(blob);
   });
   app.head<{ Params: { id: string } }>('/v1/chunks/:id', {

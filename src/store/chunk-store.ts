@@ -2,7 +2,7 @@
 // A chunk is written to chunks/.tmp/ while hashed, and renamed into place only when its
 // hash is its id, so a file under a final name is always whole and correct.
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { chunkId } from '../core/chunk.js';
 import { P2pfxError } from '../core/errors.js';
@@ -134,11 +134,33 @@ export class ChunkStore {
 
   /** The whole blob, or CHUNK_NOT_FOUND. Callers that pass it on re-check its id. */
   async read(id: string): Promise<Buffer> {
+    return this.readInto(id, (size) => Buffer.allocUnsafeSlow(size));
+  }
+
+  /**
+   * The whole blob, read in one call into a buffer from `alloc` (which may hand out a reused,
+   * larger one): returns the view of the blob's bytes. CHUNK_NOT_FOUND if absent.
+   */
+  async readInto(id: string, alloc: (size: number) => Buffer): Promise<Buffer> {
+    let fh;
     try {
-      return await readFile(this.pathOf(id));
+      fh = await open(this.pathOf(id), 'r');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw notFound(id);
       throw err;
+    }
+    try {
+      const { size } = await fh.stat();
+      const buf = alloc(size);
+      let got = 0;
+      while (got < size) {
+        const { bytesRead } = await fh.read(buf, got, size - got, got);
+        if (bytesRead === 0) break;
+        got += bytesRead;
+      }
+      return buf.subarray(0, got);
+    } finally {
+      await fh.close();
     }
   }
 

@@ -13,7 +13,7 @@ import type { PeerClient } from '../net/client.js';
 import { checkManifest } from '../pki/manifest-trust.js';
 import type { LocalNode } from '../store/local-node.js';
 import { resolveFileRef } from './catalog.js';
-import { BufferRing } from './buffer-ring.js';
+import { BufferRing } from '../core/buffer-ring.js';
 import { CryptoPool, type FileWriter } from './crypto-pool.js';
 import { runOrdered } from './ordered-pool.js';
 import type { ProgressListener } from './progress.js';

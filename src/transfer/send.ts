@@ -8,7 +8,7 @@ import type { ChunkRef, Manifest } from '../core/manifest.js';
 import type { PeerClient } from '../net/client.js';
 import type { LocalNode } from '../store/local-node.js';
 import { buildManifest } from './build-manifest.js';
-import { BufferRing } from './buffer-ring.js';
+import { BufferRing } from '../core/buffer-ring.js';
 import { CryptoPool } from './crypto-pool.js';
 import { fileKeyFor, newFileKey, type FileKey } from './file-key.js';
 import { resolveSourceFile } from './local-file.js';
