@@ -1,6 +1,6 @@
 // Everything the CLI prints goes through here: data on stdout, errors and progress on stderr,
 // and text that came from elsewhere (peers, file names) with control characters escaped.
-import { P2pfxError, toP2pfxError } from '../core/errors.js';
+import { toP2pfxError } from '../core/errors.js';
 
 /**
  * Escapes C0/C1 control characters (terminal escape sequences among them) as \xNN, and
@@ -58,5 +58,5 @@ export function reportError(err: unknown, opts: { debug?: boolean; json?: boolea
     stderr.write(`  hint: ${printable(e.hint)}\n`);
   }
   if (opts.debug) stderr.write(`${(err as Error)?.stack ?? String(err)}\n`);
-  return e instanceof P2pfxError ? 1 : 1;
+  return 1;
 }

@@ -103,12 +103,6 @@ export class ChunkStore {
   async putBlob(id: string, blob: Uint8Array): Promise<PutResult> {
     const actual = chunkId(blob);
     if (actual !== id) throw new P2pfxError('HASH_MISMATCH', `chunk ${id}: bytes hash to ${actual}`);
-    return this.putVerified(id, blob);
-  }
-
-  /** Stores a blob whose SHA-256 the caller has just checked to be `id` (no second hash). */
-  async putVerified(id: string, blob: Uint8Array): Promise<PutResult> {
-    assertChunkId(id);
     if (await this.has(id)) return { created: false, size: blob.length };
     const tmp = join(this.tmpDir, `${id}.${randomBytes(6).toString('hex')}`);
     try {

@@ -234,4 +234,3 @@ async function publish(partPath: string, dir: string, name: string): Promise<str
   throw new P2pfxError('INVALID_ARGUMENT', `too many files named ${name} in ${dir}`);
 }
 
-export type { Manifest };
