@@ -12,6 +12,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { connect, createServer, type TLSSocket } from 'node:tls';
+import { TLS13_CIPHERS } from '../src/net/tls.js';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { MiB } from '../src/core/limits.js';
@@ -54,7 +55,7 @@ async function readCerts(home: string): Promise<Certs> {
 }
 
 async function serverMain(home: string, size: number): Promise<void> {
-  const server = createServer({ ...(await readCerts(home)), requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.3' }, (socket) => {
+  const server = createServer({ ...(await readCerts(home)), requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.3', ciphers: TLS13_CIPHERS }, (socket) => {
     let count = 0;
     socket.on('data', (piece: Buffer) => {
       count += piece.length;
@@ -74,7 +75,7 @@ async function serverMain(home: string, size: number): Promise<void> {
 }
 
 async function clientMain(home: string, port: number, file: string): Promise<void> {
-  const socket = connect({ ...(await readCerts(home)), host: '127.0.0.1', port, minVersion: 'TLSv1.3' });
+  const socket = connect({ ...(await readCerts(home)), host: '127.0.0.1', port, minVersion: 'TLSv1.3', ciphers: TLS13_CIPHERS });
   await once(socket, 'secureConnect');
   if (socket.getProtocol() !== 'TLSv1.3') throw new Error(`negotiated ${socket.getProtocol()}, not TLS 1.3`);
   const started = process.hrtime.bigint();

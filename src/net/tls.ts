@@ -4,6 +4,11 @@ import type { SecureContextOptions } from 'node:tls';
 import type { Credentials } from '../store/credentials.js';
 
 export const TLS_MIN_VERSION = 'TLSv1.3' as const;
+/**
+ * TLS 1.3 suites, AES-128-GCM first: the transport's secrecy rests on the handshake, every chunk
+ * is already sealed with AES-256-GCM inside it, and AES-128 costs less CPU per byte.
+ */
+export const TLS13_CIPHERS = 'TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256';
 
 export function tlsContextOptions(creds: Credentials): SecureContextOptions {
   return {
@@ -11,6 +16,7 @@ export function tlsContextOptions(creds: Credentials): SecureContextOptions {
     cert: creds.certPem,
     ca: creds.caCertPem,
     minVersion: TLS_MIN_VERSION,
+    ciphers: TLS13_CIPHERS,
     ...(creds.crlPem ? { crl: creds.crlPem } : {}),
   };
 }

@@ -20,6 +20,8 @@ export interface PutResult { created: boolean; size: number }
 export class ChunkStore {
   readonly dir: string;
   private readonly tmpDir: string;
+  /** Shard folders known to exist, so a chunk's commit is a stat and a rename. */
+  private readonly shardsMade = new Set<string>();
 
   constructor(dir: string) {
     this.dir = dir;
@@ -121,8 +123,19 @@ export class ChunkStore {
       await rm(tmp, { force: true });
       return false;
     }
-    await mkdir(join(this.dir, id.slice(0, 2)), { recursive: true });
-    await rename(tmp, this.pathOf(id));
+    const shard = id.slice(0, 2);
+    if (!this.shardsMade.has(shard)) {
+      await mkdir(join(this.dir, shard), { recursive: true });
+      this.shardsMade.add(shard);
+    }
+    try {
+      await rename(tmp, this.pathOf(id));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      // The shard folder was removed behind our back (emptied store): make it again.
+      await mkdir(join(this.dir, shard), { recursive: true });
+      await rename(tmp, this.pathOf(id));
+    }
     return true;
   }
 
