@@ -5,10 +5,13 @@ import { readdir } from 'node:fs/promises';
 import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { once } from 'node:events';
+import { DEFAULT_CIPHERS, connect as tlsConnect } from 'node:tls';
 import { test } from 'node:test';
 import { Agent, request } from 'undici';
 import { issueNodeCert } from '../src/pki/ca.js';
 import { createNodeServer } from '../src/net/server.js';
+import { tlsContextOptions } from '../src/net/tls.js';
 import { MAX_BLOB_BYTES } from '../src/core/limits.js';
 import { makeNetwork } from './helpers/network.js';
 
@@ -184,4 +187,27 @@ test('a node certificate without clientAuth cannot be used as a client (one with
   const ok = await request(url, { dispatcher: agentFor(both) });
   assert.equal(ok.statusCode, 200);
   await ok.body.dump();
+});
+
+test('the transport is TLS 1.3 with the suites we prefer; a TLS 1.2 client is refused', { timeout: 20_000 }, async (t) => {
+  const net = await makeNetwork(t);
+  const a = await net.add('a', { serve: false });
+  const b = await net.add('b');
+  const opts = { ...tlsContextOptions(a.node.creds), host: '127.0.0.1', port: b.server!.port, checkServerIdentity: () => undefined };
+  // Sockets are ended here, before the server's own teardown waits for its connections.
+  const socket = tlsConnect(opts);
+  try {
+    await once(socket, 'secureConnect');
+    assert.equal(socket.getProtocol(), 'TLSv1.3');
+    assert.equal(socket.getCipher().name, 'TLS_AES_128_GCM_SHA256');
+  } finally {
+    socket.destroy();
+  }
+  const old = tlsConnect({ ...opts, ciphers: DEFAULT_CIPHERS, minVersion: 'TLSv1.2', maxVersion: 'TLSv1.2' });
+  try {
+    const [err] = (await once(old, 'error')) as [NodeJS.ErrnoException];
+    assert.match(String(err.code), /ERR_SSL_(TLSV1_ALERT_PROTOCOL_VERSION|UNSUPPORTED_PROTOCOL|NO_PROTOCOLS_AVAILABLE)/);
+  } finally {
+    old.destroy();
+  }
 });
