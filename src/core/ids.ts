@@ -18,11 +18,6 @@ export function assertChunkId(value: unknown): string {
   return value;
 }
 
-export function assertFileId(value: unknown): string {
-  if (!isFileId(value)) throw new P2pfxError('INVALID_ID', `not a file id: ${describe(value)}`);
-  return value;
-}
-
 function describe(value: unknown): string {
   const text = typeof value === 'string' ? value : String(value);
   return JSON.stringify(text.length > 80 ? `${text.slice(0, 80)}…` : text);

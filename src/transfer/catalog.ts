@@ -5,7 +5,7 @@ import { isFileId } from '../core/ids.js';
 import { openMetadata, plaintextBytes, type SealedMetadata } from '../core/manifest.js';
 import type { PeerClient } from '../net/client.js';
 import type { Credentials } from '../store/credentials.js';
-import { unlockDataKey } from './unlock.js';
+import { hasOwnEnvelope, unlockDataKey } from './unlock.js';
 
 export interface CatalogEntry {
   fileId: string;
@@ -35,7 +35,7 @@ export async function listCatalog(client: PeerClient, creds: Credentials, passwo
   for (const raw of await client.listManifests()) {
     const s = asSummary(raw);
     if (!s) continue; // a malformed entry from the peer is skipped, not fatal
-    const own = s.envelopes.some((e) => e.type === 'x25519' && e.recipient === creds.nodeId);
+    const own = hasOwnEnvelope(s.envelopes, creds);
     const locked = s.envelopes.some((e) => e.type === 'password');
     let name: string | null = null;
     if (own || (locked && password !== undefined)) {
