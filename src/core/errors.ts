@@ -20,6 +20,16 @@ export const ERROR_CODES = {
   CA_KEY_MISSING: { status: 500, hint: 'Only the machine that ran `p2pfx certs` holds the CA key; run this there.' },
   CERT_INVALID: { status: 400, hint: 'The certificate files are unreadable or do not belong together; make them again with `p2pfx certs`.' },
   CERT_REJECTED: { status: 403, hint: 'Both nodes need certificates signed by the same network CA (certs/ca-cert.pem).' },
+  CERT_REVOKED: { status: 403, hint: 'The network CA revoked this certificate; ask its owner for a new one (`p2pfx invite` there, then `p2pfx join` here).' },
+  CERT_NOT_FOUND: { status: 404, hint: 'List the certificates this CA issued with `p2pfx certs list`.' },
+  CRL_INVALID: { status: 400, hint: 'The revocation list is not signed by this network\'s CA, or is older than the one held; it was not taken.' },
+  // joining a network
+  INVITE_CODE_INVALID: { status: 400, hint: 'Type the code exactly as `p2pfx invite` printed it (letters and digits; dashes are optional).' },
+  INVITE_REFUSED: { status: 403, hint: 'That code is not an open invite of this CA: check the code and the address, or ask for a new one with `p2pfx invite`.' },
+  INVITE_EXPIRED: { status: 410, hint: 'Invites last 10 minutes by default; ask for a new one with `p2pfx invite`.' },
+  INVITE_USED: { status: 410, hint: 'Each invite works once; ask for a new one with `p2pfx invite`.' },
+  JOIN_UNVERIFIED: { status: 502, hint: 'The machine that answered did not prove it knows the code: it is not the CA that made the invite (wrong address, or someone in between). Nothing was saved.' },
+  JOIN_RATE_LIMITED: { status: 429, hint: 'Too many wrong codes were tried on this CA recently; wait a minute and try again.' },
   // network
   PORT_IN_USE: { status: 500, hint: 'Another program (maybe another `p2pfx serve`) uses that port; stop it or pick another with --port.' },
   PEER_UNREACHABLE: { status: 502, hint: 'Check that `p2pfx serve` runs on the peer, the address and port, and that the firewall lets the port through.' },
