@@ -58,11 +58,12 @@ export function buildProgram(): Command {
     .action(async (opts, cmd: Command) => (await import('./commands/serve.js')).serveCommand(g(cmd), opts));
 
   program.command('send <file>')
-    .description('send a file to a peer (only the chunks it lacks)')
+    .description('send a file to a peer, which can open it (only the chunks it lacks travel)')
     .option('--peer <host[:port]>', 'the peer to send to')
     .addOption(passwordOption())
     .option('--chunk-size <size>', 'plaintext bytes per chunk, e.g. 1M (default 1 MiB)')
     .option('--concurrency <n>', 'chunks in flight (default 8)')
+    .option('--storage-only', 'the peer only stores the chunks: no key for it, it cannot open the file')
     .action(async (file: string, opts, cmd: Command) => (await transfer()).sendCommand(g(cmd), file, opts));
 
   program.command('get <id-or-name>')

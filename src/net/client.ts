@@ -2,6 +2,7 @@
 import { createHash, X509Certificate } from 'node:crypto';
 import { connect as connectTls, type SecureContextOptions, type TLSSocket } from 'node:tls';
 import { buildConnector, Pool, type Dispatcher } from 'undici';
+import { wrapForNode } from '../core/envelope.js';
 import { P2pfxError, isErrorCode } from '../core/errors.js';
 import { MAX_BLOB_BYTES, MAX_MANIFEST_BYTES } from '../core/limits.js';
 import type { Manifest } from '../core/manifest.js';
@@ -19,6 +20,8 @@ export interface PeerClientOptions {
 }
 
 export interface PeerIdentity { nodeId: string; name: string; x25519: string; apiVersion: number }
+/** A node files can be addressed to: its id and its X25519 public key (raw, 32 bytes). */
+export interface Recipient { nodeId: string; name: string; x25519: Buffer }
 export interface PeerHealth { status: string; version: string; nodeId: string; name: string; chunks: number }
 export type ManifestSummary = Omit<Manifest, 'chunks'>;
 
@@ -85,6 +88,25 @@ export class PeerClient {
 
   async identity(): Promise<PeerIdentity> {
     return this.json<PeerIdentity>('GET', '/v1/identity');
+  }
+
+  /**
+   * The peer's key-agreement key, as the peer states it over this session: mutual TLS has
+   * proved who answers, and the node id it claims must be the one of its certificate.
+   */
+  async recipient(): Promise<Recipient> {
+    const id = await this.identity();
+    const key = typeof id.x25519 === 'string' ? Buffer.from(id.x25519, 'base64') : Buffer.alloc(0);
+    if (this.remoteNodeId === null || id.nodeId !== this.remoteNodeId) {
+      throw new P2pfxError('PEER_ERROR', `peer ${this.label} claims node id ${String(id.nodeId)} but its certificate says ${this.remoteNodeId ?? 'nothing'}`);
+    }
+    try {
+      // A key that is not a usable point (wrong length, low order) fails here, not mid-send.
+      wrapForNode(Buffer.alloc(32), Buffer.alloc(16), id.nodeId, key);
+    } catch {
+      throw new P2pfxError('PEER_ERROR', `peer ${this.label} published no usable X25519 key`);
+    }
+    return { nodeId: id.nodeId, name: typeof id.name === 'string' ? id.name : '', x25519: key };
   }
 
   /** Which of `ids` the peer lacks. */

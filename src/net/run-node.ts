@@ -1,20 +1,38 @@
 // Starts a node's API server on an address and reports where it listens.
 import type { FastifyInstance } from 'fastify';
 import { P2pfxError } from '../core/errors.js';
+import type { Manifest } from '../core/manifest.js';
 import type { LocalNode } from '../store/local-node.js';
+import { Inbox, type InboxEvent } from '../transfer/inbox.js';
 import { createNodeServer, type NodeServerOptions } from './server.js';
 import { formatPeer } from './peer-address.js';
 
 export interface RunningNode {
   app: FastifyInstance;
+  /** Reassembles files sent to this node, when started with `inbox`. */
+  inbox: Inbox | null;
   host: string;
   port: number;
   url: string;
   close(): Promise<void>;
 }
 
-export async function startNode(node: LocalNode, opts: { host: string; port: number; logger?: NodeServerOptions['logger']; onManifest?: NodeServerOptions['onManifest'] }): Promise<RunningNode> {
-  const app = await createNodeServer({ credentials: node.creds, store: node.store, db: node.db, logger: opts.logger ?? false, onManifest: opts.onManifest });
+export interface StartNodeOptions {
+  host: string;
+  port: number;
+  logger?: NodeServerOptions['logger'];
+  onManifest?: NodeServerOptions['onManifest'];
+  /** Reassemble files sent to this node into its received/ folder, reporting each to onEvent. */
+  inbox?: { onEvent?: (e: InboxEvent) => void };
+}
+
+export async function startNode(node: LocalNode, opts: StartNodeOptions): Promise<RunningNode> {
+  const inbox = opts.inbox ? new Inbox(node, opts.inbox.onEvent) : null;
+  const onManifest = (m: Manifest): void => {
+    inbox?.offer(m);
+    opts.onManifest?.(m);
+  };
+  const app = await createNodeServer({ credentials: node.creds, store: node.store, db: node.db, logger: opts.logger ?? false, onManifest });
   try {
     await app.listen({ host: opts.host, port: opts.port });
   } catch (err) {
@@ -26,5 +44,10 @@ export async function startNode(node: LocalNode, opts: { host: string; port: num
   }
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : opts.port;
-  return { app, host: opts.host, port, url: `https://${formatPeer({ host: opts.host, port })}`, close: () => app.close() };
+  inbox?.catchUp();
+  const close = async (): Promise<void> => {
+    await app.close();
+    await inbox?.close();
+  };
+  return { app, inbox, host: opts.host, port, url: `https://${formatPeer({ host: opts.host, port })}`, close };
 }

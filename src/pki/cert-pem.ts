@@ -35,3 +35,8 @@ export function isSignedBy(certPem: string, caCertPem: string, now: Date = new D
     return false; // e.g. an RSA CA against an ECDSA signature
   }
 }
+
+/** The subject's common name (a node's name), or '' when it has none. */
+export function commonNameOf(certPem: string): string {
+  return /(?:^|\n)CN=([^\n]*)/.exec(readCertPem(certPem).subject)?.[1] ?? '';
+}

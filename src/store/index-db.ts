@@ -37,6 +37,20 @@ const MIGRATIONS: string[] = [
      nonce_prefix TEXT NOT NULL,
      updated_at   TEXT NOT NULL
    );`,
+  `CREATE TABLE received_files (
+     file_id     TEXT PRIMARY KEY,
+     path        TEXT NOT NULL,
+     sha256      TEXT NOT NULL,
+     received_at TEXT NOT NULL
+   );
+   CREATE TABLE issued_certs (
+     serial_hex  TEXT PRIMARY KEY,
+     node_id     TEXT NOT NULL,
+     name        TEXT NOT NULL,
+     cert_pem    TEXT NOT NULL,
+     issued_at   TEXT NOT NULL,
+     revoked_at  TEXT
+   );`,
 ];
 
 export interface ManifestSummary {
@@ -45,6 +59,15 @@ export interface ManifestSummary {
   createdAt: string;
   chunkCount: number;
   totalBytes: number;
+}
+
+export interface IssuedCert {
+  serialHex: string;
+  nodeId: string;
+  name: string;
+  certPem: string;
+  issuedAt: string;
+  revokedAt: string | null;
 }
 
 /** One file being sent: its key stays the same only while path, size and mtime do. */
@@ -167,6 +190,32 @@ export class IndexDb {
 
   forgetPartial(fileId: string): void {
     this.db.prepare('DELETE FROM partial_downloads WHERE file_id = ?').run(fileId);
+  }
+
+  /** A file reassembled into a folder of this node (by `get`, or on its own when sent here). */
+  noteReceived(fileId: string, path: string, sha256: string): void {
+    this.db.prepare('INSERT OR REPLACE INTO received_files (file_id, path, sha256, received_at) VALUES (?, ?, ?, ?)').run(fileId, path, sha256, new Date().toISOString());
+  }
+
+  receivedPath(fileId: string): string | null {
+    const row = this.db.prepare('SELECT path FROM received_files WHERE file_id = ?').get(fileId) as { path: string } | undefined;
+    return row?.path ?? null;
+  }
+
+  /** On the CA's machine: every certificate it issued, for `certs list` and `certs revoke`. */
+  recordIssued(c: IssuedCert): void {
+    this.db.prepare('INSERT OR REPLACE INTO issued_certs (serial_hex, node_id, name, cert_pem, issued_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?)')
+      .run(c.serialHex, c.nodeId, c.name, c.certPem, c.issuedAt, c.revokedAt);
+  }
+
+  listIssued(): IssuedCert[] {
+    return this.db.prepare(
+      'SELECT serial_hex AS serialHex, node_id AS nodeId, name, cert_pem AS certPem, issued_at AS issuedAt, revoked_at AS revokedAt FROM issued_certs ORDER BY issued_at, serial_hex',
+    ).all() as IssuedCert[];
+  }
+
+  markRevoked(serialHex: string, at: string): void {
+    this.db.prepare('UPDATE issued_certs SET revoked_at = ? WHERE serial_hex = ? AND revoked_at IS NULL').run(at, serialHex);
   }
 
   /** Chunks sealed so far for a file, by index. */

@@ -10,12 +10,21 @@ export interface ManifestInput {
   chunks: ChunkRef[];
   metadata: FileMetadata;
   password?: string | undefined;
+  /** Other nodes the file is for: each gets an envelope of its own. */
+  recipients?: readonly { nodeId: string; x25519: Uint8Array }[];
 }
 
-/** The signed manifest of a file: an envelope for this node always, one for a password if given. */
+/**
+ * The signed manifest of a file: an envelope for this node always, one for each recipient, one
+ * for a password if given.
+ */
 export async function buildManifest(creds: Credentials, input: ManifestInput): Promise<Manifest> {
   const { key } = input;
   const envelopes: KeyEnvelope[] = [wrapForNode(key.dataKey, key.fileIdBytes, creds.nodeId, creds.x25519.publicKey)];
+  for (const r of input.recipients ?? []) {
+    if (r.nodeId === creds.nodeId || envelopes.some((e) => e.type === 'x25519' && e.recipient === r.nodeId)) continue;
+    envelopes.push(wrapForNode(key.dataKey, key.fileIdBytes, r.nodeId, r.x25519));
+  }
   if (input.password !== undefined) envelopes.push(await wrapWithPassword(key.dataKey, key.fileIdBytes, input.password));
   const totalBytes = input.chunks.reduce((sum, c) => sum + c.size, 0);
   if (totalBytes !== input.metadata.size + input.chunks.length * BLOB_OVERHEAD_BYTES) throw new Error('chunk sizes do not add up to the file size');

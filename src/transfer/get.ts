@@ -58,8 +58,38 @@ export async function getFile(opts: GetOptions): Promise<GetResult> {
   const fileId = await resolveFileRef(client, node.creds, opts.ref, opts.password);
   const manifest = await checkManifest(await client.getManifest(fileId), node.creds.caCertPem);
   if (manifest.fileId !== fileId) throw new P2pfxError('BAD_MANIFEST', `asked for file ${fileId}, the peer sent the manifest of ${manifest.fileId}`);
-  const fileIdBytes = Buffer.from(fileId, 'hex');
   const label = opts.ref === fileId ? fileId : `${JSON.stringify(opts.ref)} (${fileId})`;
+  return assemble({ ...opts, manifest, label, source: client });
+}
+
+export interface ReceiveOptions {
+  node: LocalNode;
+  /** A manifest already checked (signature, signer, schema), addressed to this node. */
+  manifest: Manifest;
+  outDir?: string;
+  pool?: CryptoPool;
+}
+
+/**
+ * Reassembles a file whose chunks this node holds in its store (they were sent to it), as a
+ * download does: every chunk checked against its id, opened at its place, the whole file hashed,
+ * published under a name never used yet. Throws CHUNK_NOT_FOUND when a chunk is absent.
+ */
+export async function receiveFile(opts: ReceiveOptions): Promise<GetResult> {
+  return assemble({ ...opts, label: opts.manifest.fileId, source: null });
+}
+
+interface AssembleOptions extends Omit<GetOptions, 'client' | 'ref'> {
+  manifest: Manifest;
+  label: string;
+  /** The peer to fetch what the local store lacks from; null: the local store only. */
+  source: PeerClient | null;
+}
+
+async function assemble(opts: AssembleOptions): Promise<GetResult> {
+  const { node, manifest, label } = opts;
+  const fileId = manifest.fileId;
+  const fileIdBytes = Buffer.from(fileId, 'hex');
   const dataKey = await unlockDataKey(manifest.envelopes, fileIdBytes, node.creds, { password: opts.password, askPassword: opts.askPassword, label });
   const meta = openMetadata(manifest.metadata, dataKey, fileIdBytes);
   if (meta.size !== plaintextBytes(manifest)) {
@@ -76,7 +106,7 @@ export async function getFile(opts: GetOptions): Promise<GetResult> {
   const concurrency = opts.concurrency ?? DEFAULT_GET_CONCURRENCY;
   const pool = opts.pool ?? new CryptoPool();
   const blobs = new BufferRing(manifest.chunkSize + BLOB_OVERHEAD_BYTES, concurrency * 3 + 2);
-  const source = new ChunkSource(node, client, blobs);
+  const source = new ChunkSource(node, opts.source, blobs);
   const place = (index: number) => ({ key: dataKey, fileId: fileIdBytes, index, last: index === manifest.chunkCount - 1 });
   let keepPartial = false;
   let prefixNoted = false;
@@ -116,6 +146,7 @@ export async function getFile(opts: GetOptions): Promise<GetResult> {
     }
     const path = await publish(partPath, outDir, meta.name);
     node.db.forgetPartial(fileId);
+    node.db.noteReceived(fileId, path, sha256);
     await removeIfEmpty(partDir);
     opts.onProgress?.({ phase: 'done', name: meta.name, doneBytes: written, totalBytes: meta.size, doneChunks: manifest.chunkCount, totalChunks: manifest.chunkCount });
     return { fileId, name: meta.name, path, size: written, sha256, fetchedChunks: source.fetched, localChunks: source.local, resumedChunks: resumeAt };
@@ -178,7 +209,7 @@ class ChunkSource {
   fetched = 0;
   local = 0;
 
-  constructor(private readonly node: LocalNode, private readonly client: PeerClient, private readonly blobs: BufferRing) {}
+  constructor(private readonly node: LocalNode, private readonly client: PeerClient | null, private readonly blobs: BufferRing) {}
 
   async fetch(id: string): Promise<Fetched> {
     if (await this.node.store.has(id)) {
@@ -200,7 +231,7 @@ class ChunkSource {
         if (!(err instanceof P2pfxError) || err.code !== 'HASH_MISMATCH') throw err;
         if (fetched.local) await this.node.store.remove(fetched.id);
         else if (attempt >= FETCH_ATTEMPTS) {
-          throw new P2pfxError('HASH_MISMATCH', `peer ${this.client.label} served chunk ${fetched.id} with bytes that do not match its id (asked ${FETCH_ATTEMPTS} times)`);
+          throw new P2pfxError('HASH_MISMATCH', `peer ${this.client?.label ?? 'none'} served chunk ${fetched.id} with bytes that do not match its id (asked ${FETCH_ATTEMPTS} times)`);
         }
         fetched = await this.fromPeer(fetched.id);
       }
@@ -210,6 +241,7 @@ class ChunkSource {
   private readonly afterChunk = collectEvery(8);
 
   private async fromPeer(id: string): Promise<Fetched> {
+    if (this.client === null) throw new P2pfxError('CHUNK_NOT_FOUND', `chunk ${id} is not held here, and no peer was asked`);
     this.afterChunk();
     // Ring buffers own their whole ArrayBuffer: it moves to the worker entire.
     const view = await this.client.getChunk(id, { verify: false, alloc: (n) => (n <= this.blobs.size ? this.blobs.take() : Buffer.allocUnsafeSlow(n)) });

@@ -5,7 +5,7 @@ import { basename } from 'node:path';
 import { P2pfxError } from '../core/errors.js';
 import { BLOB_OVERHEAD_BYTES, DEFAULT_CHUNK_BYTES, MAX_CHUNK_BYTES, MAX_MISSING_IDS, MIN_CHUNK_BYTES } from '../core/limits.js';
 import type { ChunkRef, Manifest } from '../core/manifest.js';
-import type { PeerClient } from '../net/client.js';
+import type { PeerClient, Recipient } from '../net/client.js';
 import type { LocalNode } from '../store/local-node.js';
 import { buildManifest } from './build-manifest.js';
 import { BufferRing } from '../core/buffer-ring.js';
@@ -26,6 +26,11 @@ export interface SendOptions {
   password?: string | undefined;
   concurrency?: number;
   onProgress?: ProgressListener;
+  /**
+   * Whether the peer gets an envelope of its own (default true): it can then open the file and
+   * reassembles it on its own. False makes it a storage peer that holds chunks it cannot read.
+   */
+  peerKey?: boolean;
 }
 
 export interface SendResult {
@@ -39,6 +44,8 @@ export interface SendResult {
   /** True when the file was not read at all (the peer held every chunk of an unchanged file). */
   quick: boolean;
   manifest: Manifest;
+  /** The peer the file was addressed to (an envelope for it), or null for storage only. */
+  recipient: Recipient | null;
 }
 
 export function checkChunkSize(chunkSize: number): number {
@@ -52,9 +59,11 @@ export async function sendFile(opts: SendOptions): Promise<SendResult> {
   const chunkSize = checkChunkSize(opts.chunkSize ?? DEFAULT_CHUNK_BYTES);
   const file = await resolveSourceFile(opts.path);
   const stamp = { path: file.path, chunkSize, size: file.size, mtimeMs: file.mtimeMs };
+  // Asked first: it proves the peer is there and who it is before any file is read.
+  const recipient = opts.peerKey === false ? null : await opts.client.recipient();
   const pool = opts.pool ?? new CryptoPool();
   try {
-    const run = new SendRun({ ...opts, pool }, file, chunkSize);
+    const run = new SendRun({ ...opts, pool, recipient }, file, chunkSize);
     const first = await run.attempt(fileKeyFor(opts.node, stamp));
     if (first !== 'changed') return first;
     // Re-sealing gave other bytes than a previous run under the same key: the file changed
@@ -74,7 +83,7 @@ class SendRun {
   private readonly count: number;
   private readonly concurrency: number;
 
-  constructor(private readonly opts: SendOptions & { pool: CryptoPool }, private readonly file: { path: string; size: number; mtimeMs: number }, private readonly chunkSize: number) {
+  constructor(private readonly opts: SendOptions & { pool: CryptoPool; recipient: Recipient | null }, private readonly file: { path: string; size: number; mtimeMs: number }, private readonly chunkSize: number) {
     this.path = file.path;
     this.size = file.size;
     this.name = basename(file.path);
@@ -151,13 +160,13 @@ class SendRun {
     const { node, client } = this.opts;
     node.db.finishJournal(key.fileId, sha256);
     const manifest = await buildManifest(node.creds, {
-      key, chunkSize: this.chunkSize, chunks, password: this.opts.password,
+      key, chunkSize: this.chunkSize, chunks, password: this.opts.password, recipients: this.opts.recipient ? [this.opts.recipient] : [],
       metadata: { name: this.name, size: this.size, mtimeMs: this.file.mtimeMs, sha256 },
     });
     node.db.putManifest(manifest);
     await client.putManifest(manifest);
     this.progress('done', this.count);
-    return { fileId: key.fileId, name: this.name, size: this.size, sha256, chunkCount: this.count, sentChunks: sent, quick, manifest };
+    return { fileId: key.fileId, name: this.name, size: this.size, sha256, chunkCount: this.count, sentChunks: sent, quick, manifest, recipient: this.opts.recipient };
   }
 
   private progress(phase: 'sending' | 'done', doneChunks: number): void {

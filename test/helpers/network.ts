@@ -40,7 +40,7 @@ export interface TestNode {
 export interface TestNetwork {
   dir: string;
   ca: CertAndKey;
-  add(name: string, opts?: { host?: string; serve?: boolean }): Promise<TestNode>;
+  add(name: string, opts?: { host?: string; serve?: boolean; inbox?: boolean }): Promise<TestNode>;
 }
 
 export async function makeNetwork(t: TestContext): Promise<TestNetwork> {
@@ -54,7 +54,7 @@ export async function makeNetwork(t: TestContext): Promise<TestNetwork> {
       t.after(() => node.close());
       let server: RunningNode | null = null;
       if (opts.serve !== false) {
-        server = await startNode(node, { host: opts.host ?? '127.0.0.1', port: 0 });
+        server = await startNode(node, { host: opts.host ?? '127.0.0.1', port: 0, ...(opts.inbox ? { inbox: {} } : {}) });
         t.after(() => server?.close());
       }
       const self: TestNode = {

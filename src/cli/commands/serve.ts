@@ -1,4 +1,7 @@
 import { startNode } from '../../net/run-node.js';
+import { shortNodeId } from '../../pki/node-id.js';
+import type { InboxEvent } from '../../transfer/inbox.js';
+import { formatBytes, printable } from '../output.js';
 import { outFor, parsePort, withNode, type GlobalOptions } from '../context.js';
 
 export interface ServeOptions { port: string; host: string }
@@ -7,7 +10,13 @@ export interface ServeOptions { port: string; host: string }
 export async function serveCommand(g: GlobalOptions, opts: ServeOptions): Promise<void> {
   const out = outFor(g);
   await withNode(g, async (node) => {
-    const running = await startNode(node, { host: opts.host, port: parsePort(opts.port), logger: g.debug ? { level: 'info' } : false });
+    const onEvent = (e: InboxEvent): void => {
+      if (out.json) return out.data({ event: e.type, ...e });
+      const from = `${e.senderName ? printable(e.senderName) : 'a node'} (${shortNodeId(e.sender)})`;
+      if (e.type === 'received') out.line(`received ${printable(e.name)} (${formatBytes(e.size)}) from ${from} → ${printable(e.path)}`);
+      else out.line(`could not reassemble file ${e.fileId} from ${from}: ${e.code}: ${printable(e.message)}`);
+    };
+    const running = await startNode(node, { host: opts.host, port: parsePort(opts.port), logger: g.debug ? { level: 'info' } : false, inbox: { onEvent } });
     if (out.json) out.data({ listening: running.url, host: running.host, port: running.port, nodeId: node.creds.nodeId, name: node.creds.name, home: node.home.root });
     else {
       out.line(`p2pfx node ${node.creds.name} listening on ${running.url}`);

@@ -2,11 +2,11 @@
 import { Prompter } from '../prompt.js';
 import { getFile } from '../../transfer/get.js';
 import { sendFile } from '../../transfer/send.js';
-import { formatBytes } from '../output.js';
+import { formatBytes, printable } from '../output.js';
 import { progressBar } from '../progress-bar.js';
 import { outFor, parseCount, parseSize, withNode, withPeer, type GlobalOptions } from '../context.js';
 
-export interface SendCommandOptions { peer?: string; password?: string; chunkSize?: string; concurrency?: string }
+export interface SendCommandOptions { peer?: string; password?: string; chunkSize?: string; concurrency?: string; storageOnly?: boolean }
 
 export async function sendCommand(g: GlobalOptions, file: string, opts: SendCommandOptions): Promise<void> {
   const out = outFor(g);
@@ -15,11 +15,11 @@ export async function sendCommand(g: GlobalOptions, file: string, opts: SendComm
   await withNode(g, (node) => withPeer(node, opts.peer, async (client) => {
     const bar = progressBar(showProgress(g), 'send');
     const started = process.hrtime.bigint();
-    const result = await sendFile({ node, client, path: file, chunkSize, concurrency, password: opts.password, onProgress: bar.listener }).finally(() => bar.stop());
+    const result = await sendFile({ node, client, path: file, chunkSize, concurrency, password: opts.password, peerKey: !opts.storageOnly, onProgress: bar.listener }).finally(() => bar.stop());
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     const summary = {
       fileId: result.fileId, name: result.name, size: result.size, sha256: result.sha256, chunks: result.chunkCount,
-      sentChunks: result.sentChunks, peer: client.label, peerNodeId: client.nodeId, seconds, passwordEnvelope: opts.password !== undefined,
+      sentChunks: result.sentChunks, peer: client.label, peerNodeId: client.nodeId, recipient: result.recipient?.nodeId ?? null, seconds, passwordEnvelope: opts.password !== undefined,
       process: processStats(),
     };
     if (out.json) return out.data(summary);
@@ -27,7 +27,11 @@ export async function sendCommand(g: GlobalOptions, file: string, opts: SendComm
     out.line(`  ${result.sentChunks} chunks moved, ${result.chunkCount - result.sentChunks} already there, in ${seconds.toFixed(2)} s (${(result.size / 1e6 / Math.max(seconds, 1e-3)).toFixed(1)} MB/s)`);
     out.line(`  file id ${result.fileId}`);
     out.line(`  sha256  ${result.sha256}`);
-    out.line(opts.password === undefined ? '  only this node holds a key (no --password given)' : '  a node with the password can download it');
+    const peerName = result.recipient?.name ? printable(result.recipient.name) : client.label;
+    out.line(result.recipient
+      ? `  ${peerName} can open it and reassembles it into its received/ folder`
+      : `  stored on ${client.label}, which holds no key for it (--storage-only)`);
+    if (opts.password !== undefined) out.line('  any node given the password can download it too');
   }));
 }
 
