@@ -4,6 +4,8 @@ import type { KeyEnvelope } from '../core/envelope.js';
 import { isFileId } from '../core/ids.js';
 import { openMetadata, plaintextBytes, type SealedMetadata } from '../core/manifest.js';
 import type { PeerClient } from '../net/client.js';
+import { commonNameOf, isSignedBy } from '../pki/cert-pem.js';
+import { nodeIdFromCertPem, normalizeNodeId } from '../pki/node-id.js';
 import type { Credentials } from '../store/credentials.js';
 import { hasOwnEnvelope, unlockDataKey } from './unlock.js';
 
@@ -15,6 +17,8 @@ export interface CatalogEntry {
   size: number;
   createdAt: string;
   sender: string;
+  /** The sender's node name, from its certificate when that is one of this network's; else null. */
+  senderName: string | null;
   /** null where this node holds no key to the metadata. */
   name: string | null;
   /** How this node can open the file: its own key, a password, or not at all. */
@@ -23,7 +27,7 @@ export interface CatalogEntry {
 
 interface Summary {
   fileId: string; chunkCount: number; totalBytes: number; createdAt: string;
-  sender: { nodeId: string }; envelopes: KeyEnvelope[]; metadata: SealedMetadata;
+  sender: { nodeId: string; certPem?: unknown }; envelopes: KeyEnvelope[]; metadata: SealedMetadata;
 }
 
 /**
@@ -49,7 +53,7 @@ export async function listCatalog(client: PeerClient, creds: Credentials, passwo
     }
     entries.push({
       fileId: s.fileId, chunkCount: s.chunkCount, totalBytes: s.totalBytes, size: plaintextBytes(s),
-      createdAt: s.createdAt, sender: s.sender.nodeId, name, access: own ? 'key' : locked ? 'password' : 'none',
+      createdAt: s.createdAt, sender: s.sender.nodeId, senderName: senderName(s, creds), name, access: own ? 'key' : locked ? 'password' : 'none',
     });
   }
   return entries;
@@ -77,6 +81,25 @@ function asSummary(raw: unknown): Summary | null {
   const s = raw as Partial<Summary> | null;
   if (!s || typeof s !== 'object' || !isFileId(s.fileId) || !Number.isSafeInteger(s.chunkCount) || !Number.isSafeInteger(s.totalBytes)
     || typeof s.createdAt !== 'string' || typeof s.sender?.nodeId !== 'string' || !Array.isArray(s.envelopes)
-    || typeof s.metadata?.sealed !== 'string' || typeof s.metadata.nonce !== 'string') return null;
+    || typeof s.metadata?.sealed !== 'string' || typeof s.metadata.nonce !== 'string' || !isNodeId(s.sender.nodeId)) return null;
   return s as Summary;
+}
+
+/** The CN of the sender's certificate, if that certificate is from this network's CA and is the sender's. */
+function senderName(s: Summary, creds: Credentials): string | null {
+  const pem = s.sender.certPem;
+  if (typeof pem !== 'string') return null;
+  try {
+    return isSignedBy(pem, creds.caCertPem) && nodeIdFromCertPem(pem) === s.sender.nodeId ? commonNameOf(pem) : null;
+  } catch {
+    return null;
+  }
+}
+
+function isNodeId(text: string): boolean {
+  try {
+    return normalizeNodeId(text) === text;
+  } catch {
+    return false;
+  }
 }

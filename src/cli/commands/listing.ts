@@ -1,6 +1,7 @@
 // `p2pfx chunks [--peer]`, `p2pfx files --peer`, `p2pfx id`.
 import { listCatalog } from '../../transfer/catalog.js';
-import { formatBytes } from '../output.js';
+import { shortNodeId } from '../../pki/node-id.js';
+import { formatBytes, printable } from '../output.js';
 import { outFor, parseCount, withNode, withPeer, type GlobalOptions } from '../context.js';
 import type { LocalNode } from '../../store/local-node.js';
 
@@ -31,7 +32,8 @@ export async function filesCommand(g: GlobalOptions, opts: FilesOptions): Promis
     out.line(`${entries.length} file${entries.length === 1 ? '' : 's'} on ${client.label} (node ${client.nodeId ?? '?'}):`);
     for (const e of entries) {
       const name = e.name ?? (e.access === 'password' ? '(name hidden: needs the password)' : '(name hidden: no key here)');
-      out.line(`  ${e.fileId}  ${formatBytes(e.size).padStart(9)}  ${String(e.chunkCount).padStart(6)} chunks  ${e.createdAt}  from ${e.sender.slice(0, 7)}  ${name}`);
+      const from = `${e.senderName === null ? '?' : printable(e.senderName)} (${shortNodeId(e.sender)})`;
+      out.line(`  ${e.fileId}  ${formatBytes(e.size).padStart(9)}  ${String(e.chunkCount).padStart(6)} chunks  ${e.createdAt}  from ${from}  ${e.name === null ? name : printable(name)}`);
     }
   }));
 }
