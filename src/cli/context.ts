@@ -30,7 +30,7 @@ export async function withNode<T>(g: GlobalOptions, fn: (node: LocalNode) => Pro
 /** A client for the --peer the user typed, closed after `fn`. */
 export async function withPeer<T>(node: LocalNode, peer: string | undefined, fn: (client: PeerClient) => Promise<T>, opts: PeerClientOptions = {}): Promise<T> {
   if (!peer) throw new P2pfxError('INVALID_ARGUMENT', 'this command needs --peer HOST[:PORT]');
-  const client = new PeerClient(parsePeer(peer), node.creds, opts);
+  const client = new PeerClient(parsePeer(peer), node.creds, { revocation: node.revocation, ...opts });
   try {
     return await fn(client);
   } finally {

@@ -35,7 +35,7 @@ export function buildProgram(): Command {
   const g = (cmd: Command) => cmd.optsWithGlobals<GlobalOptions>();
 
   // Options live on the leaves: `certs` runs `certs create` when no subcommand is named.
-  const certs = program.command('certs').description('the network CA and node certificates (create, issue)');
+  const certs = program.command('certs').description('the network CA and node certificates (create, issue, list, revoke)');
   certs.command('create', { isDefault: true })
     .description('create the network CA (if absent) and this node\'s certificate')
     .option('--name <name>', 'this node\'s name (default: host name)')
@@ -50,6 +50,14 @@ export function buildProgram(): Command {
     .option('--out <dir>', 'where to write the bundle (default: HOME/bundles/NAME)')
     .option('--force', 'replace an existing bundle')
     .action(async (name: string, opts, cmd: Command) => (await certsModule()).certsIssueCommand(g(cmd), name, opts));
+
+  certs.command('list')
+    .description('list the certificates this CA issued (CA machine)')
+    .action(async (_opts, cmd: Command) => (await certsModule()).certsListCommand(g(cmd)));
+  certs.command('revoke <name-or-id>')
+    .description('revoke a node\'s certificate: a new signed CRL, which spreads to every node (CA machine)')
+    .option('--reason <reason>', 'unspecified, keyCompromise, affiliationChanged, superseded, cessationOfOperation or privilegeWithdrawn')
+    .action(async (target: string, opts, cmd: Command) => (await certsModule()).certsRevokeCommand(g(cmd), target, opts));
 
   program.command('serve')
     .description('run this node: answer peers over HTTPS with mutual TLS')

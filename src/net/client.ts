@@ -8,6 +8,7 @@ import { MAX_BLOB_BYTES, MAX_MANIFEST_BYTES } from '../core/limits.js';
 import type { Manifest } from '../core/manifest.js';
 import { nodeIdFromSpki } from '../pki/node-id.js';
 import type { Credentials } from '../store/credentials.js';
+import type { Revocation } from '../store/revocation.js';
 import { formatPeer, type PeerAddress } from './peer-address.js';
 import { tlsContextOptions } from './tls.js';
 
@@ -17,7 +18,12 @@ export interface PeerClientOptions {
   connectTimeoutMs?: number;
   /** How long a peer may stay silent while answering (headers, or between body bytes). */
   idleTimeoutMs?: number;
+  /** This node's CRL: the client passes a newer one on, and takes a newer one from the peer. */
+  revocation?: Revocation;
 }
+
+/** Response header carrying the CRL number the answering node holds (absent: none). */
+export const CRL_NUMBER_HEADER = 'x-p2pfx-crl';
 
 export interface PeerIdentity { nodeId: string; name: string; x25519: string; apiVersion: number }
 /** A node files can be addressed to: its id and its X25519 public key (raw, 32 bytes). */
@@ -44,11 +50,14 @@ export class PeerClient {
   private readonly pool: Pool;
   private readonly tlsOptions: SecureContextOptions;
   private remoteNodeId: string | null = null;
+  private readonly revocation: Revocation | null;
+  private crlSync: Promise<void> | null = null;
 
   constructor(peer: PeerAddress, creds: Credentials, opts: PeerClientOptions = {}) {
     this.peer = peer;
     this.label = formatPeer(peer);
     this.tlsOptions = tlsContextOptions(creds);
+    this.revocation = opts.revocation ?? null;
     const connector = buildConnector({
       ...this.tlsOptions,
       rejectUnauthorized: true,
@@ -79,7 +88,39 @@ export class PeerClient {
   }
 
   async close(): Promise<void> {
+    await this.crlSync;
     await this.pool.close();
+  }
+
+  /** Fetches the peer's CRL (untrusted PEM text: the caller checks it). */
+  async getCrl(): Promise<string> {
+    const res = await this.request({ method: 'GET', path: '/v1/crl' }, [200]);
+    return res.body.text();
+  }
+
+  /** Hands the peer a CRL; it keeps it only if valid and newer than its own. */
+  async putCrl(pem: string): Promise<{ taken: boolean }> {
+    const res = await this.request({ method: 'PUT', path: '/v1/crl', body: pem, headers: { 'content-type': 'application/x-pem-file' } }, [200]);
+    return (await readJson(res, 64 * 1024, this.label)) as { taken: boolean };
+  }
+
+  /**
+   * After the first answer of a peer: if it holds a newer CRL, take it; if an older one (or none),
+   * give it ours. Once per client, in the background; close() waits for it. A failure here
+   * changes nothing (the CRL is checked before it is taken, on both sides).
+   */
+  private noteCrlNumber(header: string | string[] | undefined): void {
+    if (this.revocation === null || this.crlSync !== null) return;
+    const text = typeof header === 'string' ? header : '0';
+    if (!/^\d{1,50}$/.test(text)) return;
+    const theirs = BigInt(text);
+    const ours = this.revocation.number;
+    if (theirs === ours) return;
+    const revocation = this.revocation;
+    this.crlSync = (theirs > ours
+      ? this.getCrl().then((pem) => revocation.take(pem))
+      : this.putCrl(revocation.current()!.pem)
+    ).then(() => undefined, () => undefined);
   }
 
   async health(): Promise<PeerHealth> {
@@ -190,10 +231,12 @@ export class PeerClient {
     } catch (err) {
       const mapped = this.transportError(err);
       if (mapped.code === 'PEER_UNREACHABLE' && /was closed/.test(mapped.message) && (await this.closesAfterHandshake())) {
+        if (this.revocation?.selfRevoked) throw this.selfRevokedError(err);
         throw new P2pfxError('CERT_REJECTED', `peer ${this.label} closed the connection right after the TLS handshake without answering: it refuses this node's certificate (not from its CA, expired, or revoked)`, { cause: err });
       }
       throw mapped;
     }
+    this.noteCrlNumber(res.headers[CRL_NUMBER_HEADER]);
     if (ok.includes(res.statusCode)) return res;
     let wire: { error?: { code?: unknown; message?: unknown } } = {};
     try {
@@ -239,6 +282,10 @@ export class PeerClient {
     this.remoteNodeId = nodeIdFromSpki(spki);
   }
 
+  private selfRevokedError(cause: unknown): P2pfxError {
+    return new P2pfxError('CERT_REVOKED', `this node's certificate was revoked by the network CA: peer ${this.label} refuses it`, { cause });
+  }
+
   /** Maps socket, TLS and timeout failures to what the user can act on. */
   transportError(err: unknown): P2pfxError {
     if (err instanceof P2pfxError) return err;
@@ -246,9 +293,11 @@ export class PeerClient {
     const has = (...wanted: string[]) => wanted.some((c) => codes.includes(c));
     const where = this.label;
     if (codes.some((c) => ALERT_RE.test(c))) {
+      if (this.revocation?.selfRevoked) return this.selfRevokedError(err);
       return new P2pfxError('CERT_REJECTED', `peer ${where} refuses this node's certificate: it failed the TLS handshake (${codes.find((c) => ALERT_RE.test(c))})`, { cause: err });
     }
     const verify = codes.find((c) => VERIFY_CODES.has(c));
+    if (verify === 'CERT_REVOKED') return new P2pfxError('CERT_REVOKED', `peer ${where} presents a certificate the network CA has revoked; this node refuses it`, { cause: err });
     if (verify) return new P2pfxError('CERT_REJECTED', `the certificate of peer ${where} is not valid for this network (${verify})`, { cause: err });
     if (has('ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION', 'ERR_SSL_UNSUPPORTED_PROTOCOL', 'ERR_SSL_WRONG_VERSION_NUMBER')) {
       return new P2pfxError('CERT_REJECTED', `TLS handshake with ${where} failed: it does not speak TLS 1.3 (is it a p2pfx node?)`, { cause: err });

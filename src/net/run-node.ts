@@ -1,4 +1,5 @@
 // Starts a node's API server on an address and reports where it listens.
+import type { Server as TlsServer } from 'node:tls';
 import type { FastifyInstance } from 'fastify';
 import { P2pfxError } from '../core/errors.js';
 import type { Manifest } from '../core/manifest.js';
@@ -6,6 +7,7 @@ import type { LocalNode } from '../store/local-node.js';
 import { Inbox, type InboxEvent } from '../transfer/inbox.js';
 import { createNodeServer, type NodeServerOptions } from './server.js';
 import { formatPeer } from './peer-address.js';
+import { serverTlsOptions } from './tls.js';
 
 export interface RunningNode {
   app: FastifyInstance;
@@ -32,7 +34,7 @@ export async function startNode(node: LocalNode, opts: StartNodeOptions): Promis
     inbox?.offer(m);
     opts.onManifest?.(m);
   };
-  const app = await createNodeServer({ credentials: node.creds, store: node.store, db: node.db, logger: opts.logger ?? false, onManifest });
+  const app = await createNodeServer({ credentials: node.creds, store: node.store, db: node.db, revocation: node.revocation, logger: opts.logger ?? false, onManifest });
   try {
     await app.listen({ host: opts.host, port: opts.port });
   } catch (err) {
@@ -45,7 +47,12 @@ export async function startNode(node: LocalNode, opts: StartNodeOptions): Promis
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : opts.port;
   inbox?.catchUp();
+  // A newer CRL (from a peer, or `certs revoke` in another process) applies to the next handshake.
+  const stopFollowing = node.revocation.onChange(() => (app.server as unknown as TlsServer).setSecureContext(serverTlsOptions(node.creds)));
+  const stopWatching = node.revocation.watch();
   const close = async (): Promise<void> => {
+    stopFollowing();
+    stopWatching();
     await app.close();
     await inbox?.close();
   };

@@ -14,6 +14,8 @@ import type { Credentials } from '../store/credentials.js';
 import type { IndexDb } from '../store/index-db.js';
 import { VERSION } from '../version.js';
 import { serverTlsOptions } from './tls.js';
+import { CRL_NUMBER_HEADER } from './client.js';
+import type { Revocation } from '../store/revocation.js';
 
 export const API_VERSION = 1;
 /** A request (headers and body) must be done within this; a stalled peer is cut off. */
@@ -21,6 +23,8 @@ const REQUEST_TIMEOUT_MS = 120_000;
 const KEEP_ALIVE_TIMEOUT_MS = 65_000;
 /** Read buffers kept for serving chunks: about the chunks a few peers have in flight. */
 const SERVED_BUFFERS_KEPT = 16;
+/** A CRL offered by a peer: ~40 bytes per revoked certificate. */
+const MAX_CRL_BYTES = 1024 * 1024;
 
 const CHUNK_ID = { type: 'string', pattern: '^[0-9a-f]{64}$', description: 'lowercase hex SHA-256 of the blob' } as const;
 const FILE_ID = { type: 'string', pattern: '^[0-9a-f]{32}$' } as const;
@@ -36,6 +40,8 @@ export interface NodeServerOptions {
   db: IndexDb;
   /** pino logger options, or false for none. */
   logger?: boolean | Record<string, unknown>;
+  /** The node's CRL: served, announced in every answer, and replaced by a newer valid one. */
+  revocation?: Revocation;
   /** Called after a new manifest is stored (a node reassembles files addressed to it). */
   onManifest?: (m: Manifest) => void;
 }
@@ -70,8 +76,15 @@ export async function createNodeServer(opts: NodeServerOptions): Promise<Fastify
     if (buf) served.give(buf);
     else if (request.method === 'PUT' && request.url.startsWith('/v1/chunks/')) afterPut();
   });
+  const revocation = opts.revocation ?? null;
+  if (revocation) {
+    app.addHook('onSend', async (_request, reply) => {
+      if (revocation.number > 0n) void reply.header(CRL_NUMBER_HEADER, revocation.number.toString());
+    });
+  }
   // Chunk bodies stay streams: hashed while written to disk, never buffered whole.
   app.addContentTypeParser('application/octet-stream', (_request, payload, done) => done(null, payload));
+  app.addContentTypeParser('application/x-pem-file', { parseAs: 'string', bodyLimit: MAX_CRL_BYTES }, (_request, body, done) => done(null, body));
 
   await app.register(fastifySwagger, {
     openapi: {
@@ -154,7 +167,7 @@ export async function createNodeServer(opts: NodeServerOptions): Promise<Fastify
       response: { 400: ERROR_BODY },
     },
   }, async (request, reply) => {
-    const m = await checkManifest(request.body, credentials.caCertPem);
+    const m = await checkManifest(request.body, credentials.caCertPem, revocation?.current() ?? null);
     if (m.fileId !== request.params.fileId) throw new P2pfxError('BAD_MANIFEST', `manifest is for file ${m.fileId}, not ${request.params.fileId}`);
     const outcome = db.putManifest(m);
     if (outcome !== 'kept') opts.onManifest?.(m);
@@ -176,8 +189,22 @@ export async function createNodeServer(opts: NodeServerOptions): Promise<Fastify
   app.get('/v1/crl', {
     schema: { summary: 'The network CA\'s current certificate revocation list (PEM)', produces: ['application/x-pem-file'], response: { 404: ERROR_BODY } },
   }, async (_request, reply) => {
-    if (!credentials.crlPem) throw new P2pfxError('NOT_FOUND', 'this node holds no CRL');
-    return reply.type('application/x-pem-file').send(credentials.crlPem);
+    const pem = revocation?.current()?.pem ?? credentials.crlPem;
+    if (!pem) throw new P2pfxError('NOT_FOUND', 'this node holds no CRL');
+    return reply.type('application/x-pem-file').send(pem);
+  });
+
+  app.put('/v1/crl', {
+    schema: {
+      summary: 'Offer a newer CRL: kept only if signed by the network CA and newer than the one held',
+      consumes: ['application/x-pem-file'],
+      response: { 200: { type: 'object', properties: { taken: { type: 'boolean' }, number: { type: 'string' } } }, 400: ERROR_BODY },
+    },
+  }, async (request) => {
+    if (typeof request.body !== 'string') throw new P2pfxError('UNSUPPORTED_MEDIA_TYPE', 'a CRL is sent as application/x-pem-file');
+    if (!revocation) throw new P2pfxError('NOT_FOUND', 'this node does not take CRLs');
+    const taken = await revocation.take(request.body);
+    return { taken, number: revocation.number.toString() };
   });
 
   return app;

@@ -3,6 +3,7 @@ import { mkdir } from 'node:fs/promises';
 import { ChunkStore } from './chunk-store.js';
 import { loadCredentials, type Credentials } from './credentials.js';
 import type { Home } from './home.js';
+import { Revocation } from './revocation.js';
 import { IndexDb } from './index-db.js';
 
 export class LocalNode {
@@ -10,20 +11,23 @@ export class LocalNode {
   readonly creds: Credentials;
   readonly store: ChunkStore;
   readonly db: IndexDb;
+  readonly revocation: Revocation;
 
-  private constructor(home: Home, creds: Credentials, store: ChunkStore, db: IndexDb) {
+  private constructor(home: Home, creds: Credentials, store: ChunkStore, db: IndexDb, revocation: Revocation) {
     this.home = home;
     this.creds = creds;
     this.store = store;
     this.db = db;
+    this.revocation = revocation;
   }
 
   /** Throws CERTS_MISSING before creating anything when the home has no certificates. */
   static async open(home: Home): Promise<LocalNode> {
     const creds = await loadCredentials(home);
+    const revocation = await Revocation.load(home, creds);
     await mkdir(home.receivedDir, { recursive: true });
     const store = await new ChunkStore(home.chunksDir).init();
-    return new LocalNode(home, creds, store, new IndexDb(home.dbPath));
+    return new LocalNode(home, creds, store, new IndexDb(home.dbPath), revocation);
   }
 
   close(): void {

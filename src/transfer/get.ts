@@ -56,7 +56,7 @@ export interface GetResult {
 export async function getFile(opts: GetOptions): Promise<GetResult> {
   const { node, client } = opts;
   const fileId = await resolveFileRef(client, node.creds, opts.ref, opts.password);
-  const manifest = await checkManifest(await client.getManifest(fileId), node.creds.caCertPem);
+  const manifest = await checkManifest(await client.getManifest(fileId), node.creds.caCertPem, node.revocation.current());
   if (manifest.fileId !== fileId) throw new P2pfxError('BAD_MANIFEST', `asked for file ${fileId}, the peer sent the manifest of ${manifest.fileId}`);
   const label = opts.ref === fileId ? fileId : `${JSON.stringify(opts.ref)} (${fileId})`;
   return assemble({ ...opts, manifest, label, source: client });

@@ -5,7 +5,10 @@ import { hostname, networkInterfaces } from 'node:os';
 import { join, resolve } from 'node:path';
 import { P2pfxError } from '../../core/errors.js';
 import { createCa, issueNodeCert, type CertAndKey } from '../../pki/ca.js';
-import { nodeIdFromCertPem } from '../../pki/node-id.js';
+import { readCertPem } from '../../pki/cert-pem.js';
+import { createCrl, normalizeSerialHex, readCrl, type RevocationReason, type RevokedCert } from '../../pki/crl.js';
+import { nodeIdFromCertPem, normalizeNodeId } from '../../pki/node-id.js';
+import { IndexDb, type IssuedCert } from '../../store/index-db.js';
 import { writeFileAtomic } from '../../store/fs-atomic.js';
 import { Home } from '../../store/home.js';
 import { homeFor, outFor, type GlobalOptions } from '../context.js';
@@ -31,12 +34,16 @@ export async function certsCommand(g: GlobalOptions, opts: CertsOptions): Promis
   const name = opts.name ?? defaultNodeName();
   // Made (and so checked: names, addresses) before anything is written.
   const node = await issueNodeCert(ca, { name, ips: unique([...localAddresses(), ...(opts.ip ?? [])]), dns: unique(['localhost', ...hostDns(), ...(opts.dns ?? [])]) });
+  // A new CA starts with an empty CRL (number 1), so every node it enrolls holds one to compare.
+  const crl = createdCa ? await createCrl(ca, { number: 1, revoked: [] }) : null;
   if (createdCa) {
     await writeFileAtomic(home.caKeyPath, ca.keyPem, 0o600);
     await writeFileAtomic(home.caCertPath, ca.certPem, 0o644);
+    await writeFileAtomic(home.crlPath, crl!, 0o644);
   }
   await writeFileAtomic(home.nodeKeyPath, node.keyPem, 0o600);
   await writeFileAtomic(home.nodeCertPath, node.certPem, 0o644);
+  recordIssued(home, name, node.certPem);
   const nodeId = nodeIdFromCertPem(node.certPem);
   if (out.json) {
     out.data({ home: home.root, createdCa, name, nodeId, files: [home.caCertPath, home.caKeyPath, home.nodeCertPath, home.nodeKeyPath] });
@@ -61,6 +68,7 @@ export async function certsIssueCommand(g: GlobalOptions, name: string, opts: Is
   await writeFileAtomic(bundle.nodeKeyPath, node.keyPem, 0o600);
   await writeFileAtomic(bundle.nodeCertPath, node.certPem, 0o644);
   await writeFileAtomic(bundle.caCertPath, ca.certPem, 0o644);
+  recordIssued(home, name, node.certPem);
   const crl = await readFile(home.crlPath, 'utf8').catch(() => null);
   if (crl !== null) await writeFileAtomic(bundle.crlPath, crl, 0o644);
   const nodeId = nodeIdFromCertPem(node.certPem);
@@ -71,6 +79,103 @@ export async function certsIssueCommand(g: GlobalOptions, name: string, opts: Is
   out.line(`Issued a certificate for ${name}, id ${nodeId}`);
   out.line(`Bundle: ${bundle.certsDir} (ca-cert.pem, node-cert.pem, node-key.pem — the CA key is not in it)`);
   out.line(`On ${name}: copy that certs/ folder into its p2pfx home (or use ${bundle.root} as --home), then run \`p2pfx serve\`.`);
+}
+
+/** The CA keeps what it issued, so that `certs revoke` can name a certificate by node name or id. */
+function recordIssued(home: Home, name: string, certPem: string): void {
+  const db = new IndexDb(home.dbPath);
+  try {
+    db.recordIssued({ serialHex: normalizeSerialHex(readCertPem(certPem).serialNumber), nodeId: nodeIdFromCertPem(certPem), name, certPem, issuedAt: new Date().toISOString(), revokedAt: null });
+  } finally {
+    db.close();
+  }
+}
+
+export async function certsListCommand(g: GlobalOptions): Promise<void> {
+  const home = homeFor(g);
+  const out = outFor(g);
+  if ((await readCa(home)) === null) throw new P2pfxError('CA_KEY_MISSING', `no CA key in ${home.certsDir}`);
+  const db = new IndexDb(home.dbPath);
+  let issued: IssuedCert[];
+  try {
+    issued = db.listIssued();
+  } finally {
+    db.close();
+  }
+  if (out.json) return out.data({ certificates: issued.map(({ certPem: _pem, ...rest }) => rest) });
+  if (issued.length === 0) return out.line('This CA has issued no certificate recorded here.');
+  for (const c of issued) {
+    out.line(`${c.name.padEnd(16)} ${c.nodeId}  issued ${c.issuedAt.slice(0, 10)}${c.revokedAt ? `  REVOKED ${c.revokedAt.slice(0, 10)}` : ''}`);
+  }
+}
+
+export interface RevokeOptions { reason?: string }
+
+/**
+ * Revokes a certificate this CA issued, named by node name or node id: the CRL is signed again
+ * with a higher number, and spreads from node to node (each takes a newer valid CRL from any
+ * peer it talks to, and refuses the revoked certificate from then on).
+ */
+export async function certsRevokeCommand(g: GlobalOptions, target: string, opts: RevokeOptions): Promise<void> {
+  const home = homeFor(g);
+  const out = outFor(g);
+  const ca = await readCa(home);
+  if (ca === null) throw new P2pfxError('CA_KEY_MISSING', `no CA key in ${home.certsDir}: only the CA machine can revoke`);
+  const reason = checkReason(opts.reason);
+  const db = new IndexDb(home.dbPath);
+  try {
+    const issued = db.listIssued();
+    const victim = pickIssued(issued, target);
+    const own = await readFile(home.nodeCertPath, 'utf8').catch(() => null);
+    if (own !== null && nodeIdFromCertPem(own) === victim.nodeId) {
+      throw new P2pfxError('INVALID_ARGUMENT', `${victim.name} (${victim.nodeId}) is this machine's own certificate; the CA machine cannot revoke itself`);
+    }
+    const oldPem = await readFile(home.crlPath, 'utf8').catch(() => null);
+    const old = oldPem === null ? null : await readCrl(oldPem, ca.certPem);
+    const now = new Date();
+    const revoked: RevokedCert[] = issued.filter((c) => c.revokedAt !== null).map((c) => ({ serialHex: c.serialHex, revokedAt: new Date(c.revokedAt!) }));
+    for (const serial of old?.revokedSerials ?? []) {
+      if (!revoked.some((r) => normalizeSerialHex(r.serialHex) === serial)) revoked.push({ serialHex: serial, revokedAt: now });
+    }
+    const already = revoked.some((r) => normalizeSerialHex(r.serialHex) === victim.serialHex);
+    if (!already) revoked.push({ serialHex: victim.serialHex, revokedAt: now, ...(reason ? { reason } : {}) });
+    const number = (old?.number ?? 0n) + 1n;
+    const pem = await createCrl(ca, { number, revoked, now });
+    await writeFileAtomic(home.crlPath, pem, 0o644);
+    db.markRevoked(victim.serialHex, now.toISOString());
+    if (out.json) return out.data({ revoked: { name: victim.name, nodeId: victim.nodeId, serialHex: victim.serialHex }, alreadyRevoked: already, crlNumber: number.toString(), crl: home.crlPath });
+    out.line(`${already ? 'Already revoked' : 'Revoked'} ${victim.name}, node ${victim.nodeId}`);
+    out.line(`CRL number ${number} written to ${home.crlPath}; a running node here takes it within seconds,`);
+    out.line('and every node takes it from the first peer it talks to that holds it. Nodes that have it refuse that certificate.');
+  } finally {
+    db.close();
+  }
+}
+
+function pickIssued(issued: IssuedCert[], target: string): IssuedCert {
+  let byId: string | null = null;
+  try {
+    byId = normalizeNodeId(target);
+  } catch {
+    // not a node id: a name
+  }
+  const matches = issued.filter((c) => (byId !== null ? c.nodeId === byId : c.name === target));
+  if (matches.length === 1) return matches[0]!;
+  if (matches.length > 1) {
+    throw new P2pfxError('AMBIGUOUS_NAME', `${matches.length} certificates are named ${JSON.stringify(target)}: ${matches.map((m) => `${m.nodeId} (issued ${m.issuedAt.slice(0, 10)})`).join(', ')}`, {
+      hint: 'Revoke one by its node id.',
+    });
+  }
+  throw new P2pfxError('CERT_NOT_FOUND', `this CA issued no certificate to a node ${byId !== null ? 'with id' : 'named'} ${JSON.stringify(target)}`);
+}
+
+const REASONS = ['unspecified', 'keyCompromise', 'affiliationChanged', 'superseded', 'cessationOfOperation', 'privilegeWithdrawn'] as const;
+
+function checkReason(reason: string | undefined): RevocationReason | undefined {
+  if (reason === undefined) return undefined;
+  const found = REASONS.find((r) => r.toLowerCase() === reason.toLowerCase());
+  if (!found) throw new P2pfxError('INVALID_ARGUMENT', `--reason must be one of ${REASONS.join(', ')}, got ${JSON.stringify(reason)}`);
+  return found;
 }
 
 async function readCa(home: Home): Promise<CertAndKey | null> {
