@@ -87,9 +87,10 @@ export class PeerClient {
     return this.remoteNodeId;
   }
 
+  /** Waits for a CRL exchange under way, then closes the connections. Safe to call twice. */
   async close(): Promise<void> {
     await this.crlSync;
-    await this.pool.close();
+    if (!this.pool.closed && !this.pool.destroyed) await this.pool.close();
   }
 
   /** Fetches the peer's CRL (untrusted PEM text: the caller checks it). */
@@ -99,9 +100,9 @@ export class PeerClient {
   }
 
   /** Hands the peer a CRL; it keeps it only if valid and newer than its own. */
-  async putCrl(pem: string): Promise<{ taken: boolean }> {
+  async putCrl(pem: string): Promise<{ taken: boolean; number: string }> {
     const res = await this.request({ method: 'PUT', path: '/v1/crl', body: pem, headers: { 'content-type': 'application/x-pem-file' } }, [200]);
-    return (await readJson(res, 64 * 1024, this.label)) as { taken: boolean };
+    return (await readJson(res, 64 * 1024, this.label)) as { taken: boolean; number: string };
   }
 
   /**
