@@ -110,7 +110,7 @@ test('certs creates the CA and this node\'s certificate, keys 0600', async (t) =
   assert.equal(r.code, 0, r.stderr);
   assertNoStack(r);
   const certs = join(home, 'certs');
-  assert.deepEqual((await readdir(certs)).sort(), ['ca-cert.pem', 'ca-key.pem', 'node-cert.pem', 'node-key.pem']);
+  assert.deepEqual((await readdir(certs)).sort(), ['ca-cert.pem', 'ca-key.pem', 'crl.pem', 'node-cert.pem', 'node-key.pem']);
   assert.equal(await mode(join(certs, 'ca-key.pem')), 0o600);
   assert.equal(await mode(join(certs, 'node-key.pem')), 0o600);
   const ca = new X509Certificate(await readFile(join(certs, 'ca-cert.pem')));
@@ -147,7 +147,7 @@ test('certs issue writes a bundle with the CA certificate and no CA key', async 
   const r = await runCli(t, ['certs', 'issue', 'beta', '--ip', '127.0.0.1', '--out', out, '--home', home]);
   assert.equal(r.code, 0, r.stderr);
   assertNoStack(r);
-  assert.deepEqual((await readdir(join(out, 'certs'))).sort(), ['ca-cert.pem', 'node-cert.pem', 'node-key.pem']);
+  assert.deepEqual((await readdir(join(out, 'certs'))).sort(), ['ca-cert.pem', 'crl.pem', 'node-cert.pem', 'node-key.pem']);
   assert.equal(await mode(join(out, 'certs', 'node-key.pem')), 0o600);
   assert.equal(await readFile(join(out, 'certs', 'ca-cert.pem'), 'utf8'), await readFile(join(home, 'certs', 'ca-cert.pem'), 'utf8'));
   const cert = new X509Certificate(await readFile(join(out, 'certs', 'node-cert.pem')));

@@ -77,7 +77,7 @@ export async function certsIssueCommand(g: GlobalOptions, name: string, opts: Is
     return;
   }
   out.line(`Issued a certificate for ${name}, id ${nodeId}`);
-  out.line(`Bundle: ${bundle.certsDir} (ca-cert.pem, node-cert.pem, node-key.pem — the CA key is not in it)`);
+  out.line(`Bundle: ${bundle.certsDir} (ca-cert.pem, crl.pem, node-cert.pem, node-key.pem — the CA key is not in it)`);
   out.line(`On ${name}: copy that certs/ folder into its p2pfx home (or use ${bundle.root} as --home), then run \`p2pfx serve\`.`);
 }
 
