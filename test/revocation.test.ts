@@ -87,3 +87,20 @@ test('a CRL that is not from the network CA, or not newer, is not taken', async 
   assert.deepEqual(await c.putCrl(newer), { taken: true, number: '6' });
   assert.equal(alpha.node.revocation.number, 6n);
 });
+
+test('connections opened before the revocation do not outlive it, on either side', async (t) => {
+  const net = await makeNetwork(t);
+  const beta = await net.add('beta');
+  const gamma = await net.add('gamma');
+  // Keep-alive connections both ways, made while gamma was still good.
+  const fromGamma = gamma.client(beta);
+  const toGamma = syncingClient(t, beta, gamma);
+  assert.equal((await fromGamma.health()).status, 'ok');
+  assert.equal((await toGamma.health()).status, 'ok');
+
+  await beta.node.revocation.take(await createCrl(net.ca, { number: 2, revoked: [{ serialHex: serialOf(gamma), revokedAt: new Date() }] }));
+  // beta's server cuts gamma's open connection at its next request…
+  await rejects(fromGamma.health(), 'CERT_REJECTED', /refuses this node's certificate/);
+  // …and beta's client does not reuse its connection (or TLS session) to gamma.
+  await rejects(toGamma.health(), 'CERT_REVOKED', /presents a certificate the network CA has revoked/);
+});

@@ -47,27 +47,42 @@ const VERIFY_CODES = new Set([
 export class PeerClient {
   readonly peer: PeerAddress;
   readonly label: string;
-  private readonly pool: Pool;
-  private readonly tlsOptions: SecureContextOptions;
+  private pool: Pool;
+  private tlsOptions: SecureContextOptions;
   private remoteNodeId: string | null = null;
   private readonly revocation: Revocation | null;
   private crlSync: Promise<void> | null = null;
+  private readonly unfollow: (() => void) | null;
 
-  constructor(peer: PeerAddress, creds: Credentials, opts: PeerClientOptions = {}) {
+  constructor(peer: PeerAddress, private readonly creds: Credentials, private readonly opts: PeerClientOptions = {}) {
     this.peer = peer;
     this.label = formatPeer(peer);
     this.tlsOptions = tlsContextOptions(creds);
     this.revocation = opts.revocation ?? null;
+    this.pool = this.makePool();
+    // A newer CRL applies to every connection made after it: new TLS options, a new pool (the
+    // old one finishes what it has in flight). Sessions are never resumed: a resumed session
+    // skips the certificate checks, CRL included.
+    this.unfollow = this.revocation?.onChange(() => {
+      this.tlsOptions = tlsContextOptions(this.creds);
+      const old = this.pool;
+      this.pool = this.makePool();
+      void old.close().catch(() => undefined);
+    }) ?? null;
+  }
+
+  private makePool(): Pool {
     const connector = buildConnector({
       ...this.tlsOptions,
       rejectUnauthorized: true,
       // A LAN address is not an identity (DHCP moves it); the CA signature and the node id are.
       checkServerIdentity: () => undefined,
-      timeout: opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+      timeout: this.opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+      maxCachedSessions: 0,
     } as buildConnector.BuildOptions);
-    const idle = opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
-    this.pool = new Pool(`https://${this.label}`, {
-      connections: opts.connections ?? 8,
+    const idle = this.opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+    return new Pool(`https://${this.label}`, {
+      connections: this.opts.connections ?? 8,
       headersTimeout: idle,
       bodyTimeout: idle,
       keepAliveTimeout: 30_000,
@@ -90,6 +105,7 @@ export class PeerClient {
   /** Waits for a CRL exchange under way, then closes the connections. Safe to call twice. */
   async close(): Promise<void> {
     await this.crlSync;
+    this.unfollow?.();
     if (!this.pool.closed && !this.pool.destroyed) await this.pool.close();
   }
 

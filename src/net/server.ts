@@ -1,5 +1,7 @@
 // The node's REST API v1 (DESIGN "REST API v1") over HTTPS with mutual TLS.
+import { X509Certificate } from 'node:crypto';
 import type { Readable } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
@@ -78,6 +80,19 @@ export async function createNodeServer(opts: NodeServerOptions): Promise<Fastify
   });
   const revocation = opts.revocation ?? null;
   if (revocation) {
+    // A keep-alive connection made before a newer CRL was taken is not checked again by TLS:
+    // each connection's certificate is checked here once per CRL number, and a revoked one cut.
+    const checkedAt = new WeakMap<object, bigint>();
+    app.addHook('onRequest', async (request) => {
+      const socket = request.raw.socket as TLSSocket;
+      if (revocation.number === 0n || checkedAt.get(socket) === revocation.number) return;
+      const raw = socket.getPeerCertificate?.()?.raw;
+      if (raw && revocation.revokes(new X509Certificate(raw).toString())) {
+        socket.destroy();
+        throw new P2pfxError('CERT_REVOKED', 'this node\'s certificate is revoked');
+      }
+      checkedAt.set(socket, revocation.number);
+    });
     app.addHook('onSend', async (_request, reply) => {
       if (revocation.number > 0n) void reply.header(CRL_NUMBER_HEADER, revocation.number.toString());
     });

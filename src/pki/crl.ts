@@ -147,9 +147,9 @@ export async function readCrl(crlPem: string, caCertPem: string, now: Date = new
 }
 
 /**
- * True iff the certificate's serial number is on the CRL. Only the serial is compared: the caller
- * has already checked that the certificate chains to the CA whose CRL this is (readCrl).
- * Throws CERT_INVALID when certPem is not one readable certificate.
+ * True iff the certificate's serial number is on the CRL. Only the serial is compared: serials are
+ * unique per issuer, and the caller has already checked that the certificate was signed by the CA
+ * whose CRL this is (the TLS handshake, or isSignedBy). Throws CERT_INVALID for unreadable certPem.
  */
 export function isRevoked(info: CrlInfo, certPem: string): boolean {
   const serial = normalizeSerialHex(readCertPem(certPem).serialNumber);
