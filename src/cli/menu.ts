@@ -1,10 +1,17 @@
 // The guided menu, as the original's: ask for this node's port, the peer and a password, then
-// 1 send, 2 download, 3 list local chunks, 4 list the peer's chunks, 5 quit. It runs the same
-// transfer functions as the commands; only the questions are its own.
+// 1 send, 2 download, 3 list local chunks, 4 list the peer's chunks, 5 quit — and after those,
+// so that the original's numbers keep their meaning, 6 show this node's id and 7 invite a
+// machine (on the CA's machine). It runs the same functions as the commands; only the questions
+// are its own.
+import { access } from 'node:fs/promises';
 import { P2pfxError, toP2pfxError } from '../core/errors.js';
+import { shortNodeId } from '../pki/node-id.js';
+import type { InboxEvent } from '../transfer/inbox.js';
 import { DEFAULT_PORT } from '../core/limits.js';
 import { PeerClient } from '../net/client.js';
-import { parsePeer } from '../net/peer-address.js';
+import { createInvite, ENROLL_PORT, startEnrollmentServer, type EnrollmentServer } from '../net/enroll.js';
+import { formatPeer, parsePeer } from '../net/peer-address.js';
+import { lanAddress } from './commands/enroll.js';
 import { startNode, type RunningNode } from '../net/run-node.js';
 import { listCatalog } from '../transfer/catalog.js';
 import { getFile } from '../transfer/get.js';
@@ -21,7 +28,9 @@ const CHOICES = [
   '3. List local chunks',
   '4. List the peer\'s chunks',
   '5. Quit',
+  '6. Show this node\'s id',
 ];
+const INVITE_CHOICE = '7. Invite a new machine into the network (one-time code)';
 
 export async function menuCommand(g: GlobalOptions, input: NodeJS.ReadableStream = process.stdin, output: NodeJS.WritableStream = process.stdout): Promise<void> {
   const say = (text = '') => void output.write(`${printable(text)}\n`);
@@ -29,12 +38,16 @@ export async function menuCommand(g: GlobalOptions, input: NodeJS.ReadableStream
     const ask = new Prompter(input, output);
     let server: RunningNode | null = null;
     let client: PeerClient | null = null;
+    let session: Session | null = null;
     try {
       say(`p2pfx — node ${node.creds.name}, id ${node.creds.nodeId}`);
       const port = await askUntil(ask, say, 'Port for this node\'s server', parsePort, String(DEFAULT_PORT));
       if (port === null) return;
       try {
-        server = await startNode(node, { host: '0.0.0.0', port });
+        const onEvent = (e: InboxEvent) => say(e.type === 'received'
+          ? `Received ${e.name} (${formatBytes(e.size)}) from ${e.senderName || shortNodeId(e.sender)}, saved as ${e.path}`
+          : `Could not reassemble file ${e.fileId} from ${e.senderName || shortNodeId(e.sender)}: ${e.code}: ${e.message}`);
+        server = await startNode(node, { host: '0.0.0.0', port, inbox: { onEvent } });
         say(`Serving on port ${server.port}.`);
       } catch (err) {
         const e = toP2pfxError(err);
@@ -44,12 +57,13 @@ export async function menuCommand(g: GlobalOptions, input: NodeJS.ReadableStream
       if (peerHost === null) return;
       const peerPort = await askUntil(ask, say, 'Peer port', parsePort, String(DEFAULT_PORT));
       if (peerPort === null) return;
-      client = new PeerClient({ host: peerHost, port: peerPort }, node.creds);
+      client = new PeerClient({ host: peerHost, port: peerPort }, node.creds, { revocation: node.revocation });
       const password = await ask.askSecret('Password for files (Enter for none: only nodes holding a key can open them)');
-      const session: Session = { node, client, password: password ? password : undefined, ask, say };
+      session = { node, client, password: password ? password : undefined, ask, say, isCa: await isCaMachine(node), closers: [], enrollment: null };
       for (;;) {
         say();
         CHOICES.forEach((c) => say(c));
+        if (session.isCa) say(INVITE_CHOICE);
         const choice = await ask.ask('Choice');
         if (choice === null || choice === '5') break;
         await runChoice(session, choice);
@@ -57,6 +71,7 @@ export async function menuCommand(g: GlobalOptions, input: NodeJS.ReadableStream
       say('Bye.');
     } finally {
       ask.close();
+      for (const close of session?.closers ?? []) await close().catch(() => undefined);
       await client?.close();
       await server?.close();
     }
@@ -69,6 +84,12 @@ interface Session {
   password: string | undefined;
   ask: Prompter;
   say: (text?: string) => void;
+  /** This machine holds the CA key: it can invite. */
+  isCa: boolean;
+  /** What the menu leaves open (an enrollment listener), closed on quit. */
+  closers: Array<() => Promise<void>>;
+  /** The enrollment listener, once an invite was made from the menu. */
+  enrollment: EnrollmentServer | null;
 }
 
 async function runChoice(s: Session, choice: string): Promise<void> {
@@ -78,13 +99,39 @@ async function runChoice(s: Session, choice: string): Promise<void> {
       case '2': return await getChoice(s);
       case '3': return await listChunks(s, 'this node', await s.node.store.list('', 1000));
       case '4': return await listChunks(s, `${s.client.label}`, (await s.client.listChunks('', 1000)).chunks);
-      default: s.say(`Unknown choice ${JSON.stringify(choice)}: type a number from 1 to 5.`);
+      case '6': return showId(s);
+      case '7': return s.isCa ? await inviteChoice(s) : unknownChoice(s, choice);
+      default: return unknownChoice(s, choice);
     }
   } catch (err) {
     const e = toP2pfxError(err);
     s.say(`error ${e.code}: ${e.message}`);
     s.say(`  hint: ${e.hint}`);
   }
+}
+
+function unknownChoice(s: Session, choice: string): void {
+  s.say(`Unknown choice ${JSON.stringify(choice)}: type a number from 1 to ${s.isCa ? 7 : 6}.`);
+}
+
+/**
+ * An invite from the menu: the code is shown, and the enrollment listener stays open in the
+ * background while the menu runs (until the code is used or expires); quitting closes it.
+ */
+async function inviteChoice(s: Session): Promise<void> {
+  if (s.enrollment === null) {
+    const server = await startEnrollmentServer({
+      home: s.node.home, host: '0.0.0.0', port: ENROLL_PORT,
+      onJoin: (e) => s.say(`\n${e.name} joined the network, node id ${e.nodeId}. Compare it with what \`p2pfx join\` printed there.`),
+    });
+    s.enrollment = server;
+    s.closers.push(() => server.close());
+  }
+  const invite = await createInvite({ home: s.node.home });
+  s.say(`Invite code: ${invite.code}`);
+  s.say('On the new machine, run:');
+  s.say(`  p2pfx join ${formatPeer({ host: lanAddress(), port: s.enrollment.port })} ${invite.code}`);
+  s.say(`The code works once, until ${invite.expiresAt.toLocaleTimeString()}, while this menu runs.`);
 }
 
 async function sendChoice(s: Session): Promise<void> {
@@ -109,6 +156,16 @@ async function getChoice(s: Session): Promise<void> {
   const askPassword = async () => (await s.ask.askSecret('Password for this file')) ?? '';
   const r = await getFile({ node: s.node, client: s.client, ref, password: s.password, askPassword, onProgress: bar.listener }).finally(() => bar.stop());
   s.say(`Received ${r.name} (${formatBytes(r.size)}), SHA-256 verified, saved as ${r.path}`);
+}
+
+function showId(s: Session): void {
+  s.say(`This node: ${s.node.creds.name}`);
+  s.say(`Node id:   ${s.node.creds.nodeId}`);
+  s.say('Read it to the other side to compare: every command that talks to a peer shows the peer\'s id.');
+}
+
+async function isCaMachine(node: LocalNode): Promise<boolean> {
+  return access(node.home.caKeyPath).then(() => true, () => false);
 }
 
 async function listChunks(s: Session, where: string, chunks: Array<{ id: string; size: number }>): Promise<void> {

@@ -10,6 +10,7 @@ import { reportError } from './output.js';
 // certificate builder (less start-up time and memory).
 const certsModule = () => import('./commands/certs.js');
 const listing = () => import('./commands/listing.js');
+const enrollModule = () => import('./commands/enroll.js');
 const transfer = () => import('./commands/transfer.js');
 
 const PASSWORD_ENV = 'P2PFX_PASSWORD';
@@ -58,6 +59,20 @@ export function buildProgram(): Command {
     .description('revoke a node\'s certificate: a new signed CRL, which spreads to every node (CA machine)')
     .option('--reason <reason>', 'unspecified, keyCompromise, affiliationChanged, superseded, cessationOfOperation or privilegeWithdrawn')
     .action(async (target: string, opts, cmd: Command) => (await certsModule()).certsRevokeCommand(g(cmd), target, opts));
+
+  program.command('invite')
+    .description('let a new machine join this network: a one-time code (CA machine; waits until it is used)')
+    .option('--expires <duration>', 'how long the code works, e.g. 90s, 10m, 1h', '10m')
+    .option('--port <port>', `port of the enrollment listener (default ${DEFAULT_PORT + 1})`)
+    .option('--host <addr>', 'address the enrollment listener binds', '0.0.0.0')
+    .action(async (opts, cmd: Command) => (await enrollModule()).inviteCommand(g(cmd), opts));
+
+  program.command('join <host[:port]> <code>')
+    .description('join the network of the CA at HOST with the code `p2pfx invite` printed there (this machine\'s key never leaves it)')
+    .option('--name <name>', 'this node\'s name (default: host name)')
+    .option('--ip <addr>', 'an extra address for the certificate (repeatable)', collect)
+    .option('--force', 'replace this home\'s existing certificates')
+    .action(async (hostPort: string, code: string, opts, cmd: Command) => (await enrollModule()).joinCommand(g(cmd), hostPort, code, opts));
 
   program.command('serve')
     .description('run this node: answer peers over HTTPS with mutual TLS')

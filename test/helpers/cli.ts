@@ -200,18 +200,18 @@ export interface ServingNode {
   cli: LiveCli;
 }
 
-/** Runs `p2pfx serve --home HOME --host 127.0.0.1 --port 0 --json` and learns its port from its first line. */
-export async function startServe(t: TestContext, home: string): Promise<ServingNode> {
-  const cli = startCli(t, ['serve', '--home', home, '--host', '127.0.0.1', '--port', '0', '--json']);
+/** Runs `p2pfx serve --home HOME --host HOST --port 0 --json` and learns its port from its first line. */
+export async function startServe(t: TestContext, home: string, host = '127.0.0.1'): Promise<ServingNode> {
+  const cli = startCli(t, ['serve', '--home', home, '--host', host, '--port', '0', '--json']);
   // A node that dies under a test is the first thing to know when a later command fails.
   cli.child.once('exit', (code, signal) => {
     if (!stopping.has(cli.child)) t.diagnostic(`p2pfx serve (${home}) exited during the test: ${code ?? signal}\nstderr: ${cli.stderr()}`);
   });
   const [line] = await cli.waitFor(/^.*\n/);
   const info = JSON.parse(line) as { host: string; port: number; nodeId: string };
-  assert.equal(info.host, '127.0.0.1');
+  assert.equal(info.host, host);
   assert.ok(Number.isInteger(info.port) && info.port > 0, `serve reported port ${info.port}`);
-  return { home, host: info.host, port: info.port, peer: `127.0.0.1:${info.port}`, nodeId: info.nodeId, cli };
+  return { home, host: info.host, port: info.port, peer: `${host}:${info.port}`, nodeId: info.nodeId, cli };
 }
 
 /** A fresh, empty directory, removed after the test once the test's processes are stopped. */

@@ -1,0 +1,79 @@
+// The whole story of issue 5 through the built command, as users would type it: a CA machine
+// invites, a new machine joins (no CA key copied, no password), and the three nodes — on
+// 127.0.0.1, .2 and .3 — send each other files that each receiver reassembles on its own.
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { randomFile } from './helpers/network.js';
+import { assertCliError, assertNoStack, cliNetwork, runCli, sha256File, startCli, startServe, type ServingNode } from './helpers/cli.js';
+
+/** Waits (bounded) until the serving node reports a file reassembled; returns its event. */
+async function received(node: ServingNode, name: string): Promise<{ path: string; sha256: string; senderName: string }> {
+  const [line] = await node.cli.waitFor(new RegExp(`^\\{"event":"received".*"name":"${name.replace('.', '\\.')}".*\\n`, 'm'));
+  return JSON.parse(line) as { path: string; sha256: string; senderName: string };
+}
+
+test('a third machine joins by invite and exchanges files with both others, no password and no CA key copied', async (t) => {
+  const { dir, a, b } = await cliNetwork(t);
+  const c = join(dir, 'gamma');
+
+  // On the CA machine: an invite, its enrollment listener on 127.0.0.1.
+  const invite = startCli(t, ['invite', '--home', a, '--host', '127.0.0.1', '--port', '0', '--json']);
+  const [first] = await invite.waitFor(/^.*\n/);
+  const offer = JSON.parse(first) as { code: string; port: number; join: string };
+  assert.match(offer.code, /^[A-Z2-7]{4}-[A-Z2-7]{4}-[A-Z2-7]{4}-[A-Z2-7]{2}$/);
+  assert.match(offer.join, new RegExp(`^p2pfx join 127\\.0\\.0\\.1:${offer.port} ${offer.code}$`));
+
+  // On the new machine.
+  const joined = await runCli(t, ['join', `127.0.0.1:${offer.port}`, offer.code, '--home', c, '--name', 'gamma', '--json']);
+  assert.equal(joined.code, 0, joined.stderr);
+  assertNoStack(joined);
+  const j = JSON.parse(joined.stdout) as { nodeId: string; caNodeId: string };
+  const inviteDone = await invite.exit();
+  assert.equal(inviteDone.code, 0, inviteDone.stderr);
+  assert.match(inviteDone.stdout, new RegExp(`"nodeId":"${j.nodeId}"`), 'the CA side names who joined');
+  await assert.rejects(readFile(join(c, 'certs', 'ca-key.pem')), /ENOENT/, 'the CA key never leaves its machine');
+  // The code worked once.
+  const again = await runCli(t, ['join', `127.0.0.1:${offer.port}`, offer.code, '--home', join(dir, 'other'), '--name', 'other']);
+  assertCliError(again, 'PEER_UNREACHABLE');
+
+  const alpha = await startServe(t, a, '127.0.0.1');
+  const beta = await startServe(t, b, '127.0.0.2');
+  const gamma = await startServe(t, c, '127.0.0.3');
+  assert.equal(gamma.nodeId, j.nodeId);
+  assert.equal(alpha.nodeId, j.caNodeId);
+
+  const fromGamma = await randomFile(dir, 'from-gamma.bin', 3 * 1024 * 1024 + 11);
+  const fromAlpha = await randomFile(dir, 'from-alpha.bin', 2 * 1024 * 1024 + 5);
+  const fromBeta = await randomFile(dir, 'from-beta.bin', 1024 * 1024 - 3);
+  // gamma → alpha and gamma → beta; alpha → gamma; beta → gamma. No --password anywhere.
+  for (const [home, file, to] of [[c, fromGamma, alpha], [c, fromGamma, beta], [a, fromAlpha, gamma], [b, fromBeta, gamma]] as const) {
+    const r = await runCli(t, ['send', file, '--home', home, '--peer', to.peer, '--json'], { timeoutMs: 60_000 });
+    assert.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout) as { recipient: string; peerNodeId: string; passwordEnvelope: boolean };
+    assert.equal(out.recipient, to.nodeId);
+    assert.equal(out.peerNodeId, to.nodeId, 'send shows the id of the node it talked to');
+    assert.equal(out.passwordEnvelope, false);
+  }
+  for (const [node, name, source] of [[alpha, 'from-gamma.bin', fromGamma], [beta, 'from-gamma.bin', fromGamma], [gamma, 'from-alpha.bin', fromAlpha], [gamma, 'from-beta.bin', fromBeta]] as const) {
+    const e = await received(node, name);
+    assert.equal(e.sha256, await sha256File(source));
+    assert.equal(await sha256File(e.path), await sha256File(source), `${name} on ${node.home}`);
+    assert.equal(e.path, join(node.home, 'received', name));
+  }
+
+  // The catalog by name, and a download by name, across the joined node.
+  const files = await runCli(t, ['files', '--home', b, '--peer', gamma.peer]);
+  assert.equal(files.code, 0, files.stderr);
+  assert.match(files.stdout, /from alpha \([A-Z2-7]{7}\)\s+\(name hidden: no key here\)/, 'beta cannot read what alpha sent gamma');
+  assert.match(files.stdout, /from beta \([A-Z2-7]{7}\)\s+from-beta\.bin/);
+  const got = await runCli(t, ['get', 'from-beta.bin', '--home', b, '--peer', gamma.peer, '--out', join(dir, 'fetched'), '--json']);
+  assert.equal(got.code, 0, got.stderr);
+  assert.equal(await sha256File(join(dir, 'fetched', 'from-beta.bin')), await sha256File(fromBeta));
+  const listing = JSON.parse((await runCli(t, ['files', '--home', b, '--peer', gamma.peer, '--json'])).stdout) as { files: Array<{ fileId: string; name: string | null }> };
+  const hidden = listing.files.find((f) => f.name === null);
+  assert.ok(hidden, 'the file alpha sent gamma is listed to beta without its name');
+  const denied = await runCli(t, ['get', hidden.fileId, '--home', b, '--peer', gamma.peer, '--out', join(dir, 'denied')]);
+  assertCliError(denied, 'NO_KEY');
+});
