@@ -36,12 +36,16 @@ export interface P2pfxBenchOptions {
 export class P2pfxBench {
   constructor(private readonly opts: P2pfxBenchOptions) {}
 
-  /** Sends the whole file as new (fresh mtime → new key and file id) into beta's emptied store. */
+  /**
+   * Sends the whole file as new (fresh mtime → new key and file id) into beta's emptied store.
+   * `--storage-only`: beta stores the chunks without reassembling a copy of the file in the
+   * background, which would overlap the next runs; the bytes moved are the same.
+   */
   async send(file: SourceFile): Promise<TransferRun & { fileId: string }> {
     await touchNew(file.path);
     await emptyChunkStore(join(this.opts.betaHome, 'chunks'));
     const chunkSize = this.opts.chunkSize === undefined ? [] : ['--chunk-size', this.opts.chunkSize];
-    const { out, server } = await this.#measured(() => p2pfxJson<SendOutput>(['send', file.path, ...this.#alpha(), ...chunkSize], this.opts.teardown));
+    const { out, server } = await this.#measured(() => p2pfxJson<SendOutput>(['send', file.path, ...this.#alpha(), '--storage-only', ...chunkSize], this.opts.teardown));
     checkFile('send', file, out);
     if (out.sentChunks !== out.chunks) throw new Error(`send moved ${out.sentChunks} of ${out.chunks} chunks: the peer already held some, so this run did not move the whole file`);
     return { ...figures(file, out, server), fileId: out.fileId };
@@ -49,7 +53,7 @@ export class P2pfxBench {
 
   /** Sends the same, unchanged file again: only `missing` and the manifest should travel. */
   async resend(file: SourceFile): Promise<{ seconds: number; sentChunks: number; chunks: number }> {
-    const out = await p2pfxJson<SendOutput>(['send', file.path, ...this.#alpha()], this.opts.teardown);
+    const out = await p2pfxJson<SendOutput>(['send', file.path, ...this.#alpha(), '--storage-only'], this.opts.teardown);
     checkFile('resend', file, out);
     if (out.sentChunks !== 0) throw new Error(`a resend of an unchanged file moved ${out.sentChunks} chunks`);
     return { seconds: out.seconds, sentChunks: out.sentChunks, chunks: out.chunks };

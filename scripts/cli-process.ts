@@ -25,25 +25,74 @@ export async function p2pfxJson<T>(args: string[]): Promise<T> {
   return JSON.parse(r.stdout) as T;
 }
 
-export interface ServingNode { child: ChildProcess; port: number; nodeId: string; stop(): Promise<void> }
+export interface ServingNode {
+  child: ChildProcess;
+  port: number;
+  nodeId: string;
+  /** The next JSON line the node prints that `match` accepts (e.g. a file it reassembled), within timeoutMs. */
+  event<T>(match: (e: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<T>;
+  stop(): Promise<void>;
+}
 
 /** Starts `p2pfx serve` on 127.0.0.1 and a free port; resolves once it listens. */
 export async function serve(home: string, host = '127.0.0.1', extra: string[] = []): Promise<ServingNode> {
   const child = spawn(process.execPath, [...extra, CLI, 'serve', '--home', home, '--host', host, '--port', '0', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
-  const lines = createInterface({ input: child.stdout! });
-  const first = await Promise.race([
-    new Promise<string>((resolve) => lines.once('line', resolve)),
-    once(child, 'exit').then(() => { throw new Error(`p2pfx serve exited:\n${stderr}`); }),
-  ]);
-  const info = JSON.parse(first) as { port: number; nodeId: string };
+  const { first, event } = jsonLines(child);
+  const info = JSON.parse(await first) as { port: number; nodeId: string };
   return {
-    child, port: info.port, nodeId: info.nodeId,
+    child, port: info.port, nodeId: info.nodeId, event,
     async stop() {
       if (child.exitCode !== null) return;
       child.kill('SIGTERM');
       await once(child, 'exit');
     },
   };
+}
+
+export interface LiveCommand<T> { first: T; event<E>(match: (e: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<E>; exit: Promise<number> }
+
+/** Starts a long-running command with --json (e.g. `invite`); resolves with its first JSON line. */
+export async function start<T>(args: string[]): Promise<LiveCommand<T>> {
+  const child = spawn(process.execPath, [CLI, ...args, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const { first, event } = jsonLines(child);
+  const exit = once(child, 'exit').then(([code]) => (code as number | null) ?? 1);
+  return { first: JSON.parse(await first) as T, event, exit };
+}
+
+/** The first stdout line of a child, and a way to wait for a later JSON line. */
+function jsonLines(child: ChildProcess): { first: Promise<string>; event: ServingNode['event'] } {
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+  const lines = createInterface({ input: child.stdout! });
+  const seen: Record<string, unknown>[] = [];
+  const waiting = new Set<() => void>();
+  const first = Promise.race([
+    new Promise<string>((resolve) => lines.once('line', resolve)),
+    once(child, 'exit').then(() => { throw new Error(`p2pfx exited:\n${stderr}`); }),
+  ]);
+  void first.then(() => lines.on('line', (line) => {
+    try {
+      seen.push(JSON.parse(line) as Record<string, unknown>);
+    } catch {
+      return;
+    }
+    for (const w of waiting) w();
+  }), () => undefined);
+  const event = <E>(match: (e: Record<string, unknown>) => boolean, timeoutMs = 60_000): Promise<E> => new Promise((resolve, reject) => {
+    const check = () => {
+      const found = seen.find(match);
+      if (found) {
+        clearTimeout(timer);
+        waiting.delete(check);
+        resolve(found as E);
+      }
+    };
+    const timer = setTimeout(() => {
+      waiting.delete(check);
+      reject(new Error(`no such event within ${timeoutMs} ms; stderr:\n${stderr}`));
+    }, timeoutMs);
+    waiting.add(check);
+    check();
+  });
+  return { first, event };
 }

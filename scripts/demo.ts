@@ -1,4 +1,5 @@
-// npm run demo: two nodes on 127.0.0.1, a file of random data sent from one to the other,
+// npm run demo: two nodes on 127.0.0.1 — the second joins the first's network with a one-time
+// code — a file of random data sent from one to the other (which reassembles it on its own),
 // listed, downloaded back into a fresh received/, and its SHA-256 checked. Prints OK.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
@@ -7,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MiB } from '../src/core/limits.js';
 import { writeRandomFile } from './bench-files.js';
-import { p2pfx, p2pfxJson, serve, type ServingNode } from './cli-process.js';
+import { p2pfx, p2pfxJson, serve, start, type ServingNode } from './cli-process.js';
 
 const SIZE_MIB = Number(process.env.DEMO_MIB ?? 64);
 
@@ -31,9 +32,12 @@ async function main(): Promise<void> {
     step('alpha: create the network CA and its own certificate (p2pfx certs)');
     const certs = await p2pfxJson<{ nodeId: string }>(['certs', '--home', alpha, '--name', 'alpha', '--ip', '127.0.0.1']);
     console.log(`alpha is ${certs.nodeId}`);
-    step('alpha: issue a bundle for beta (p2pfx certs issue beta); the CA key stays on alpha');
-    const issued = await p2pfxJson<{ nodeId: string }>(['certs', 'issue', 'beta', '--home', alpha, '--ip', '127.0.0.1', '--out', beta]);
-    console.log(`beta is ${issued.nodeId}`);
+    step('alpha: p2pfx invite — a one-time code; beta: p2pfx join 127.0.0.1:PORT CODE (no CA key, no bundle copied)');
+    const invite = await start<{ code: string; port: number }>(['invite', '--home', alpha, '--host', '127.0.0.1', '--port', '0']);
+    console.log(`invite code ${invite.first.code} on 127.0.0.1:${invite.first.port}`);
+    const joined = await p2pfxJson<{ nodeId: string; caNodeId: string }>(['join', `127.0.0.1:${invite.first.port}`, invite.first.code, '--home', beta, '--name', 'beta']);
+    if ((await invite.exit) !== 0) throw new Error('p2pfx invite did not end cleanly after the join');
+    console.log(`beta joined as ${joined.nodeId}; it made its own key, the CA key stayed on alpha`);
 
     step('start both nodes on 127.0.0.1 (p2pfx serve)');
     const a = await serve(alpha);
@@ -48,15 +52,18 @@ async function main(): Promise<void> {
     const expected = await writeRandomFile(source, SIZE_MIB * MiB);
     console.log(`sha256 ${expected}`);
 
-    step('alpha → beta: p2pfx send sample.bin --peer beta --password …');
-    const sent = await p2pfxJson<{ fileId: string; chunks: number; seconds: number; size: number }>(['send', source, '--home', alpha, '--peer', peerB, '--password', 'demo password']);
-    console.log(`sent ${sent.chunks} chunks, file id ${sent.fileId}, ${(sent.size / 1e6 / sent.seconds).toFixed(0)} MB/s`);
+    step('alpha → beta: p2pfx send sample.bin --peer beta (the key is wrapped for beta: no password)');
+    const sent = await p2pfxJson<{ fileId: string; chunks: number; seconds: number; size: number; recipient: string }>(['send', source, '--home', alpha, '--peer', peerB]);
+    console.log(`sent ${sent.chunks} chunks, file id ${sent.fileId}, ${(sent.size / 1e6 / sent.seconds).toFixed(0)} MB/s, addressed to ${sent.recipient}`);
+    const arrived = await b.event<{ path: string; sha256: string }>((e) => e.event === 'received' && e.fileId === sent.fileId);
+    console.log(`beta reassembled it on its own: ${arrived.path}`);
+    if (arrived.sha256 !== expected || (await sha256(arrived.path)) !== expected) throw new Error('the file beta reassembled differs from the original');
 
-    step('alpha: p2pfx files --peer beta (the catalog)');
+    step('alpha: p2pfx files --peer beta (the catalog) and p2pfx chunks --peer beta');
     const files = await p2pfx(['files', '--home', alpha, '--peer', peerB]);
     process.stdout.write(files.stdout);
     const chunks = await p2pfxJson<{ chunks: unknown[] }>(['chunks', '--home', alpha, '--peer', peerB, '--limit', '10000']);
-    console.log(`beta holds ${chunks.chunks.length} encrypted chunks; it has no key to them`);
+    console.log(`beta holds ${chunks.chunks.length} encrypted chunks`);
 
     step('alpha: p2pfx get sample.bin --peer beta, into a fresh received/');
     await rm(join(alpha, 'received'), { recursive: true, force: true });
