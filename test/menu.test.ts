@@ -1,6 +1,6 @@
 // The guided menu, driven through its input as a user (or a script) would: the original's
 // questions (port, peer address, peer port, password) then 1 send, 2 download, 3 local chunks,
-// 4 the peer's chunks, 5 quit.
+// 4 the peer's chunks, 5 quit; then 6 this node's id and, on the CA machine, 7 invite.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -10,7 +10,7 @@ import {
   assertNoStack, cliNetwork, closedPort, hasScript, NO_SCRIPT, runCli, sha256File, startCli, startServe, storedChunks, tempHome, type CliResult,
 } from './helpers/cli.js';
 
-const MENU = /1\. Send a file to the peer\n2\. Download a file from the peer\n3\. List local chunks\n4\. List the peer's chunks\n5\. Quit\nChoice: $/;
+const MENU = /1\. Send a file to the peer\n2\. Download a file from the peer\n3\. List local chunks\n4\. List the peer's chunks\n5\. Quit\n6\. Show this node's id\n(?:7\. Invite a new machine[^\n]*\n)?Choice: $/;
 
 /** The four opening answers: a free port for this node, the peer, its port, a password. */
 function opening(peerPort: number, password = ''): string {
@@ -19,7 +19,7 @@ function opening(peerPort: number, password = ''): string {
 
 /** Counts the menus shown: one per choice read. */
 function menus(out: string): number {
-  return out.split('5. Quit\nChoice: ').length - 1;
+  return out.split(/6\. Show this node's id\n(?:7\. Invite[^\n]*\n)?Choice: /).length - 1;
 }
 
 test('a session: send a file, list the peer\'s chunks, download it, list local chunks, quit', async (t) => {
@@ -229,4 +229,46 @@ test('p2pfx with no arguments and no terminal prints the help and exits 0', asyn
   assert.equal(withHome.code, 0, withHome.stderr);
   assert.match(withHome.stdout + withHome.stderr, /Usage: p2pfx /);
   assert.deepEqual(await readdir(home), []);
+});
+
+test('6 shows this node\'s id; on the CA machine 7 makes an invite that a new machine joins while the menu runs', async (t) => {
+  const net = await cliNetwork(t);
+  const b = await startServe(t, net.b);
+  const menu = startCli(t, ['menu', '--home', net.a]);
+  menu.write(opening(b.port));
+  await menu.waitFor(MENU);
+  let mark = menu.stdout().length;
+  menu.write('6\n');
+  const [, nodeId] = await menu.waitFor(/Node id:\s+([A-Z2-7-]{63})\n/, { from: mark });
+  const id = await runCli(t, ['id', '--home', net.a]);
+  assert.equal(id.stdout.trim(), nodeId);
+
+  await menu.waitFor(MENU, { from: mark });
+  mark = menu.stdout().length;
+  menu.write('7\n');
+  const [, port, code] = await menu.waitFor(/p2pfx join \S+:(\d+) ([A-Z2-7]{4}-[A-Z2-7]{4}-[A-Z2-7]{4}-[A-Z2-7]{2})\n/, { from: mark });
+  const joiner = join(net.dir, 'newcomer');
+  const joined = await runCli(t, ['join', `127.0.0.1:${port}`, code!, '--home', joiner, '--name', 'newcomer', '--json']);
+  assert.equal(joined.code, 0, joined.stderr);
+  const { nodeId: newId } = JSON.parse(joined.stdout) as { nodeId: string };
+  await menu.waitFor(new RegExp(`newcomer joined the network, node id ${newId}`), { from: mark });
+  const list = await runCli(t, ['certs', 'list', '--home', net.a]);
+  assert.match(list.stdout, new RegExp(`newcomer\\s+${newId}`), 'the CA records the certificate it issued');
+
+  menu.write('5\n');
+  const done = await menu.exit();
+  assert.equal(done.code, 0, done.stderr);
+  assertNoStack(done);
+  // Quitting closed the enrollment listener.
+  const late = await runCli(t, ['join', `127.0.0.1:${port}`, code!, '--home', join(net.dir, 'late'), '--name', 'late']);
+  assert.equal(late.code, 1);
+  assert.match(late.stderr, /^error PEER_UNREACHABLE: /m);
+});
+
+test('7 is not offered, and not taken, on a machine without the CA key', async (t) => {
+  const net = await cliNetwork(t);
+  const r = await runCli(t, ['menu', '--home', net.b], { input: `${opening(await closedPort())}7\n5\n` });
+  assert.equal(r.code, 0, r.stderr);
+  assert.doesNotMatch(r.stdout, /7\. Invite/);
+  assert.match(r.stdout, /Unknown choice "7": type a number from 1 to 6\./);
 });

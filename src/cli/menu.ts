@@ -9,7 +9,7 @@ import { shortNodeId } from '../pki/node-id.js';
 import type { InboxEvent } from '../transfer/inbox.js';
 import { DEFAULT_PORT } from '../core/limits.js';
 import { PeerClient } from '../net/client.js';
-import { createInvite, ENROLL_PORT, startEnrollmentServer, type EnrollmentServer } from '../net/enroll.js';
+import { createInvite, ENROLL_PORT, startEnrollmentServer, type EnrollmentServer, type JoinedEvent } from '../net/enroll.js';
 import { formatPeer, parsePeer } from '../net/peer-address.js';
 import { lanAddress } from './commands/enroll.js';
 import { startNode, type RunningNode } from '../net/run-node.js';
@@ -120,9 +120,11 @@ function unknownChoice(s: Session, choice: string): void {
  */
 async function inviteChoice(s: Session): Promise<void> {
   if (s.enrollment === null) {
-    const server = await startEnrollmentServer({
-      home: s.node.home, host: '0.0.0.0', port: ENROLL_PORT,
-      onJoin: (e) => s.say(`\n${e.name} joined the network, node id ${e.nodeId}. Compare it with what \`p2pfx join\` printed there.`),
+    const onJoin = (e: JoinedEvent) => s.say(`\n${e.name} joined the network, node id ${e.nodeId}. Compare it with what \`p2pfx join\` printed there.`);
+    // The usual port when free, else any: the join line printed names the port either way.
+    const server = await startEnrollmentServer({ home: s.node.home, host: '0.0.0.0', port: ENROLL_PORT, onJoin }).catch((err: unknown) => {
+      if (err instanceof P2pfxError && err.code === 'PORT_IN_USE') return startEnrollmentServer({ home: s.node.home, host: '0.0.0.0', port: 0, onJoin });
+      throw err;
     });
     s.enrollment = server;
     s.closers.push(() => server.close());
