@@ -11,6 +11,7 @@ import type { Credentials } from '../store/credentials.js';
 import type { Revocation } from '../store/revocation.js';
 import { formatPeer, type PeerAddress } from './peer-address.js';
 import { tlsContextOptions } from './tls.js';
+import { errorCodes } from './transport-errors.js';
 
 export interface PeerClientOptions {
   /** Keep-alive connections to this peer; sized to the chunks in flight. */
@@ -331,20 +332,6 @@ export class PeerClient {
     const message = err instanceof Error ? err.message : String(err);
     return new P2pfxError('PEER_ERROR', `talking to ${where} failed: ${message}`, { cause: err });
   }
-}
-
-function errorCodes(err: unknown): string[] {
-  const codes: string[] = [];
-  for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
-    const code = (e as { code?: unknown }).code;
-    if (typeof code === 'string') codes.push(code);
-    const msg = (e as { message?: unknown }).message;
-    if (typeof msg === 'string') {
-      const m = /\b(ERR_SSL_[A-Z0-9_]+|[A-Z_]*ALERT_[A-Z_]+)\b/.exec(msg);
-      if (m) codes.push(m[1]!);
-    }
-  }
-  return codes;
 }
 
 async function readJson(res: Dispatcher.ResponseData, maxBytes: number, label: string): Promise<unknown> {

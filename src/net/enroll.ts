@@ -27,8 +27,11 @@ import { writeFileAtomic } from '../store/fs-atomic.js';
 import type { Home } from '../store/home.js';
 import { IndexDb } from '../store/index-db.js';
 import { InviteBook, inviteState, type ClaimResult, type Invite } from '../store/invite-book.js';
+import { listenOrExplain } from './listen.js';
 import { formatPeer } from './peer-address.js';
 import { TLS13_CIPHERS, TLS_MIN_VERSION } from './tls.js';
+import { errorCodes } from './transport-errors.js';
+import { toWireError } from './wire-error.js';
 
 /** Where `invite` listens and `join HOST` connects: next to the node's API port. */
 export const ENROLL_PORT = DEFAULT_PORT + 1;
@@ -253,19 +256,14 @@ export async function startEnrollmentServer(opts: EnrollmentServerOptions): Prom
     return { ...response, mac: joinMac(match.key, 'join-response', response) };
   });
 
+  let port: number;
   try {
-    await app.listen({ host: opts.host, port: opts.port });
+    port = await listenOrExplain(app, opts.host, opts.port); // closes app when it fails
   } catch (err) {
-    await app.close();
     book.close();
     index.close();
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'EADDRINUSE') throw new P2pfxError('PORT_IN_USE', `port ${opts.port} on ${opts.host} is already in use`, { cause: err });
-    if (code === 'EADDRNOTAVAIL' || code === 'EACCES') throw new P2pfxError('INVALID_ARGUMENT', `cannot listen on ${opts.host}:${opts.port} (${code})`, { cause: err });
     throw err;
   }
-  const address = app.server.address();
-  const port = typeof address === 'object' && address ? address.port : opts.port;
   return {
     host: opts.host,
     port,
@@ -317,18 +315,6 @@ class FailureWindow {
   add(now: number): void {
     this.times.push(now);
   }
-}
-
-function toWireError(err: FastifyError): P2pfxError {
-  if (err instanceof P2pfxError) return err;
-  if (err.validation) return new P2pfxError('BAD_REQUEST', `${err.validationContext ?? 'request'}: ${err.message}`);
-  switch (err.code) {
-    case 'FST_ERR_CTP_BODY_TOO_LARGE': return new P2pfxError('PAYLOAD_TOO_LARGE', err.message);
-    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE': return new P2pfxError('UNSUPPORTED_MEDIA_TYPE', err.message);
-    default: break;
-  }
-  if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) return new P2pfxError('BAD_REQUEST', err.message);
-  return new P2pfxError('INTERNAL', 'internal error', { cause: err });
 }
 
 // --- the joiner's side ----------------------------------------------------------------------------
@@ -584,18 +570,4 @@ function transportError(err: unknown, label: string, port: number): P2pfxError {
   }
   const message = err instanceof Error ? err.message : String(err);
   return new P2pfxError('PEER_ERROR', `joining through ${label} failed: ${message}`, { cause: err });
-}
-
-function errorCodes(err: unknown): string[] {
-  const codes: string[] = [];
-  for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
-    const code = (e as { code?: unknown }).code;
-    if (typeof code === 'string') codes.push(code);
-    const msg = (e as { message?: unknown }).message;
-    if (typeof msg === 'string') {
-      const m = /\b(ERR_SSL_[A-Z0-9_]+|[A-Z_]*ALERT_[A-Z_]+)\b/.exec(msg);
-      if (m) codes.push(m[1]!);
-    }
-  }
-  return codes;
 }

@@ -1,10 +1,10 @@
 // Starts a node's API server on an address and reports where it listens.
 import type { Server as TlsServer } from 'node:tls';
 import type { FastifyInstance } from 'fastify';
-import { P2pfxError } from '../core/errors.js';
 import type { Manifest } from '../core/manifest.js';
 import type { LocalNode } from '../store/local-node.js';
 import { Inbox, type InboxEvent } from '../transfer/inbox.js';
+import { listenOrExplain } from './listen.js';
 import { createNodeServer, type NodeServerOptions } from './server.js';
 import { formatPeer } from './peer-address.js';
 import { serverTlsOptions } from './tls.js';
@@ -35,17 +35,7 @@ export async function startNode(node: LocalNode, opts: StartNodeOptions): Promis
     opts.onManifest?.(m);
   };
   const app = await createNodeServer({ credentials: node.creds, store: node.store, db: node.db, revocation: node.revocation, logger: opts.logger ?? false, onManifest });
-  try {
-    await app.listen({ host: opts.host, port: opts.port });
-  } catch (err) {
-    await app.close();
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'EADDRINUSE') throw new P2pfxError('PORT_IN_USE', `port ${opts.port} on ${opts.host} is already in use`, { cause: err });
-    if (code === 'EADDRNOTAVAIL' || code === 'EACCES') throw new P2pfxError('INVALID_ARGUMENT', `cannot listen on ${opts.host}:${opts.port} (${code})`, { cause: err });
-    throw err;
-  }
-  const address = app.server.address();
-  const port = typeof address === 'object' && address ? address.port : opts.port;
+  const port = await listenOrExplain(app, opts.host, opts.port);
   inbox?.catchUp();
   // A newer CRL (from a peer, or `certs revoke` in another process) applies to the next handshake.
   const stopFollowing = node.revocation.onChange(() => (app.server as unknown as TlsServer).setSecureContext(serverTlsOptions(node.creds)));

@@ -16,6 +16,7 @@ import type { Credentials } from '../store/credentials.js';
 import type { IndexDb } from '../store/index-db.js';
 import { VERSION } from '../version.js';
 import { serverTlsOptions } from './tls.js';
+import { toWireError } from './wire-error.js';
 import { CRL_NUMBER_HEADER } from './client.js';
 import type { Revocation } from '../store/revocation.js';
 
@@ -223,20 +224,4 @@ export async function createNodeServer(opts: NodeServerOptions): Promise<Fastify
   });
 
   return app;
-}
-
-/** Maps anything a route throws to the wire's small set of codes; unknown becomes INTERNAL. */
-function toWireError(err: FastifyError): P2pfxError {
-  if (err instanceof P2pfxError) return err;
-  if (err.validation) {
-    const code = err.validationContext === 'params' ? 'INVALID_ID' : 'BAD_REQUEST';
-    return new P2pfxError(code, `${err.validationContext ?? 'request'}: ${err.message}`);
-  }
-  switch (err.code) {
-    case 'FST_ERR_CTP_BODY_TOO_LARGE': return new P2pfxError('PAYLOAD_TOO_LARGE', err.message);
-    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE': return new P2pfxError('UNSUPPORTED_MEDIA_TYPE', err.message);
-    default: break;
-  }
-  if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) return new P2pfxError('BAD_REQUEST', err.message);
-  return new P2pfxError('INTERNAL', 'internal error', { cause: err });
 }

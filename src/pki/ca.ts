@@ -10,7 +10,8 @@ import { nodeIdFromSpki } from './node-id.js';
 x509.cryptoProvider.set(webcrypto);
 
 const DAY_MS = 24 * 60 * 60 * 1000;
-const CLOCK_SKEW_MS = 5 * 60 * 1000; // notBefore is backdated so a peer whose clock runs a little behind accepts a fresh cert
+/** How far notBefore (and a CRL's thisUpdate) is backdated, so a peer whose clock runs a little behind accepts a fresh cert or CRL. */
+export const CLOCK_SKEW_MS = 5 * 60 * 1000;
 const DEFAULT_CA_VALIDITY_DAYS = 3650;
 const DEFAULT_NODE_VALIDITY_DAYS = 825;
 const MAX_VALIDITY_DAYS = 36_500;
@@ -242,14 +243,18 @@ function checkNodePublicKey(spkiDer: Uint8Array): void {
   }
 }
 
-interface CaSigner {
+export interface CaSigner {
   cert: x509.X509Certificate;
   key: webcrypto.CryptoKey;
-  /** Hex key identifier for the authorityKeyIdentifier of what it signs. */
+  /** Hex key identifier (the CA's SKI) for the authorityKeyIdentifier of what it signs: certificates and CRLs. */
   keyId: string;
 }
 
-async function loadCa(ca: CertAndKey): Promise<CaSigner> {
+/**
+ * A CA certificate and the key that belongs to it, ready to sign. Throws CERT_INVALID when the
+ * certificate is not a CA, a PEM is unreadable, the key is not the certificate's or not ECDSA P-256.
+ */
+export async function loadCa(ca: CertAndKey): Promise<CaSigner> {
   const cert = parseCertPem(ca.certPem);
   if (cert.getExtension(x509.BasicConstraintsExtension)?.ca !== true) {
     throw new P2pfxError('CERT_INVALID', `"${cert.subject}" is not a CA certificate (basicConstraints CA:false or missing)`);

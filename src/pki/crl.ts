@@ -3,18 +3,14 @@
 // certificates during the handshake. Taking a CRL is therefore only safe once readCrl has
 // checked everything OpenSSL would fail every handshake over: signer, issuer and dates.
 import 'reflect-metadata'; // @peculiar/x509 v2 (through tsyringe) throws on load without it
-import { createPrivateKey, createPublicKey, webcrypto, type KeyObject } from 'node:crypto';
+import { webcrypto } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 import { P2pfxError } from '../core/errors.js';
-import { parseCertPem, type CertAndKey } from './ca.js';
+import { CLOCK_SKEW_MS, loadCa, parseCertPem, type CertAndKey } from './ca.js';
 import { readCertPem } from './cert-pem.js';
 
 x509.cryptoProvider.set(webcrypto);
 
-// Same backdating as ca.ts: a peer whose clock runs a little behind the CA's still takes the CRL
-// (OpenSSL fails every handshake with "CRL is not yet valid" while thisUpdate lies ahead).
-const CLOCK_SKEW_MS = 5 * 60 * 1000;
-const EC_KEY = { name: 'ECDSA', namedCurve: 'P-256' } as const;
 const SIGNING_ALGORITHM = { name: 'ECDSA', hash: 'SHA-256' } as const;
 const CRL_NUMBER_OID = '2.5.29.20';
 const MAX_CRL_NUMBER_OCTETS = 20; // RFC 5280 5.2.3
@@ -75,6 +71,8 @@ export async function createCrl(ca: CertAndKey, opts: CrlOptions): Promise<strin
   const number = checkCrlNumber(opts.number);
   const start = opts.now === undefined ? Date.now() : opts.now.getTime();
   if (!Number.isFinite(start)) throw new P2pfxError('INVALID_ARGUMENT', '`now` is not a valid date');
+  // Backdated as certificates are: a peer whose clock runs a little behind the CA's still takes the
+  // CRL (OpenSSL fails every handshake with "CRL is not yet valid" while thisUpdate lies ahead).
   const thisUpdate = new Date(start - CLOCK_SKEW_MS);
   const signer = await loadCa(ca);
   const nextUpdate = opts.nextUpdate ?? signer.cert.notAfter;
@@ -248,40 +246,4 @@ function readDerInteger(der: Uint8Array): bigint {
 
 function bytesEqual(a: ArrayBuffer, b: ArrayBuffer): boolean {
   return Buffer.from(a).equals(Buffer.from(b));
-}
-
-interface CaSigner {
-  cert: x509.X509Certificate;
-  key: webcrypto.CryptoKey;
-  /** Hex SKI of the CA, for the CRL's authorityKeyIdentifier. */
-  keyId: string;
-}
-
-/** As ca.ts's loadCa (not exported there): a CA certificate and the key that belongs to it. */
-async function loadCa(ca: CertAndKey): Promise<CaSigner> {
-  const cert = parseCertPem(ca.certPem);
-  if (cert.getExtension(x509.BasicConstraintsExtension)?.ca !== true) {
-    throw new P2pfxError('CERT_INVALID', `"${cert.subject}" is not a CA certificate (basicConstraints CA:false or missing)`);
-  }
-  let privateKey: KeyObject;
-  let certKey: KeyObject;
-  try {
-    privateKey = createPrivateKey(ca.keyPem);
-    certKey = createPublicKey({ key: Buffer.from(cert.publicKey.rawData), format: 'der', type: 'spki' });
-  } catch (cause) {
-    throw new P2pfxError('CERT_INVALID', 'the CA key or the CA certificate\'s public key is unreadable', { cause });
-  }
-  if (!createPublicKey(privateKey).equals(certKey)) {
-    throw new P2pfxError('CERT_INVALID', `the CA key does not belong to the CA certificate "${cert.subject}"`);
-  }
-  let key: webcrypto.CryptoKey;
-  try {
-    const pkcs8 = privateKey.export({ type: 'pkcs8', format: 'der' });
-    key = await webcrypto.subtle.importKey('pkcs8', pkcs8, EC_KEY, false, ['sign']);
-  } catch (cause) {
-    throw new P2pfxError('CERT_INVALID', 'the CA key is not an ECDSA P-256 key', { cause });
-  }
-  const ski = cert.getExtension(x509.SubjectKeyIdentifierExtension);
-  const keyId = ski?.keyId ?? (await x509.SubjectKeyIdentifierExtension.create(cert.publicKey)).keyId;
-  return { cert, key, keyId };
 }

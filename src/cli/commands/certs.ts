@@ -1,7 +1,6 @@
 // `p2pfx certs` (the network's CA and this node's certificate) and `p2pfx certs issue NAME`
 // (a bundle for another machine: its cert and key and the CA cert, never the CA key).
 import { readFile, stat } from 'node:fs/promises';
-import { hostname, networkInterfaces } from 'node:os';
 import { join, resolve } from 'node:path';
 import { P2pfxError } from '../../core/errors.js';
 import { createCa, issueNodeCert, type CertAndKey } from '../../pki/ca.js';
@@ -12,6 +11,7 @@ import { IndexDb, type IssuedCert } from '../../store/index-db.js';
 import { writeFileAtomic } from '../../store/fs-atomic.js';
 import { Home } from '../../store/home.js';
 import { homeFor, outFor, type GlobalOptions } from '../context.js';
+import { defaultNodeName, hostDns, localAddresses, unique } from '../host-info.js';
 
 export interface CertsOptions { name?: string; ip?: string[]; dns?: string[]; force?: boolean }
 
@@ -189,30 +189,4 @@ async function readCa(home: Home): Promise<CertAndKey | null> {
 
 async function exists(path: string): Promise<boolean> {
   return stat(path).then(() => true, () => false);
-}
-
-/** Every address of this machine's interfaces that a peer could dial (not link-local v6). */
-function localAddresses(): string[] {
-  const out = ['127.0.0.1', '::1'];
-  for (const list of Object.values(networkInterfaces())) {
-    for (const a of list ?? []) {
-      if (a.family === 'IPv6' && a.address.toLowerCase().startsWith('fe80')) continue;
-      out.push(a.address);
-    }
-  }
-  return out;
-}
-
-function hostDns(): string[] {
-  const h = hostname();
-  return /^[A-Za-z0-9.-]{1,253}$/.test(h) ? [h, ...(h.includes('.') ? [] : [`${h}.local`])] : [];
-}
-
-function defaultNodeName(): string {
-  const h = hostname().split('.')[0] ?? 'node';
-  return /^[A-Za-z0-9._-]{1,64}$/.test(h) ? h : 'node';
-}
-
-function unique(list: string[]): string[] {
-  return [...new Set(list)];
 }

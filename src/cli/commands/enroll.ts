@@ -9,6 +9,7 @@ import { parseInviteCode } from '../../pki/invite-code.js';
 import { loadCredentials } from '../../store/credentials.js';
 import { InviteBook } from '../../store/invite-book.js';
 import { homeFor, outFor, parsePort, type GlobalOptions } from '../context.js';
+import { defaultNodeName, localAddresses, unique } from '../host-info.js';
 
 const DEFAULT_EXPIRES = '10m';
 const MIN_TTL_MS = 1000;
@@ -149,25 +150,4 @@ export function lanAddress(): string {
   if (v4) return v4.address;
   const v6 = all.find((a) => a.family === 'IPv6' && !a.address.toLowerCase().startsWith('fe80'));
   return v6?.address ?? hostname();
-}
-
-// As `p2pfx certs` does for its own certificate (commands/certs.ts).
-function localAddresses(): string[] {
-  const out = ['127.0.0.1', '::1'];
-  for (const list of Object.values(networkInterfaces())) {
-    for (const a of list ?? []) {
-      if (a.family === 'IPv6' && a.address.toLowerCase().startsWith('fe80')) continue;
-      out.push(a.address);
-    }
-  }
-  return out;
-}
-
-function defaultNodeName(): string {
-  const h = hostname().split('.')[0] ?? 'node';
-  return /^[A-Za-z0-9._-]{1,64}$/.test(h) ? h : 'node';
-}
-
-function unique(list: string[]): string[] {
-  return [...new Set(list)];
 }
