@@ -103,8 +103,8 @@ test('an unknown choice says so and the menu goes on; a bad peer address is aske
   assertNoStack(r);
   assert.match(r.stdout, /bad host in peer "bad host!"/);
   assert.equal(r.stdout.split('Peer address (IP or host name): ').length - 1, 2, 'the address is asked again');
-  assert.match(r.stdout, /Unknown choice "9": type a number from 1 to 5\./);
-  assert.match(r.stdout, /Unknown choice "send": type a number from 1 to 5\./);
+  assert.match(r.stdout, /Unknown choice "9": type a number from 1 to 7\./, "on the CA machine, 7 (invite) is a choice");
+  assert.match(r.stdout, /Unknown choice "send": type a number from 1 to 7\./);
   assert.equal(menus(r.stdout), 3, 'the menu is shown again after each unknown choice');
   assert.match(r.stdout, /Bye\.\n$/);
 });
