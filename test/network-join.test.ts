@@ -77,3 +77,42 @@ test('a third machine joins by invite and exchanges files with both others, no p
   const denied = await runCli(t, ['get', hidden.fileId, '--home', b, '--peer', gamma.peer, '--out', join(dir, 'denied')]);
   assertCliError(denied, 'NO_KEY');
 });
+
+test('certs revoke on the CA machine: by name or id, clear errors, and a running node follows the new CRL', async (t) => {
+  const { dir, a, b, issue } = await cliNetwork(t);
+  const alpha = await startServe(t, a);
+  assert.equal((await runCli(t, ['files', '--home', b, '--peer', alpha.peer])).code, 0, 'beta talks to alpha before');
+
+  assertCliError(await runCli(t, ['certs', 'revoke', 'nobody', '--home', a]), 'CERT_NOT_FOUND');
+  assertCliError(await runCli(t, ['certs', 'revoke', 'beta', '--home', b]), 'CA_KEY_MISSING');
+  const own = assertCliError(await runCli(t, ['certs', 'revoke', 'alpha', '--home', a]), 'INVALID_ARGUMENT');
+  assert.match(own, /own certificate/);
+  assertCliError(await runCli(t, ['certs', 'revoke', 'beta', '--home', a, '--reason', 'because']), 'INVALID_ARGUMENT');
+  // Two certificates named alike: the name is ambiguous, the id is not.
+  const twin = await issue('twin');
+  const twin2 = join(dir, 'twin-2');
+  assert.equal((await runCli(t, ['certs', 'issue', 'twin', '--home', a, '--out', twin2])).code, 0);
+  const ambiguous = assertCliError(await runCli(t, ['certs', 'revoke', 'twin', '--home', a]), 'AMBIGUOUS_NAME');
+  const twinId = (await runCli(t, ['id', '--home', twin2])).stdout.trim();
+  assert.ok(ambiguous.includes(twinId) && ambiguous.includes((await runCli(t, ['id', '--home', twin])).stdout.trim()), ambiguous);
+  const byId = await runCli(t, ['certs', 'revoke', twinId, '--home', a, '--json']);
+  assert.equal(byId.code, 0, byId.stderr);
+  assert.equal((JSON.parse(byId.stdout) as { crlNumber: string }).crlNumber, '2');
+
+  const revoked = await runCli(t, ['certs', 'revoke', 'beta', '--home', a, '--reason', 'keyCompromise', '--json']);
+  assert.equal(revoked.code, 0, revoked.stderr);
+  assert.equal((JSON.parse(revoked.stdout) as { crlNumber: string }).crlNumber, '3');
+  const list = await runCli(t, ['certs', 'list', '--home', a]);
+  assert.match(list.stdout, /^beta\s+[A-Z2-7-]{63}\s+issued \S+\s+REVOKED /m);
+  assert.match(list.stdout, /^alpha\s+[A-Z2-7-]{63}\s+issued \S+\n/m);
+
+  // alpha's running node takes the new CRL from its certs/ within a few seconds (bounded wait).
+  let last = await runCli(t, ['files', '--home', b, '--peer', alpha.peer]);
+  for (let i = 0; i < 20 && last.code === 0; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    last = await runCli(t, ['files', '--home', b, '--peer', alpha.peer]);
+  }
+  const refused = assertCliError(last, 'CERT_REJECTED');
+  assert.match(refused, /revoked/);
+  assertNoStack(last);
+});
