@@ -248,7 +248,7 @@ test('join: the new machine gets its certificate, the CA certificate, and then t
   assert.equal(await readText(home.caCertPath), side.ca.certPem);
   assert.equal(await readText(home.crlPath), await readText(side.home.crlPath));
   assert.equal((await stat(home.nodeKeyPath)).mode & 0o777, 0o600);
-  assert.deepEqual(await listFiles(home.root), ['certs/ca-cert.pem', 'certs/crl.pem', 'certs/node-cert.pem', 'certs/node-key.pem'], 'no CA key');
+  assert.deepEqual(await listFiles(home.root), ['certs/ca-cert.pem', 'certs/crl.pem', 'certs/node-cert.pem', 'certs/node-key.pem', 'p2pfx.db'], 'no CA key (the index records the CRL as checked)');
 
   // The CA recorded who used the invite, and said so.
   const book = new InviteBook(side.home.dbPath);
@@ -381,7 +381,7 @@ test('two machines racing with one code: exactly one joins, the other gets INVIT
   }
   for (const [i, r] of results.entries()) {
     if (r.status === 'rejected') await assertNothingWritten(homes[i]!);
-    else assert.deepEqual(await listFiles(homes[i]!.root), ['certs/ca-cert.pem', 'certs/crl.pem', 'certs/node-cert.pem', 'certs/node-key.pem']);
+    else assert.deepEqual(await listFiles(homes[i]!.root), ['certs/ca-cert.pem', 'certs/crl.pem', 'certs/node-cert.pem', 'certs/node-key.pem', 'p2pfx.db']);
   }
   assert.equal((await joinsSeen(side, 1)).length, 1);
 });

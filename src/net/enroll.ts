@@ -20,6 +20,7 @@ import { DEFAULT_PORT, KiB, MiB } from '../core/limits.js';
 import { issueNodeCertForPublicKey, keyMatchesCert, type CertAndKey } from '../pki/ca.js';
 import { isSignedBy, readCertPem } from '../pki/cert-pem.js';
 import { normalizeSerialHex, readCrl } from '../pki/crl.js';
+import { remember as rememberCrl } from '../store/revocation.js';
 import { generateInviteCode, inviteCodeKey, parseInviteCode } from '../pki/invite-code.js';
 import { nodeIdFromCertPem, nodeIdFromSpki } from '../pki/node-id.js';
 import { loadCredentials } from '../store/credentials.js';
@@ -377,8 +378,15 @@ export async function joinNetwork(opts: JoinOptions): Promise<JoinResult> {
     files.push(path);
   };
   await write(home.caCertPath, response.caCertPem);
-  if (response.crlPem !== null) await write(home.crlPath, response.crlPem);
-  else await rm(home.crlPath, { force: true }); // with --force: another network's CRL must not stay
+  if (response.crlPem !== null) {
+    await write(home.crlPath, response.crlPem);
+    const db = new IndexDb(home.dbPath);
+    try {
+      rememberCrl(db, await readCrl(response.crlPem, response.caCertPem));
+    } finally {
+      db.close();
+    }
+  } else await rm(home.crlPath, { force: true }); // with --force: another network's CRL must not stay
   await write(home.nodeKeyPath, keyPem, 0o600);
   await write(home.nodeCertPath, response.certPem);
   return { nodeId: nodeIdFromSpki(spkiDer), name: commonName(response.certPem) || opts.name, caNodeId: response.caNodeId, files };

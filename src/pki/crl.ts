@@ -6,17 +6,19 @@ import 'reflect-metadata'; // @peculiar/x509 v2 (through tsyringe) throws on loa
 import { webcrypto } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 import { P2pfxError } from '../core/errors.js';
+import { normalizeSerialHex, type CrlInfo } from './crl-facts.js';
 import { CLOCK_SKEW_MS, loadCa, parseCertPem, type CertAndKey } from './ca.js';
-import { readCertPem } from './cert-pem.js';
 
 x509.cryptoProvider.set(webcrypto);
+
+// What the rest of p2pfx reads of a CRL, without loading @peculiar/x509 (~18 MiB): crl-facts.ts.
+export { isNewer, isRevoked, normalizeSerialHex, type CrlInfo } from './crl-facts.js';
 
 const SIGNING_ALGORITHM = { name: 'ECDSA', hash: 'SHA-256' } as const;
 const CRL_NUMBER_OID = '2.5.29.20';
 const MAX_CRL_NUMBER_OCTETS = 20; // RFC 5280 5.2.3
 const MAX_CRL_NUMBER = (1n << BigInt(8 * MAX_CRL_NUMBER_OCTETS - 1)) - 1n; // positive and within 20 octets
 const BLOCK_RE = /-----BEGIN ([A-Z0-9 ]+)-----[\s\S]*?-----END \1-----/g;
-const HEX = /^[0-9a-f]+$/;
 
 /** RFC 5280 reason codes a CA of certificates may give (not removeFromCRL, for delta CRLs, nor aACompromise). */
 export type RevocationReason =
@@ -45,14 +47,6 @@ export interface CrlOptions {
   nextUpdate?: Date;
 }
 
-export interface CrlInfo {
-  number: bigint;
-  thisUpdate: Date;
-  nextUpdate: Date | null;
-  /** Serial numbers as normalizeSerialHex gives them: lowercase, no leading 00 bytes. */
-  revokedSerials: string[];
-  pem: string;
-}
 
 /**
  * A CRL signed by the CA, as PEM ("-----BEGIN X509 CRL-----"): issuer the CA's subject, ECDSA
@@ -144,34 +138,6 @@ export async function readCrl(crlPem: string, caCertPem: string, now: Date = new
   return { ...info, pem: crlPem };
 }
 
-/**
- * True iff the certificate's serial number is on the CRL. Only the serial is compared: serials are
- * unique per issuer, and the caller has already checked that the certificate was signed by the CA
- * whose CRL this is (the TLS handshake, or isSignedBy). Throws CERT_INVALID for unreadable certPem.
- */
-export function isRevoked(info: CrlInfo, certPem: string): boolean {
-  const serial = normalizeSerialHex(readCertPem(certPem).serialNumber);
-  return info.revokedSerials.includes(serial);
-}
-
-/** True iff `a` replaces `b`: a higher CRL number, or there is no `b`. */
-export function isNewer(a: CrlInfo, b: CrlInfo | null): boolean {
-  return b === null || a.number > b.number;
-}
-
-/**
- * A serial number as one spelling: lowercase hex, whole bytes, no leading 00 bytes. The DER
- * integer of a serial whose first bit is set starts with 00, which some readers keep (OpenSSL's
- * text, the DER bytes) and others drop (@peculiar/x509, Node's X509Certificate.serialNumber).
- * Throws INVALID_ARGUMENT for anything but hex digits (colons between bytes are allowed).
- */
-export function normalizeSerialHex(serialHex: string): string {
-  let hex = typeof serialHex === 'string' ? serialHex.replaceAll(':', '').toLowerCase() : '';
-  if (!HEX.test(hex)) throw new P2pfxError('INVALID_ARGUMENT', `${JSON.stringify(serialHex)} is not a hex serial number`);
-  if (hex.length % 2 === 1) hex = `0${hex}`;
-  while (hex.length > 2 && hex.startsWith('00')) hex = hex.slice(2);
-  return hex;
-}
 
 function parseCrlPem(crlPem: string): x509.X509Crl {
   const blocks = typeof crlPem === 'string' ? [...crlPem.matchAll(BLOCK_RE)] : [];

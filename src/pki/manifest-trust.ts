@@ -3,7 +3,7 @@
 import { P2pfxError } from '../core/errors.js';
 import { parseManifest, verifyManifestSignature, type Manifest } from '../core/manifest.js';
 import { isSignedBy } from './cert-pem.js';
-import { isRevoked, type CrlInfo } from './crl.js';
+import { isRevoked, type CrlInfo } from './crl-facts.js';
 import { nodeIdFromCertPem } from './node-id.js';
 
 /** Throws BAD_MANIFEST (saying which check failed) unless every check holds. */

@@ -51,6 +51,10 @@ const MIGRATIONS: string[] = [
      issued_at   TEXT NOT NULL,
      revoked_at  TEXT
    );`,
+  `CREATE TABLE crl_facts (
+     pem_sha256  TEXT PRIMARY KEY,
+     json        TEXT NOT NULL
+   );`,
 ];
 
 export interface ManifestSummary {
@@ -200,6 +204,22 @@ export class IndexDb {
   receivedPath(fileId: string): string | null {
     const row = this.db.prepare('SELECT path FROM received_files WHERE file_id = ?').get(fileId) as { path: string } | undefined;
     return row?.path ?? null;
+  }
+
+  /**
+   * What a checked CRL says, under the SHA-256 of its PEM: a command that only consults the CRL
+   * it holds reads this instead of parsing and verifying the CRL again.
+   */
+  crlFacts(pemSha256: string): string | null {
+    const row = this.db.prepare('SELECT json FROM crl_facts WHERE pem_sha256 = ?').get(pemSha256) as { json: string } | undefined;
+    return row?.json ?? null;
+  }
+
+  putCrlFacts(pemSha256: string, json: string): void {
+    this.db.transaction(() => {
+      this.db.prepare('DELETE FROM crl_facts').run();
+      this.db.prepare('INSERT INTO crl_facts (pem_sha256, json) VALUES (?, ?)').run(pemSha256, json);
+    })();
   }
 
   /** On the CA's machine: every certificate it issued, for `certs list` and `certs revoke`. */

@@ -24,10 +24,15 @@ export class LocalNode {
   /** Throws CERTS_MISSING before creating anything when the home has no certificates. */
   static async open(home: Home): Promise<LocalNode> {
     const creds = await loadCredentials(home);
-    const revocation = await Revocation.load(home, creds);
     await mkdir(home.receivedDir, { recursive: true });
     const store = await new ChunkStore(home.chunksDir).init();
-    return new LocalNode(home, creds, store, new IndexDb(home.dbPath), revocation);
+    const db = new IndexDb(home.dbPath);
+    try {
+      return new LocalNode(home, creds, store, db, await Revocation.load(home, creds, db));
+    } catch (err) {
+      db.close();
+      throw err;
+    }
   }
 
   close(): void {

@@ -1,12 +1,14 @@
 // This node's copy of the network CA's revocation list (certs/crl.pem): checked before it is
 // taken (signed by the CA, newer than the one held), written atomically, and handed to whoever
 // must follow it — the TLS contexts of the node's server and of its clients.
+import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { P2pfxError } from '../core/errors.js';
-import { isNewer, isRevoked, readCrl, type CrlInfo } from '../pki/crl.js';
+import { isNewer, isRevoked, type CrlInfo } from '../pki/crl-facts.js';
 import type { Credentials } from './credentials.js';
 import { writeFileAtomic } from './fs-atomic.js';
 import type { Home } from './home.js';
+import type { IndexDb } from './index-db.js';
 
 /** How often a running node looks whether certs/crl.pem was replaced by another process. */
 const WATCH_INTERVAL_MS = 2000;
@@ -15,22 +17,29 @@ export class Revocation {
   private info: CrlInfo | null;
   private readonly listeners = new Set<(info: CrlInfo) => void>();
 
-  private constructor(private readonly home: Home, private readonly creds: Credentials, info: CrlInfo | null) {
+  private constructor(private readonly home: Home, private readonly creds: Credentials, private readonly db: IndexDb, info: CrlInfo | null) {
     this.info = info;
   }
 
-  /** Throws CRL_INVALID when certs/crl.pem is there but is not a valid CRL of this network. */
-  static async load(home: Home, creds: Credentials): Promise<Revocation> {
+  /**
+   * Throws CRL_INVALID when certs/crl.pem is there but is not a valid CRL of this network. A CRL
+   * checked before (same bytes) is not parsed again: its facts come from the index.
+   */
+  static async load(home: Home, creds: Credentials, db: IndexDb): Promise<Revocation> {
     let info: CrlInfo | null = null;
     if (creds.crlPem !== null) {
-      try {
-        info = await readCrl(creds.crlPem, creds.caCertPem);
-      } catch (err) {
-        if (!(err instanceof P2pfxError)) throw err;
-        throw new P2pfxError('CRL_INVALID', `${home.crlPath}: ${err.message}`, { hint: 'Delete that file and let the node take the CRL from a peer again, or copy it from the CA machine.', cause: err });
+      info = cachedFacts(db, creds.crlPem);
+      if (info === null) {
+        try {
+          info = await check(creds.crlPem, creds.caCertPem);
+        } catch (err) {
+          if (!(err instanceof P2pfxError)) throw err;
+          throw new P2pfxError('CRL_INVALID', `${home.crlPath}: ${err.message}`, { hint: 'Delete that file and let the node take the CRL from a peer again, or copy it from the CA machine.', cause: err });
+        }
+        remember(db, info);
       }
     }
-    return new Revocation(home, creds, info);
+    return new Revocation(home, creds, db, info);
   }
 
   current(): CrlInfo | null {
@@ -57,9 +66,10 @@ export class Revocation {
    * is not newer. Throws CRL_INVALID when it is not a valid CRL of this network's CA.
    */
   async take(pem: string): Promise<boolean> {
-    const info = await readCrl(pem, this.creds.caCertPem);
+    const info = await check(pem, this.creds.caCertPem);
     if (!isNewer(info, this.info)) return false;
     await writeFileAtomic(this.home.crlPath, pem, 0o644);
+    remember(this.db, info);
     this.adopt(info);
     return true;
   }
@@ -85,8 +95,11 @@ export class Revocation {
         if (st === null || st.mtimeMs === lastMtime) return;
         lastMtime = st.mtimeMs;
         const pem = await readFile(this.home.crlPath, 'utf8');
-        const info = await readCrl(pem, this.creds.caCertPem).catch(() => null);
-        if (info !== null && isNewer(info, this.info)) this.adopt(info);
+        const info = await check(pem, this.creds.caCertPem).catch(() => null);
+        if (info !== null && isNewer(info, this.info)) {
+          remember(this.db, info);
+          this.adopt(info);
+        }
       })().catch(() => undefined).finally(() => {
         busy = false;
       });
@@ -100,4 +113,30 @@ export class Revocation {
     this.creds.crlPem = info.pem;
     for (const fn of this.listeners) fn(info);
   }
+}
+
+/** Parses and checks a CRL; @peculiar/x509 is loaded only here, when a CRL is new to this node. */
+async function check(pem: string, caCertPem: string): Promise<CrlInfo> {
+  const { readCrl } = await import('../pki/crl.js');
+  return readCrl(pem, caCertPem);
+}
+
+function digest(pem: string): string {
+  return createHash('sha256').update(pem).digest('hex');
+}
+
+/** Records a CRL just checked (by whoever wrote it into certs/), so later commands need not parse it. */
+export function remember(db: IndexDb, info: CrlInfo): void {
+  const { pem: _pem, ...facts } = info;
+  db.putCrlFacts(digest(info.pem), JSON.stringify({ ...facts, number: facts.number.toString() }));
+}
+
+/** The facts of this exact CRL as checked before, if still in force; null otherwise. */
+function cachedFacts(db: IndexDb, pem: string): CrlInfo | null {
+  const json = db.crlFacts(digest(pem));
+  if (json === null) return null;
+  const f = JSON.parse(json) as { number: string; thisUpdate: string; nextUpdate: string | null; revokedSerials: string[] };
+  const nextUpdate = f.nextUpdate === null ? null : new Date(f.nextUpdate);
+  if (nextUpdate !== null && nextUpdate.getTime() <= Date.now()) return null; // checked again, to say why it fails
+  return { number: BigInt(f.number), thisUpdate: new Date(f.thisUpdate), nextUpdate, revokedSerials: f.revokedSerials, pem };
 }

@@ -8,6 +8,7 @@ import { readCertPem } from '../../pki/cert-pem.js';
 import { createCrl, normalizeSerialHex, readCrl, type RevocationReason, type RevokedCert } from '../../pki/crl.js';
 import { nodeIdFromCertPem, normalizeNodeId } from '../../pki/node-id.js';
 import { IndexDb, type IssuedCert } from '../../store/index-db.js';
+import { remember as rememberCrl } from '../../store/revocation.js';
 import { writeFileAtomic } from '../../store/fs-atomic.js';
 import { Home } from '../../store/home.js';
 import { homeFor, outFor, type GlobalOptions } from '../context.js';
@@ -40,6 +41,7 @@ export async function certsCommand(g: GlobalOptions, opts: CertsOptions): Promis
     await writeFileAtomic(home.caKeyPath, ca.keyPem, 0o600);
     await writeFileAtomic(home.caCertPath, ca.certPem, 0o644);
     await writeFileAtomic(home.crlPath, crl!, 0o644);
+    await recordCrl(home, crl!, ca.certPem);
   }
   await writeFileAtomic(home.nodeKeyPath, node.keyPem, 0o600);
   await writeFileAtomic(home.nodeCertPath, node.certPem, 0o644);
@@ -79,6 +81,16 @@ export async function certsIssueCommand(g: GlobalOptions, name: string, opts: Is
   out.line(`Issued a certificate for ${name}, id ${nodeId}`);
   out.line(`Bundle: ${bundle.certsDir} (ca-cert.pem, crl.pem, node-cert.pem, node-key.pem — the CA key is not in it)`);
   out.line(`On ${name}: copy that certs/ folder into its p2pfx home (or use ${bundle.root} as --home), then run \`p2pfx serve\`.`);
+}
+
+/** A CRL written here is recorded as checked, so that the next command need not parse it. */
+async function recordCrl(home: Home, pem: string, caCertPem: string): Promise<void> {
+  const db = new IndexDb(home.dbPath);
+  try {
+    rememberCrl(db, await readCrl(pem, caCertPem));
+  } finally {
+    db.close();
+  }
 }
 
 /** The CA keeps what it issued, so that `certs revoke` can name a certificate by node name or id. */
@@ -142,6 +154,7 @@ export async function certsRevokeCommand(g: GlobalOptions, target: string, opts:
     const number = (old?.number ?? 0n) + 1n;
     const pem = await createCrl(ca, { number, revoked, now });
     await writeFileAtomic(home.crlPath, pem, 0o644);
+    rememberCrl(db, await readCrl(pem, ca.certPem));
     db.markRevoked(victim.serialHex, now.toISOString());
     if (out.json) return out.data({ revoked: { name: victim.name, nodeId: victim.nodeId, serialHex: victim.serialHex }, alreadyRevoked: already, crlNumber: number.toString(), crl: home.crlPath });
     out.line(`${already ? 'Already revoked' : 'Revoked'} ${victim.name}, node ${victim.nodeId}`);
