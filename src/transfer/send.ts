@@ -4,7 +4,7 @@ import { open } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { P2pfxError } from '../core/errors.js';
 import { BLOB_OVERHEAD_BYTES, DEFAULT_CHUNK_BYTES, MAX_CHUNK_BYTES, MAX_MISSING_IDS, MIN_CHUNK_BYTES } from '../core/limits.js';
-import type { ChunkRef, Manifest } from '../core/manifest.js';
+import type { ChunkRef, FileMetadata, Manifest } from '../core/manifest.js';
 import type { PeerClient, Recipient } from '../net/client.js';
 import type { LocalNode } from '../store/local-node.js';
 import { buildManifest } from './build-manifest.js';
@@ -31,6 +31,12 @@ export interface SendOptions {
    * reassembles it on its own. False makes it a storage peer that holds chunks it cannot read.
    */
   peerKey?: boolean;
+  /** More nodes the file is for (beyond the peer): each gets an envelope in the manifest. */
+  recipients?: readonly Recipient[];
+  /** Marks carried in the sealed metadata (e.g. a file that belongs to a folder). */
+  metadataExtra?: Partial<Omit<FileMetadata, 'name' | 'size' | 'mtimeMs' | 'sha256'>>;
+  /** The name recorded in the metadata (default: the file's base name). */
+  name?: string;
 }
 
 export interface SendResult {
@@ -86,7 +92,7 @@ class SendRun {
   constructor(private readonly opts: SendOptions & { pool: CryptoPool; recipient: Recipient | null }, private readonly file: { path: string; size: number; mtimeMs: number }, private readonly chunkSize: number) {
     this.path = file.path;
     this.size = file.size;
-    this.name = basename(file.path);
+    this.name = opts.name ?? basename(file.path);
     this.count = Math.max(1, Math.ceil(file.size / chunkSize));
     this.concurrency = Math.max(1, opts.concurrency ?? DEFAULT_SEND_CONCURRENCY);
   }
@@ -160,8 +166,9 @@ class SendRun {
     const { node, client } = this.opts;
     node.db.finishJournal(key.fileId, sha256);
     const manifest = await buildManifest(node.creds, {
-      key, chunkSize: this.chunkSize, chunks, password: this.opts.password, recipients: this.opts.recipient ? [this.opts.recipient] : [],
-      metadata: { name: this.name, size: this.size, mtimeMs: this.file.mtimeMs, sha256 },
+      key, chunkSize: this.chunkSize, chunks, password: this.opts.password,
+      recipients: [...(this.opts.recipient ? [this.opts.recipient] : []), ...(this.opts.recipients ?? [])],
+      metadata: { ...this.opts.metadataExtra, name: this.name, size: this.size, mtimeMs: this.file.mtimeMs, sha256 },
     });
     node.db.putManifest(manifest);
     await client.putManifest(manifest);
