@@ -377,7 +377,7 @@ test('send: FILE_NOT_FOUND, NOT_A_FILE, bad --chunk-size, INVALID_PEER, no --pee
     { args: ['send', file, '--peer', b.peer, '--concurrency', '0'], code: 'INVALID_ARGUMENT', says: /--concurrency/ },
     { args: ['send', file, '--peer', 'bad host!'], code: 'INVALID_PEER', says: /bad host!/ },
     { args: ['send', file, '--peer', '127.0.0.1:99999'], code: 'INVALID_PEER' },
-    { args: ['send', file], code: 'INVALID_ARGUMENT', says: /--peer/ },
+    { args: ['send', file], code: 'INVALID_PEER', says: /no --peer given and the peer book is empty/ },
   ];
   for (const c of cases) {
     const r = await runCli(t, ['--home', a, ...c.args]);

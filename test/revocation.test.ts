@@ -104,3 +104,30 @@ test('connections opened before the revocation do not outlive it, on either side
   // …and beta's client does not reuse its connection (or TLS session) to gamma.
   await rejects(toGamma.health(), 'CERT_REVOKED', /presents a certificate the network CA has revoked/);
 });
+
+test('a CRL wrapped in extra PEM text is kept only as its checked DER, and the node keeps working', async (t) => {
+  const net = await makeNetwork(t);
+  const alpha = await net.add('alpha');
+  const beta = await net.add('beta');
+  const genuine = await createCrl(net.ca, { number: 2, revoked: [] });
+  // A member passes the CA's genuine CRL on with a stray BEGIN line after it.
+  const taken = await beta.client(alpha).putCrl(`${genuine}-----BEGIN X509 CRL-----\n`);
+  assert.deepEqual(taken, { taken: true, number: '2' });
+  assert.equal(await readFile(alpha.home.crlPath, 'utf8'), genuine, 'what is stored is the canonical encoding');
+  // New handshakes still work both ways, and a restart would load the file.
+  assert.equal((await beta.client(alpha).health()).status, 'ok');
+  assert.equal((await alpha.client(beta).health()).status, 'ok');
+  const { Revocation } = await import('../src/store/revocation.js');
+  assert.equal((await Revocation.load(alpha.home, alpha.node.creds, alpha.node.db)).number, 2n);
+});
+
+test('CRLs taken at once never roll the number back', async (t) => {
+  const net = await makeNetwork(t);
+  const alpha = await net.add('alpha', { serve: false });
+  const crls = await Promise.all([1, 3, 2].map((number) => createCrl(net.ca, { number, revoked: [] })));
+  for (let round = 0; round < 5; round++) {
+    await Promise.all(crls.map((pem) => alpha.node.revocation.take(pem)));
+    assert.equal(alpha.node.revocation.number, 3n);
+  }
+  assert.equal(await readFile(alpha.home.crlPath, 'utf8'), crls[1]);
+});

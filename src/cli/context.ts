@@ -1,8 +1,8 @@
 // What every command shares: the global options, the node's home, a client for --peer.
 import { P2pfxError } from '../core/errors.js';
 import { KiB, MiB, GiB } from '../core/limits.js';
-import { PeerClient, type PeerClientOptions } from '../net/client.js';
-import { parsePeer } from '../net/peer-address.js';
+import type { PeerClient, PeerClientOptions } from '../net/client.js';
+import { clientFor, resolvePeers } from '../net/peers.js';
 import { Home } from '../store/home.js';
 import { LocalNode } from '../store/local-node.js';
 import { makeOut, type Out } from './output.js';
@@ -27,14 +27,28 @@ export async function withNode<T>(g: GlobalOptions, fn: (node: LocalNode) => Pro
   }
 }
 
-/** A client for the --peer the user typed, closed after `fn`. */
+/** A client for the one --peer the user typed (an address, or a name or id from the peer book), closed after `fn`. */
 export async function withPeer<T>(node: LocalNode, peer: string | undefined, fn: (client: PeerClient) => Promise<T>, opts: PeerClientOptions = {}): Promise<T> {
-  if (!peer) throw new P2pfxError('INVALID_ARGUMENT', 'this command needs --peer HOST[:PORT]');
-  const client = new PeerClient(parsePeer(peer), node.creds, { revocation: node.revocation, ...opts });
+  if (!peer) throw new P2pfxError('INVALID_ARGUMENT', 'this command needs --peer HOST[:PORT] (or a peer\'s name or id from `p2pfx peers`)');
+  const [target] = resolvePeers(node, [peer]);
+  const client = clientFor(node, target!, opts);
   try {
     return await fn(client);
   } finally {
     await client.close();
+  }
+}
+
+/**
+ * Clients for the --peer values typed (addresses, or names or ids from the peer book), or for
+ * every peer in the book when none was; all closed after `fn`.
+ */
+export async function withPeers<T>(node: LocalNode, peers: readonly string[] | undefined, fn: (clients: PeerClient[]) => Promise<T>, opts: PeerClientOptions = {}): Promise<T> {
+  const clients = resolvePeers(node, peers).map((target) => clientFor(node, target, opts));
+  try {
+    return await fn(clients);
+  } finally {
+    await Promise.all(clients.map((c) => c.close()));
   }
 }
 

@@ -11,6 +11,7 @@ import { reportError } from './output.js';
 const certsModule = () => import('./commands/certs.js');
 const listing = () => import('./commands/listing.js');
 const enrollModule = () => import('./commands/enroll.js');
+const peersModule = () => import('./commands/peers.js');
 const transfer = () => import('./commands/transfer.js');
 
 const PASSWORD_ENV = 'P2PFX_PASSWORD';
@@ -74,6 +75,18 @@ export function buildProgram(): Command {
     .option('--force', 'replace this home\'s existing certificates')
     .action(async (hostPort: string, code: string, opts, cmd: Command) => (await enrollModule()).joinCommand(g(cmd), hostPort, code, opts));
 
+  const peers = program.command('peers').description('the peer book: known peers, each checked (add, remove, discover)');
+  peers.command('list', { isDefault: true })
+    .description('list the peers in the book, and whether each answers now')
+    .option('--no-check', 'do not contact the peers')
+    .action(async (opts, cmd: Command) => (await peersModule()).peersListCommand(g(cmd), opts));
+  peers.command('add <host[:port]>')
+    .description('add the node at an address to the book, once a handshake has shown its node id')
+    .action(async (address: string, _opts, cmd: Command) => (await peersModule()).peersAddCommand(g(cmd), address));
+  peers.command('remove <name-or-id>')
+    .description('remove a peer from the book')
+    .action(async (which: string, _opts, cmd: Command) => (await peersModule()).peersRemoveCommand(g(cmd), which));
+
   program.command('serve')
     .description('run this node: answer peers over HTTPS with mutual TLS')
     .option('--port <port>', 'port to listen on (0: any free port)', String(DEFAULT_PORT))
@@ -81,8 +94,8 @@ export function buildProgram(): Command {
     .action(async (opts, cmd: Command) => (await import('./commands/serve.js')).serveCommand(g(cmd), opts));
 
   program.command('send <file>')
-    .description('send a file to a peer, which can open it (only the chunks it lacks travel)')
-    .option('--peer <host[:port]>', 'the peer to send to')
+    .description('send a file to peers, which can open it (only the chunks each lacks travel)')
+    .option('--peer <peer>', 'a peer to send to: HOST[:PORT], or a name or node id from the peer book (repeatable; default: every peer in the book)', collect)
     .addOption(passwordOption())
     .option('--chunk-size <size>', 'plaintext bytes per chunk, e.g. 1M (default 1 MiB)')
     .option('--concurrency <n>', 'chunks in flight (default 8)')
@@ -90,16 +103,16 @@ export function buildProgram(): Command {
     .action(async (file: string, opts, cmd: Command) => (await transfer()).sendCommand(g(cmd), file, opts));
 
   program.command('get <id-or-name>')
-    .description('download a file from a peer into received/')
-    .option('--peer <host[:port]>', 'the peer to download from')
+    .description('download a file into received/, from every peer that holds it at once')
+    .option('--peer <peer>', 'a peer to download from: HOST[:PORT], or a name or node id from the peer book (repeatable; default: every peer in the book, all at once)', collect)
     .addOption(passwordOption())
     .option('--out <dir>', 'where to save it (default: HOME/received)')
     .option('--concurrency <n>', 'chunks in flight (default 8)')
     .action(async (ref: string, opts, cmd: Command) => (await transfer()).getCommand(g(cmd), ref, opts));
 
   program.command('files')
-    .description('list the files in a peer\'s catalog')
-    .option('--peer <host[:port]>', 'the peer to ask')
+    .description('list the files in the peers\' catalogs, merged')
+    .option('--peer <peer>', 'a peer to ask: HOST[:PORT], or a name or node id from the peer book (repeatable; default: every peer in the book)', collect)
     .addOption(passwordOption())
     .action(async (opts, cmd: Command) => (await listing()).filesCommand(g(cmd), opts));
 

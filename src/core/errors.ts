@@ -35,6 +35,7 @@ export const ERROR_CODES = {
   PEER_UNREACHABLE: { status: 502, hint: 'Check that `p2pfx serve` runs on the peer, the address and port, and that the firewall lets the port through.' },
   PEER_TIMEOUT: { status: 504, hint: 'The peer did not answer in time; check that it is up and that the network is not dropping packets.' },
   PEER_ERROR: { status: 502, hint: 'The peer answered with an error it did not explain; look at its log.' },
+  PEER_MISMATCH: { status: 502, hint: 'Another node now answers at that address (addresses move on a LAN): find the peer again with `p2pfx peers discover`, or add its new address with `p2pfx peers add`.' },
   INVALID_PEER: { status: 400, hint: 'Write the peer as HOST or HOST:PORT, e.g. 192.168.1.20:8443.' },
   // keys and passwords
   PASSWORD_REQUIRED: { status: 401, hint: 'This file is protected by a password: pass --password or answer the prompt.' },

@@ -24,3 +24,5 @@ export const MAX_MISSING_IDS = 16384;
 export const MAX_PAGE = 10000;
 /** Default API port, as in the original. */
 export const DEFAULT_PORT = 8443;
+/** Cap on a CRL a peer sends or serves: ~40 bytes per revoked certificate. */
+export const MAX_CRL_BYTES = 1024 * 1024;

@@ -4,7 +4,7 @@ import { connect as connectTls, type SecureContextOptions, type TLSSocket } from
 import { buildConnector, Pool, type Dispatcher } from 'undici';
 import { wrapForNode } from '../core/envelope.js';
 import { P2pfxError, isErrorCode } from '../core/errors.js';
-import { MAX_BLOB_BYTES, MAX_MANIFEST_BYTES } from '../core/limits.js';
+import { MAX_BLOB_BYTES, MAX_CRL_BYTES, MAX_MANIFEST_BYTES } from '../core/limits.js';
 import type { Manifest } from '../core/manifest.js';
 import { nodeIdFromSpki } from '../pki/node-id.js';
 import type { Credentials } from '../store/credentials.js';
@@ -21,6 +21,8 @@ export interface PeerClientOptions {
   idleTimeoutMs?: number;
   /** This node's CRL: the client passes a newer one on, and takes a newer one from the peer. */
   revocation?: Revocation;
+  /** The node id expected at this address (from the peer book): any other node is refused. */
+  expectNodeId?: string;
 }
 
 /** Response header carrying the CRL number the answering node holds (absent: none). */
@@ -93,6 +95,12 @@ export class PeerClient {
           return;
         }
         this.notePeerCertificate(socket as TLSSocket);
+        const expected = this.opts.expectNodeId;
+        if (expected !== undefined && this.remoteNodeId !== expected) {
+          socket.destroy();
+          callback(new P2pfxError('PEER_MISMATCH', `the node at ${this.label} is ${this.remoteNodeId ?? 'unknown'}, not ${expected} as the peer book says`), null);
+          return;
+        }
         callback(null, socket);
       }),
     });
@@ -113,7 +121,17 @@ export class PeerClient {
   /** Fetches the peer's CRL (untrusted PEM text: the caller checks it). */
   async getCrl(): Promise<string> {
     const res = await this.request({ method: 'GET', path: '/v1/crl' }, [200]);
-    return res.body.text();
+    const pieces: Buffer[] = [];
+    let size = 0;
+    for await (const piece of res.body as AsyncIterable<Buffer>) {
+      size += piece.length;
+      if (size > MAX_CRL_BYTES) {
+        res.body.destroy();
+        throw new P2pfxError('CRL_INVALID', `peer ${this.label} sent a CRL over ${MAX_CRL_BYTES} bytes`);
+      }
+      pieces.push(piece);
+    }
+    return Buffer.concat(pieces).toString('utf8');
   }
 
   /** Hands the peer a CRL; it keeps it only if valid and newer than its own. */

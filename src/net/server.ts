@@ -8,7 +8,7 @@ import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { P2pfxError } from '../core/errors.js';
 import { collectEvery } from '../core/gc.js';
 import { BufferRing } from '../core/buffer-ring.js';
-import { BLOB_OVERHEAD_BYTES, DEFAULT_CHUNK_BYTES, MAX_BLOB_BYTES, MAX_MANIFEST_BYTES, MAX_MISSING_IDS, MAX_PAGE } from '../core/limits.js';
+import { BLOB_OVERHEAD_BYTES, DEFAULT_CHUNK_BYTES, MAX_BLOB_BYTES, MAX_CRL_BYTES, MAX_MANIFEST_BYTES, MAX_MISSING_IDS, MAX_PAGE } from '../core/limits.js';
 import type { Manifest } from '../core/manifest.js';
 import { checkManifest } from '../pki/manifest-trust.js';
 import type { ChunkStore } from '../store/chunk-store.js';
@@ -26,8 +26,6 @@ const REQUEST_TIMEOUT_MS = 120_000;
 const KEEP_ALIVE_TIMEOUT_MS = 65_000;
 /** Read buffers kept for serving chunks: about the chunks a few peers have in flight. */
 const SERVED_BUFFERS_KEPT = 16;
-/** A CRL offered by a peer: ~40 bytes per revoked certificate. */
-const MAX_CRL_BYTES = 1024 * 1024;
 
 const CHUNK_ID = { type: 'string', pattern: '^[0-9a-f]{64}$', description: 'lowercase hex SHA-256 of the blob' } as const;
 const FILE_ID = { type: 'string', pattern: '^[0-9a-f]{32}$' } as const;

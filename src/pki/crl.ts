@@ -135,7 +135,9 @@ export async function readCrl(crlPem: string, caCertPem: string, now: Date = new
   if (info.nextUpdate !== null && info.nextUpdate.getTime() <= t) {
     throw new P2pfxError('CRL_INVALID', `the CRL expired at ${info.nextUpdate.toISOString()}`);
   }
-  return { ...info, pem: crlPem };
+  // Re-encoded from the DER that was checked: text around or inside the PEM that OpenSSL might read
+  // differently (a stray BEGIN line, a second block) is never kept or passed on.
+  return { ...info, pem: x509.PemConverter.encode(crl.rawData, 'X509 CRL') };
 }
 
 

@@ -55,7 +55,18 @@ const MIGRATIONS: string[] = [
      pem_sha256  TEXT PRIMARY KEY,
      json        TEXT NOT NULL
    );`,
+  `CREATE TABLE peers (
+     node_id     TEXT PRIMARY KEY,
+     name        TEXT NOT NULL,
+     addresses   TEXT NOT NULL,
+     last_seen   TEXT NOT NULL,
+     added_at    TEXT NOT NULL,
+     source      TEXT NOT NULL
+   );`,
 ];
+
+/** Addresses kept per peer, most recently confirmed first. */
+const MAX_PEER_ADDRESSES = 4;
 
 export interface ManifestSummary {
   fileId: string;
@@ -63,6 +74,18 @@ export interface ManifestSummary {
   createdAt: string;
   chunkCount: number;
   totalBytes: number;
+}
+
+/** A peer whose node id a mutual-TLS handshake confirmed at one of its addresses. */
+export interface BookPeer {
+  nodeId: string;
+  name: string;
+  /** Most recently confirmed first. */
+  addresses: Array<{ host: string; port: number; seenAt: string }>;
+  lastSeen: string;
+  addedAt: string;
+  /** How it entered the book: added by hand, or discovered on the LAN (and then confirmed). */
+  source: 'added' | 'discovered';
 }
 
 export interface IssuedCert {
@@ -220,6 +243,36 @@ export class IndexDb {
       this.db.prepare('DELETE FROM crl_facts').run();
       this.db.prepare('INSERT INTO crl_facts (pem_sha256, json) VALUES (?, ?)').run(pemSha256, json);
     })();
+  }
+
+  /**
+   * Records that `nodeId` (confirmed by a handshake) answered at host:port now. A peer added by
+   * hand stays 'added' when it is later discovered too.
+   */
+  notePeer(p: { nodeId: string; name: string; host: string; port: number; source: BookPeer['source'] }): BookPeer {
+    return this.db.transaction(() => {
+      const now = new Date().toISOString();
+      const old = this.getPeer(p.nodeId);
+      const addresses = [{ host: p.host, port: p.port, seenAt: now }, ...(old?.addresses ?? []).filter((a) => a.host !== p.host || a.port !== p.port)].slice(0, MAX_PEER_ADDRESSES);
+      const source = old?.source === 'added' ? 'added' : p.source;
+      this.db.prepare('INSERT OR REPLACE INTO peers (node_id, name, addresses, last_seen, added_at, source) VALUES (?, ?, ?, ?, ?, ?)')
+        .run(p.nodeId, p.name, JSON.stringify(addresses), now, old?.addedAt ?? now, source);
+      return this.getPeer(p.nodeId)!;
+    })();
+  }
+
+  getPeer(nodeId: string): BookPeer | null {
+    const row = this.db.prepare('SELECT node_id AS nodeId, name, addresses, last_seen AS lastSeen, added_at AS addedAt, source FROM peers WHERE node_id = ?').get(nodeId) as (Omit<BookPeer, 'addresses'> & { addresses: string }) | undefined;
+    return row ? { ...row, addresses: JSON.parse(row.addresses) as BookPeer['addresses'] } : null;
+  }
+
+  listPeers(): BookPeer[] {
+    const rows = this.db.prepare('SELECT node_id AS nodeId, name, addresses, last_seen AS lastSeen, added_at AS addedAt, source FROM peers ORDER BY name, node_id').all() as Array<Omit<BookPeer, 'addresses'> & { addresses: string }>;
+    return rows.map((r) => ({ ...r, addresses: JSON.parse(r.addresses) as BookPeer['addresses'] }));
+  }
+
+  removePeer(nodeId: string): boolean {
+    return this.db.prepare('DELETE FROM peers WHERE node_id = ?').run(nodeId).changes > 0;
   }
 
   /** On the CA's machine: every certificate it issued, for `certs list` and `certs revoke`. */

@@ -3,6 +3,7 @@
 // must follow it — the TLS contexts of the node's server and of its clients.
 import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
+import { createSecureContext } from 'node:tls';
 import { P2pfxError } from '../core/errors.js';
 import { isNewer, isRevoked, type CrlInfo } from '../pki/crl-facts.js';
 import type { Credentials } from './credentials.js';
@@ -66,12 +67,34 @@ export class Revocation {
    * is not newer. Throws CRL_INVALID when it is not a valid CRL of this network's CA.
    */
   async take(pem: string): Promise<boolean> {
+    // One at a time: two CRLs taken at once must not let the older one land last.
+    const run = this.queue.then(() => this.takeNow(pem));
+    this.queue = run.then(() => undefined, () => undefined);
+    return run;
+  }
+
+  private queue: Promise<void> = Promise.resolve();
+
+  private async takeNow(pem: string): Promise<boolean> {
     const info = await check(pem, this.creds.caCertPem);
     if (!isNewer(info, this.info)) return false;
-    await writeFileAtomic(this.home.crlPath, pem, 0o644);
+    // Another process on this home (a command beside `serve`) may have written a newer one.
+    const onDisk = await this.fileFacts();
+    if (onDisk !== null && !isNewer(info, onDisk)) {
+      if (isNewer(onDisk, this.info)) this.adopt(onDisk);
+      return false;
+    }
+    await writeFileAtomic(this.home.crlPath, info.pem, 0o644);
     remember(this.db, info);
     this.adopt(info);
     return true;
+  }
+
+  /** The CRL in certs/crl.pem now, if it is a valid one. */
+  private async fileFacts(): Promise<CrlInfo | null> {
+    const pem = await readFile(this.home.crlPath, 'utf8').catch(() => null);
+    if (pem === null) return null;
+    return cachedFacts(this.db, pem) ?? (await check(pem, this.creds.caCertPem).catch(() => null));
   }
 
   /** Calls `fn` with each newer CRL taken. */
@@ -111,14 +134,28 @@ export class Revocation {
   private adopt(info: CrlInfo): void {
     this.info = info;
     this.creds.crlPem = info.pem;
-    for (const fn of this.listeners) fn(info);
+    for (const fn of this.listeners) {
+      try {
+        fn(info);
+      } catch {
+        // one listener's failure must not keep the others from the new CRL
+      }
+    }
   }
 }
 
 /** Parses and checks a CRL; @peculiar/x509 is loaded only here, when a CRL is new to this node. */
 async function check(pem: string, caCertPem: string): Promise<CrlInfo> {
   const { readCrl } = await import('../pki/crl.js');
-  return readCrl(pem, caCertPem);
+  const info = await readCrl(pem, caCertPem);
+  // What TLS will be handed must load in TLS: a CRL that OpenSSL cannot use is refused here,
+  // before it is written or passed on, not when every handshake starts failing.
+  try {
+    createSecureContext({ ca: caCertPem, crl: info.pem });
+  } catch (err) {
+    throw new P2pfxError('CRL_INVALID', `the CRL does not load in TLS: ${(err as Error).message}`, { cause: err });
+  }
+  return info;
 }
 
 function digest(pem: string): string {

@@ -1,5 +1,5 @@
 // A peer's catalog as this node sees it: ids and sizes always, names where it holds a key.
-import { P2pfxError } from '../core/errors.js';
+import { P2pfxError, isErrorCode, toP2pfxError } from '../core/errors.js';
 import type { KeyEnvelope } from '../core/envelope.js';
 import { isFileId } from '../core/ids.js';
 import { openMetadata, plaintextBytes, type SealedMetadata } from '../core/manifest.js';
@@ -75,6 +75,60 @@ export async function resolveFileRef(client: PeerClient, creds: Credentials, ref
       ? 'List the catalog with `p2pfx files --peer …`; files protected by a password show their name only with --password.'
       : 'List the catalog with `p2pfx files --peer … --password …`, or use the file id.',
   });
+}
+
+/** A file as seen across several peers: one entry per file id, with the peers that list it. */
+export interface MergedEntry extends CatalogEntry {
+  /** Addresses of the peers whose catalogs list it. */
+  peers: string[];
+}
+
+export interface MergedCatalog {
+  files: MergedEntry[];
+  /** Peers whose catalog could not be read, with why. */
+  unreachable: Array<{ peer: string; code: string; message: string }>;
+}
+
+/** The catalogs of several peers, read at once and merged by file id; a peer that fails is listed, not fatal. */
+export async function listCatalogAcross(clients: readonly PeerClient[], creds: Credentials, password?: string): Promise<MergedCatalog> {
+  const results = await Promise.allSettled(clients.map((c) => listCatalog(c, creds, password)));
+  const byId = new Map<string, MergedEntry>();
+  const unreachable: MergedCatalog['unreachable'] = [];
+  results.forEach((r, i) => {
+    const peer = clients[i]!.label;
+    if (r.status === 'rejected') {
+      const e = toP2pfxError(r.reason);
+      unreachable.push({ peer, code: e.code, message: e.message });
+      return;
+    }
+    for (const entry of r.value) {
+      const known = byId.get(entry.fileId);
+      if (known) known.peers.push(peer);
+      else byId.set(entry.fileId, { ...entry, peers: [peer] });
+    }
+  });
+  const files = [...byId.values()].sort((a, b) => (a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : a.fileId.localeCompare(b.fileId)));
+  return { files, unreachable };
+}
+
+/**
+ * resolveFileRef over several peers' catalogs: an id as is; a name must name one file id across
+ * them all (the same file held by two peers is one file). With one peer, exactly resolveFileRef.
+ */
+export async function resolveFileRefAcross(clients: readonly PeerClient[], creds: Credentials, ref: string, password?: string): Promise<string> {
+  if (clients.length === 1) return resolveFileRef(clients[0]!, creds, ref, password);
+  if (isFileId(ref)) return ref;
+  const { files, unreachable } = await listCatalogAcross(clients, creds, password);
+  if (unreachable.length === clients.length) {
+    const first = unreachable[0]!;
+    throw new P2pfxError(isErrorCode(first.code) ? first.code : 'PEER_ERROR', first.message);
+  }
+  const matches = files.filter((e) => e.name === ref);
+  if (matches.length === 1) return matches[0]!.fileId;
+  if (matches.length > 1) {
+    throw new P2pfxError('AMBIGUOUS_NAME', `${matches.length} files are named ${JSON.stringify(ref)}: ${matches.map((m) => `${m.fileId} (${m.createdAt}, on ${m.peers.join(', ')})`).join(', ')}`);
+  }
+  throw new P2pfxError('MANIFEST_NOT_FOUND', `no file named ${JSON.stringify(ref)} that this node can open on ${clients.map((c) => c.label).join(', ')}`);
 }
 
 function asSummary(raw: unknown): Summary | null {

@@ -5,14 +5,14 @@ import { constants } from 'node:fs';
 import { link, mkdir, open, rm, rmdir, type FileHandle } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { blobNoncePrefix } from '../core/chunk.js';
-import { BLOB_OVERHEAD_BYTES } from '../core/limits.js';
-import { P2pfxError } from '../core/errors.js';
+import { BLOB_OVERHEAD_BYTES, MAX_MISSING_IDS } from '../core/limits.js';
+import { P2pfxError, toP2pfxError } from '../core/errors.js';
 import { collectEvery } from '../core/gc.js';
 import { openMetadata, plaintextBytes, type Manifest } from '../core/manifest.js';
 import type { PeerClient } from '../net/client.js';
 import { checkManifest } from '../pki/manifest-trust.js';
 import type { LocalNode } from '../store/local-node.js';
-import { resolveFileRef } from './catalog.js';
+import { resolveFileRefAcross } from './catalog.js';
 import { BufferRing } from '../core/buffer-ring.js';
 import { CryptoPool, type FileWriter } from './crypto-pool.js';
 import { runOrdered } from './ordered-pool.js';
@@ -28,7 +28,10 @@ const MAX_NAME_SUFFIX = 9999;
 
 export interface GetOptions {
   node: LocalNode;
-  client: PeerClient;
+  /** The peer to download from; or `clients`, several at once (a swarm). */
+  client?: PeerClient;
+  /** Peers to download from at once: each chunk from one that holds it, another on failure. */
+  clients?: readonly PeerClient[];
   /** A file id, or a name from the peer's catalog. */
   ref: string;
   password?: string | undefined;
@@ -51,15 +54,36 @@ export interface GetResult {
   localChunks: number;
   /** Chunks found already written and checked in the partial file of an earlier run. */
   resumedChunks: number;
+  /** Chunks fetched from each peer, by its address. */
+  fromPeers: Record<string, number>;
+  /** What went wrong with a peer on the way (it failed, lacked a chunk, served bad bytes): reported, not fatal while another peer had the chunk. */
+  peerProblems: Array<{ peer: string; code: string; message: string }>;
 }
 
 export async function getFile(opts: GetOptions): Promise<GetResult> {
-  const { node, client } = opts;
-  const fileId = await resolveFileRef(client, node.creds, opts.ref, opts.password);
-  const manifest = await checkManifest(await client.getManifest(fileId), node.creds.caCertPem, node.revocation.current());
-  if (manifest.fileId !== fileId) throw new P2pfxError('BAD_MANIFEST', `asked for file ${fileId}, the peer sent the manifest of ${manifest.fileId}`);
+  const { node } = opts;
+  const clients = opts.clients ?? (opts.client ? [opts.client] : []);
+  if (clients.length === 0) throw new P2pfxError('INVALID_ARGUMENT', 'get needs at least one peer');
+  const fileId = await resolveFileRefAcross(clients, node.creds, opts.ref, opts.password);
+  const manifest = await firstManifest(clients, fileId, node);
   const label = opts.ref === fileId ? fileId : `${JSON.stringify(opts.ref)} (${fileId})`;
-  return assemble({ ...opts, manifest, label, source: client });
+  return assemble({ ...opts, manifest, label, source: new Swarm(clients) });
+}
+
+/** The file's manifest from the first peer that has it (each is checked; they differ at most in envelopes). */
+async function firstManifest(clients: readonly PeerClient[], fileId: string, node: LocalNode): Promise<Manifest> {
+  let last: unknown = null;
+  for (const client of clients) {
+    try {
+      const manifest = await checkManifest(await client.getManifest(fileId), node.creds.caCertPem, node.revocation.current());
+      if (manifest.fileId !== fileId) throw new P2pfxError('BAD_MANIFEST', `asked ${client.label} for file ${fileId}, it sent the manifest of ${manifest.fileId}`);
+      return manifest;
+    } catch (err) {
+      last = err;
+      if (clients.length === 1) throw err;
+    }
+  }
+  throw last;
 }
 
 export interface ReceiveOptions {
@@ -82,8 +106,8 @@ export async function receiveFile(opts: ReceiveOptions): Promise<GetResult> {
 interface AssembleOptions extends Omit<GetOptions, 'client' | 'ref'> {
   manifest: Manifest;
   label: string;
-  /** The peer to fetch what the local store lacks from; null: the local store only. */
-  source: PeerClient | null;
+  /** The peers to fetch what the local store lacks from; null: the local store only. */
+  source: Swarm | null;
 }
 
 async function assemble(opts: AssembleOptions): Promise<GetResult> {
@@ -106,6 +130,7 @@ async function assemble(opts: AssembleOptions): Promise<GetResult> {
   const concurrency = opts.concurrency ?? DEFAULT_GET_CONCURRENCY;
   const pool = opts.pool ?? new CryptoPool();
   const blobs = new BufferRing(manifest.chunkSize + BLOB_OVERHEAD_BYTES, concurrency * 3 + 2);
+  await opts.source?.locate(manifest.chunks.map((c) => c.id));
   const source = new ChunkSource(node, opts.source, blobs);
   const place = (index: number) => ({ key: dataKey, fileId: fileIdBytes, index, last: index === manifest.chunkCount - 1 });
   let keepPartial = false;
@@ -149,7 +174,10 @@ async function assemble(opts: AssembleOptions): Promise<GetResult> {
     node.db.noteReceived(fileId, path, sha256);
     await removeIfEmpty(partDir);
     opts.onProgress?.({ phase: 'done', name: meta.name, doneBytes: written, totalBytes: meta.size, doneChunks: manifest.chunkCount, totalChunks: manifest.chunkCount });
-    return { fileId, name: meta.name, path, size: written, sha256, fetchedChunks: source.fetched, localChunks: source.local, resumedChunks: resumeAt };
+    return {
+      fileId, name: meta.name, path, size: written, sha256, fetchedChunks: source.fetched, localChunks: source.local, resumedChunks: resumeAt,
+      fromPeers: opts.source?.counts() ?? {}, peerProblems: opts.source?.problems ?? [],
+    };
   } catch (err) {
     await fh.close().catch(() => undefined);
     // What was written and checked stays for the next run, unless the source itself is wrong.
@@ -198,29 +226,131 @@ async function verifiedPrefix(node: LocalNode, writer: FileWriter, fh: FileHandl
   return good;
 }
 
-interface Fetched { id: string; blob: Buffer; length: number; local: boolean }
+interface Fetched { id: string; blob: Buffer; length: number; local: boolean; from: number }
+
+/** Errors that say the peer itself is gone or broken: it gets no more chunks in this download. */
+const PEER_DOWN = new Set(['PEER_UNREACHABLE', 'PEER_TIMEOUT', 'PEER_ERROR', 'PEER_MISMATCH', 'CERT_REJECTED', 'CERT_REVOKED', 'INTERNAL']);
 
 /**
- * Where chunks come from: the local store when held, else the peer. Nothing is trusted until the
+ * The peers of one download. Each chunk goes to a peer that holds it, the one with the fewest
+ * requests in flight (so a slow peer gets fewer); a peer that fails gets no more chunks, a peer
+ * that lacks a chunk or serves bad bytes for it is not asked for that chunk again. What went wrong
+ * is kept for the report; the download fails only when no peer is left for some chunk.
+ */
+export class Swarm {
+  readonly problems: Array<{ peer: string; code: string; message: string }> = [];
+  private readonly inFlight: number[];
+  private readonly served: number[];
+  private readonly down = new Set<number>();
+  /** Chunk id → the peers (indexes) that said they lack it. Unknown: assumed held. */
+  private readonly lacking = new Map<string, Set<number>>();
+
+  constructor(readonly clients: readonly PeerClient[]) {
+    this.inFlight = clients.map(() => 0);
+    this.served = clients.map(() => 0);
+  }
+
+  /** With several peers, asks each which chunks it lacks, so chunks go only where they are. */
+  async locate(ids: readonly string[]): Promise<void> {
+    if (this.clients.length < 2) return;
+    await Promise.all(this.clients.map(async (client, i) => {
+      try {
+        for (let at = 0; at < ids.length; at += MAX_MISSING_IDS) {
+          for (const id of await client.missing(ids.slice(at, at + MAX_MISSING_IDS))) this.noteLacks(id, i);
+        }
+      } catch (err) {
+        this.fail(i, err);
+      }
+    }));
+  }
+
+  /** Fetches one chunk from the best peer for it, moving on to others as they fail. */
+  async fetch(id: string, alloc: (n: number) => Buffer, exclude: ReadonlySet<number> = new Set()): Promise<{ view: Buffer; from: number }> {
+    let last: P2pfxError | null = null;
+    for (;;) {
+      const i = this.pick(id, exclude);
+      if (i === null) {
+        throw last ?? new P2pfxError('CHUNK_NOT_FOUND', `no peer that is still reachable holds chunk ${id} (asked ${this.clients.map((c) => c.label).join(', ')})`);
+      }
+      this.inFlight[i]!++;
+      try {
+        const view = await this.clients[i]!.getChunk(id, { verify: false, alloc });
+        this.served[i]!++;
+        return { view, from: i };
+      } catch (err) {
+        last = this.fail(i, err, id);
+      } finally {
+        this.inFlight[i]!--;
+      }
+    }
+  }
+
+  /** A peer served bytes that are not the chunk: reported, and not asked for that chunk again. */
+  servedBad(i: number, id: string): void {
+    this.served[i]!--;
+    this.fail(i, new P2pfxError('HASH_MISMATCH', `peer ${this.clients[i]!.label} served chunk ${id} with bytes that do not match its id`), id);
+  }
+
+  /** Whether another peer than `i` may still hold chunk `id`. */
+  hasOther(id: string, i: number): boolean {
+    return this.pick(id, new Set([i])) !== null;
+  }
+
+  label(i: number): string {
+    return this.clients[i]!.label;
+  }
+
+  counts(): Record<string, number> {
+    return Object.fromEntries(this.clients.map((c, i) => [c.label, this.served[i]!]));
+  }
+
+  private pick(id: string, exclude: ReadonlySet<number>): number | null {
+    const lacks = this.lacking.get(id);
+    let best: number | null = null;
+    for (let i = 0; i < this.clients.length; i++) {
+      if (this.down.has(i) || exclude.has(i) || lacks?.has(i)) continue;
+      if (best === null || this.inFlight[i]! < this.inFlight[best]!) best = i;
+    }
+    return best;
+  }
+
+  private noteLacks(id: string, i: number): void {
+    let set = this.lacking.get(id);
+    if (!set) this.lacking.set(id, (set = new Set()));
+    set.add(i);
+  }
+
+  private fail(i: number, err: unknown, id?: string): P2pfxError {
+    const e = toP2pfxError(err);
+    if (this.clients.length > 1) this.problems.push({ peer: this.clients[i]!.label, code: e.code, message: e.message });
+    if (PEER_DOWN.has(e.code)) this.down.add(i);
+    else if (id !== undefined) this.noteLacks(id, i);
+    return e;
+  }
+}
+
+/**
+ * Where chunks come from: the local store when held, else the swarm. Nothing is trusted until the
  * worker has checked it against its id: a bad local copy is dropped and fetched again, a peer's
- * bad bytes are asked for once more, then reported.
+ * bad bytes are fetched from another peer (or, with one peer, asked for once more), then reported.
  */
 class ChunkSource {
   fetched = 0;
   local = 0;
 
-  constructor(private readonly node: LocalNode, private readonly client: PeerClient | null, private readonly blobs: BufferRing) {}
+  constructor(private readonly node: LocalNode, private readonly swarm: Swarm | null, private readonly blobs: BufferRing) {}
 
   async fetch(id: string): Promise<Fetched> {
     if (await this.node.store.has(id)) {
       const blob = await this.node.store.read(id).catch(() => null);
-      if (blob) return { id, blob, length: blob.length, local: true };
+      if (blob) return { id, blob, length: blob.length, local: true, from: -1 };
     }
     return this.fromPeer(id);
   }
 
   async openWrite(writer: FileWriter, place: Parameters<FileWriter['openWrite']>[0], first: Fetched): Promise<{ blob: Buffer; plainLength: number }> {
     let fetched = first;
+    const exclude = new Set<number>();
     for (let attempt = 1; ; attempt++) {
       try {
         const r = await writer.openWrite(place, fetched.blob, fetched.length);
@@ -230,22 +360,28 @@ class ChunkSource {
       } catch (err) {
         if (!(err instanceof P2pfxError) || err.code !== 'HASH_MISMATCH') throw err;
         if (fetched.local) await this.node.store.remove(fetched.id);
-        else if (attempt >= FETCH_ATTEMPTS) {
-          throw new P2pfxError('HASH_MISMATCH', `peer ${this.client?.label ?? 'none'} served chunk ${fetched.id} with bytes that do not match its id (asked ${FETCH_ATTEMPTS} times)`);
+        else {
+          const swarm = this.swarm!;
+          if (swarm.hasOther(fetched.id, fetched.from)) {
+            swarm.servedBad(fetched.from, fetched.id);
+            exclude.add(fetched.from);
+          } else if (attempt >= FETCH_ATTEMPTS) {
+            throw new P2pfxError('HASH_MISMATCH', `peer ${swarm.label(fetched.from)} served chunk ${fetched.id} with bytes that do not match its id (asked ${FETCH_ATTEMPTS} times)`);
+          }
         }
-        fetched = await this.fromPeer(fetched.id);
+        fetched = await this.fromPeer(fetched.id, exclude);
       }
     }
   }
 
   private readonly afterChunk = collectEvery(8);
 
-  private async fromPeer(id: string): Promise<Fetched> {
-    if (this.client === null) throw new P2pfxError('CHUNK_NOT_FOUND', `chunk ${id} is not held here, and no peer was asked`);
+  private async fromPeer(id: string, exclude?: ReadonlySet<number>): Promise<Fetched> {
+    if (this.swarm === null) throw new P2pfxError('CHUNK_NOT_FOUND', `chunk ${id} is not held here, and no peer was asked`);
     this.afterChunk();
     // Ring buffers own their whole ArrayBuffer: it moves to the worker entire.
-    const view = await this.client.getChunk(id, { verify: false, alloc: (n) => (n <= this.blobs.size ? this.blobs.take() : Buffer.allocUnsafeSlow(n)) });
-    return { id, blob: Buffer.from(view.buffer as ArrayBuffer), length: view.length, local: false };
+    const { view, from } = await this.swarm.fetch(id, (n) => (n <= this.blobs.size ? this.blobs.take() : Buffer.allocUnsafeSlow(n)), exclude);
+    return { id, blob: Buffer.from(view.buffer as ArrayBuffer), length: view.length, local: false, from };
   }
 }
 

@@ -1,8 +1,9 @@
 // `p2pfx chunks [--peer]`, `p2pfx files --peer`, `p2pfx id`.
-import { listCatalog } from '../../transfer/catalog.js';
+import { P2pfxError, isErrorCode } from '../../core/errors.js';
+import { listCatalogAcross } from '../../transfer/catalog.js';
 import { shortNodeId } from '../../pki/node-id.js';
 import { formatBytes, printable } from '../output.js';
-import { outFor, parseCount, withNode, withPeer, type GlobalOptions } from '../context.js';
+import { outFor, parseCount, withNode, withPeer, withPeers, type GlobalOptions } from '../context.js';
 import type { LocalNode } from '../../store/local-node.js';
 
 export interface ChunksOptions { peer?: string; limit?: string }
@@ -21,20 +22,31 @@ export async function chunksCommand(g: GlobalOptions, opts: ChunksOptions): Prom
   });
 }
 
-export interface FilesOptions { peer?: string; password?: string }
+export interface FilesOptions { peer?: string[]; password?: string }
 
+/** The catalogs of the peers named (default: every peer in the book), merged by file id. */
 export async function filesCommand(g: GlobalOptions, opts: FilesOptions): Promise<void> {
   const out = outFor(g);
-  await withNode(g, (node) => withPeer(node, opts.peer, async (client) => {
-    const entries = await listCatalog(client, node.creds, opts.password);
-    if (out.json) return out.data({ peer: client.label, peerNodeId: client.nodeId, files: entries });
-    if (entries.length === 0) return out.line(`The catalog of ${client.label} is empty.`);
-    out.line(`${entries.length} file${entries.length === 1 ? '' : 's'} on ${client.label} (node ${client.nodeId ?? '?'}):`);
-    for (const e of entries) {
+  await withNode(g, (node) => withPeers(node, opts.peer, async (clients) => {
+    const { files, unreachable } = await listCatalogAcross(clients, node.creds, opts.password);
+    if (unreachable.length === clients.length) {
+      const e = unreachable[0]!;
+      throw new P2pfxError(isErrorCode(e.code) ? e.code : 'PEER_ERROR', e.message);
+    }
+    const single = clients.length === 1 ? clients[0]! : null;
+    if (out.json) {
+      return out.data({ peer: single?.label ?? null, peerNodeId: single?.nodeId ?? null, peers: clients.map((c) => ({ peer: c.label, peerNodeId: c.nodeId })), files, unreachable });
+    }
+    const where = single ? `${single.label} (node ${single.nodeId ?? '?'})` : `${clients.length - unreachable.length} of ${clients.length} peers`;
+    if (files.length === 0) out.line(single ? `The catalog of ${single.label} is empty.` : `No files on ${where}.`);
+    else out.line(`${files.length} file${files.length === 1 ? '' : 's'} on ${where}:`);
+    for (const e of files) {
       const name = e.name ?? (e.access === 'password' ? '(name hidden: needs the password)' : '(name hidden: no key here)');
       const from = `${e.senderName === null ? '?' : printable(e.senderName)} (${shortNodeId(e.sender)})`;
-      out.line(`  ${e.fileId}  ${formatBytes(e.size).padStart(9)}  ${String(e.chunkCount).padStart(6)} chunks  ${e.createdAt}  from ${from}  ${e.name === null ? name : printable(name)}`);
+      const on = single ? '' : `  [on ${e.peers.join(', ')}]`;
+      out.line(`  ${e.fileId}  ${formatBytes(e.size).padStart(9)}  ${String(e.chunkCount).padStart(6)} chunks  ${e.createdAt}  from ${from}  ${e.name === null ? name : printable(name)}${on}`);
     }
+    for (const u of unreachable) out.line(`  unreachable: ${u.peer}: ${u.code}: ${printable(u.message)}`);
   }));
 }
 

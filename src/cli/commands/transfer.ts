@@ -1,47 +1,90 @@
 // `p2pfx send` and `p2pfx get`.
 import { Prompter } from '../prompt.js';
 import { getFile } from '../../transfer/get.js';
-import { sendFile } from '../../transfer/send.js';
+import { checkChunkSize, sendFile } from '../../transfer/send.js';
+import { resolveSourceFile } from '../../transfer/local-file.js';
 import { formatBytes, printable } from '../output.js';
 import { progressBar } from '../progress-bar.js';
-import { outFor, parseCount, parseSize, withNode, withPeer, type GlobalOptions } from '../context.js';
+import { P2pfxError, isErrorCode, toP2pfxError } from '../../core/errors.js';
+import { outFor, parseCount, parseSize, withNode, withPeers, type GlobalOptions } from '../context.js';
 
-export interface SendCommandOptions { peer?: string; password?: string; chunkSize?: string; concurrency?: string; storageOnly?: boolean }
+export interface SendCommandOptions { peer?: string[]; password?: string; chunkSize?: string; concurrency?: string; storageOnly?: boolean }
 
+/**
+ * Sends to every peer named (or, without --peer, to every peer in the book). One manifest names
+ * every recipient, so each can open the file; the chunks go to each peer that lacks them. A peer
+ * that cannot be reached is reported and the others still get the file; the exit code says so.
+ */
 export async function sendCommand(g: GlobalOptions, file: string, opts: SendCommandOptions): Promise<void> {
   const out = outFor(g);
   const chunkSize = opts.chunkSize === undefined ? undefined : parseSize(opts.chunkSize);
   const concurrency = opts.concurrency === undefined ? undefined : parseCount(opts.concurrency, '--concurrency');
-  await withNode(g, (node) => withPeer(node, opts.peer, async (client) => {
-    const bar = progressBar(showProgress(g), 'send');
-    const started = process.hrtime.bigint();
-    const result = await sendFile({ node, client, path: file, chunkSize, concurrency, password: opts.password, peerKey: !opts.storageOnly, onProgress: bar.listener }).finally(() => bar.stop());
-    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-    const summary = {
-      fileId: result.fileId, name: result.name, size: result.size, sha256: result.sha256, chunks: result.chunkCount,
-      sentChunks: result.sentChunks, peer: client.label, peerNodeId: client.nodeId, recipient: result.recipient?.nodeId ?? null, seconds, passwordEnvelope: opts.password !== undefined,
-      process: processStats(),
-    };
-    if (out.json) return out.data(summary);
-    out.line(`Sent ${result.name} (${formatBytes(result.size)}, ${result.chunkCount} chunks) to ${client.label}, node ${client.nodeId ?? '?'}`);
-    out.line(`  ${result.sentChunks} chunks moved, ${result.chunkCount - result.sentChunks} already there, in ${seconds.toFixed(2)} s (${(result.size / 1e6 / Math.max(seconds, 1e-3)).toFixed(1)} MB/s)`);
-    out.line(`  file id ${result.fileId}`);
-    out.line(`  sha256  ${result.sha256}`);
-    const peerName = result.recipient?.name ? printable(result.recipient.name) : client.label;
-    out.line(result.recipient
-      ? `  ${peerName} can open it and reassembles it into its received/ folder`
-      : `  stored on ${client.label}, which holds no key for it (--storage-only)`);
-    if (opts.password !== undefined) out.line('  any node given the password can download it too');
+  // What is wrong here is said before any peer is contacted.
+  if (chunkSize !== undefined) checkChunkSize(chunkSize);
+  await resolveSourceFile(file);
+  await withNode(g, (node) => withPeers(node, opts.peer, async (clients) => {
+    // Every recipient is known before the first byte leaves, so one manifest can name them all.
+    const asked = opts.storageOnly ? clients.map(() => null) : await Promise.allSettled(clients.map((c) => c.recipient()));
+    const recipients = asked.flatMap((r) => (r !== null && r.status === 'fulfilled' ? [r.value] : []));
+    const runs: Array<Record<string, unknown>> = [];
+    let first: Record<string, unknown> | null = null;
+    let failures = 0;
+    for (const [i, client] of clients.entries()) {
+      const ask = asked[i];
+      try {
+        if (ask && ask.status === 'rejected') throw ask.reason;
+        const bar = progressBar(showProgress(g), clients.length > 1 ? `send → ${client.label}` : 'send');
+        const started = process.hrtime.bigint();
+        const result = await sendFile({
+          node, client, path: file, chunkSize, concurrency, password: opts.password, peerKey: !opts.storageOnly,
+          recipients: recipients.filter((r) => r.nodeId !== client.nodeId), onProgress: bar.listener,
+        }).finally(() => bar.stop());
+        const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+        const summary = {
+          fileId: result.fileId, name: result.name, size: result.size, sha256: result.sha256, chunks: result.chunkCount,
+          sentChunks: result.sentChunks, peer: client.label, peerNodeId: client.nodeId, recipient: result.recipient?.nodeId ?? null, seconds,
+          passwordEnvelope: opts.password !== undefined,
+        };
+        first ??= summary;
+        runs.push(summary);
+        if (out.json) continue;
+        out.line(`Sent ${printable(result.name)} (${formatBytes(result.size)}, ${result.chunkCount} chunks) to ${client.label}, node ${client.nodeId ?? '?'}`);
+        out.line(`  ${result.sentChunks} chunks moved, ${result.chunkCount - result.sentChunks} already there, in ${seconds.toFixed(2)} s (${(result.size / 1e6 / Math.max(seconds, 1e-3)).toFixed(1)} MB/s)`);
+        out.line(`  file id ${result.fileId}`);
+        out.line(`  sha256  ${result.sha256}`);
+        const peerName = result.recipient?.name ? printable(result.recipient.name) : client.label;
+        out.line(result.recipient
+          ? `  ${peerName} can open it and reassembles it into its received/ folder`
+          : `  stored on ${client.label}, which holds no key for it (--storage-only)`);
+        if (opts.password !== undefined) out.line('  any node given the password can download it too');
+      } catch (err) {
+        const e = toP2pfxError(err);
+        // Local problems (no such file, bad chunk size) are the same for every peer: stop at once.
+        if (clients.length === 1 || LOCAL_ERRORS.has(e.code)) throw err;
+        failures++;
+        runs.push({ peer: client.label, peerNodeId: client.nodeId, error: { code: e.code, message: e.message } });
+        if (!out.json) out.line(`Not sent to ${client.label}: ${e.code}: ${printable(e.message)}`);
+      }
+    }
+    if (failures === clients.length) {
+      const e = runs[0]!.error as { code: string; message: string };
+      throw new P2pfxError(isErrorCode(e.code) ? e.code : 'PEER_ERROR', e.message);
+    }
+    if (failures > 0) process.exitCode = 1;
+    if (out.json) out.data({ ...first, peers: runs, process: processStats() });
   }));
 }
 
-export interface GetCommandOptions { peer?: string; password?: string; out?: string; concurrency?: string }
+/** Errors about this node's own file or options: no point trying the next peer. */
+const LOCAL_ERRORS = new Set(['FILE_NOT_FOUND', 'NOT_A_FILE', 'FILE_CHANGED', 'INVALID_ARGUMENT', 'PASSWORD_REQUIRED', 'INSUFFICIENT_STORAGE', 'BAD_MANIFEST']);
+
+export interface GetCommandOptions { peer?: string[]; password?: string; out?: string; concurrency?: string }
 
 export async function getCommand(g: GlobalOptions, ref: string, opts: GetCommandOptions): Promise<void> {
   const out = outFor(g);
   const concurrency = opts.concurrency === undefined ? undefined : parseCount(opts.concurrency, '--concurrency');
   const interactive = process.stdin.isTTY === true && process.stderr.isTTY === true && !out.json;
-  await withNode(g, (node) => withPeer(node, opts.peer, async (client) => {
+  await withNode(g, (node) => withPeers(node, opts.peer, async (clients) => {
     const bar = progressBar(showProgress(g), 'get');
     const askPassword = interactive ? async () => {
       const prompter = new Prompter(process.stdin, process.stderr);
@@ -52,14 +95,20 @@ export async function getCommand(g: GlobalOptions, ref: string, opts: GetCommand
       }
     } : undefined;
     const started = process.hrtime.bigint();
-    const result = await getFile({ node, client, ref, password: opts.password, askPassword, concurrency, onProgress: bar.listener, ...(opts.out ? { outDir: opts.out } : {}) })
+    const result = await getFile({ node, clients, ref, password: opts.password, askPassword, concurrency, onProgress: bar.listener, ...(opts.out ? { outDir: opts.out } : {}) })
       .finally(() => bar.stop());
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-    if (out.json) return out.data({ ...result, peer: client.label, peerNodeId: client.nodeId, seconds, process: processStats() });
-    out.line(`Received ${result.name} (${formatBytes(result.size)}) from ${client.label}, node ${client.nodeId ?? '?'}`);
-    out.line(`  saved as ${result.path}`);
+    const used = clients.filter((c) => (result.fromPeers[c.label] ?? 0) > 0);
+    const first = used[0] ?? clients[0]!;
+    if (out.json) {
+      return out.data({ ...result, peer: first.label, peerNodeId: first.nodeId, peers: clients.map((c) => ({ peer: c.label, peerNodeId: c.nodeId, chunks: result.fromPeers[c.label] ?? 0 })), seconds, process: processStats() });
+    }
+    const from = clients.length === 1 ? `${first.label}, node ${first.nodeId ?? '?'}` : used.map((c) => `${c.label} (node ${c.nodeId ?? '?'}, ${result.fromPeers[c.label]} chunks)`).join(', ') || 'this node\'s own store';
+    out.line(`Received ${printable(result.name)} (${formatBytes(result.size)}) from ${from}`);
+    out.line(`  saved as ${printable(result.path)}`);
     out.line(`  ${result.fetchedChunks} chunks fetched, ${result.localChunks} already here, in ${seconds.toFixed(2)} s (${(result.size / 1e6 / Math.max(seconds, 1e-3)).toFixed(1)} MB/s)`);
     out.line(`  sha256 ${result.sha256} (verified)`);
+    for (const p of result.peerProblems) out.line(`  note: ${p.peer}: ${p.code}: ${printable(p.message)} (its chunks came from another peer)`);
   }));
 }
 

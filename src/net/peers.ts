@@ -1,0 +1,97 @@
+// The peers a command talks to: what the user typed after --peer (an address, or a name or node
+// id from the peer book), or, without --peer, every peer in the book. A peer enters the book
+// only once a mutual-TLS handshake has shown its node id (DESIGN "Trust", discovery).
+import { P2pfxError } from '../core/errors.js';
+import { normalizeNodeId } from '../pki/node-id.js';
+import type { BookPeer } from '../store/index-db.js';
+import type { LocalNode } from '../store/local-node.js';
+import { PeerClient, type PeerClientOptions } from './client.js';
+import { formatPeer, parsePeer, type PeerAddress } from './peer-address.js';
+
+export interface PeerTarget {
+  address: PeerAddress;
+  /** The node id the book knows at that address: the handshake must show it. */
+  nodeId: string | null;
+  /** The book's name for it, when it comes from the book. */
+  name: string | null;
+}
+
+/**
+ * Resolves each --peer value: a node id or a name from the book, else HOST[:PORT]. With no value,
+ * the whole book. Throws INVALID_PEER (unknown id, bad address, empty book), AMBIGUOUS_NAME.
+ */
+export function resolvePeers(node: LocalNode, values: readonly string[] | undefined): PeerTarget[] {
+  const book = node.db.listPeers();
+  if (values === undefined || values.length === 0) {
+    if (book.length === 0) {
+      throw new P2pfxError('INVALID_PEER', 'no --peer given and the peer book is empty', {
+        hint: 'Name a peer with --peer HOST[:PORT], or fill the book: `p2pfx peers add HOST[:PORT]` or `p2pfx peers discover`.',
+      });
+    }
+    return book.map(fromBook);
+  }
+  const seen = new Set<string>();
+  const targets: PeerTarget[] = [];
+  for (const value of values) {
+    const t = resolveOne(book, value);
+    const key = t.nodeId ?? formatPeer(t.address);
+    if (!seen.has(key)) targets.push(t);
+    seen.add(key);
+  }
+  return targets;
+}
+
+function resolveOne(book: BookPeer[], value: string): PeerTarget {
+  let id: string | null = null;
+  try {
+    id = normalizeNodeId(value);
+  } catch {
+    // not a node id
+  }
+  if (id !== null) {
+    const p = book.find((b) => b.nodeId === id);
+    if (!p) throw new P2pfxError('INVALID_PEER', `no peer with node id ${id} in the peer book`, { hint: 'Add it with `p2pfx peers add HOST[:PORT]`, or give its address.' });
+    return fromBook(p);
+  }
+  const named = book.filter((b) => b.name === value);
+  if (named.length === 1) return fromBook(named[0]!);
+  if (named.length > 1) {
+    throw new P2pfxError('AMBIGUOUS_NAME', `${named.length} peers in the book are named ${JSON.stringify(value)}: ${named.map((p) => p.nodeId).join(', ')}`, { hint: 'Use the node id of the one you mean.' });
+  }
+  return { address: parsePeer(value), nodeId: null, name: null };
+}
+
+function fromBook(p: BookPeer): PeerTarget {
+  const a = p.addresses[0];
+  if (!a) throw new P2pfxError('INVALID_PEER', `peer ${p.name} (${p.nodeId}) has no known address`);
+  return { address: { host: a.host, port: a.port }, nodeId: p.nodeId, name: p.name };
+}
+
+/** A client for a target, bound to the node id the book expects there (if any). */
+export function clientFor(node: LocalNode, target: PeerTarget, opts: PeerClientOptions = {}): PeerClient {
+  return new PeerClient(target.address, node.creds, { revocation: node.revocation, ...(target.nodeId ? { expectNodeId: target.nodeId } : {}), ...opts });
+}
+
+/**
+ * Connects to host:port, lets the handshake show who answers, and records it in the book.
+ * With `expectNodeId`, a different node there is refused (PEER_MISMATCH), and nothing recorded.
+ */
+export async function confirmPeer(node: LocalNode, address: PeerAddress, opts: { expectNodeId?: string; source: BookPeer['source']; timeoutMs?: number }): Promise<BookPeer> {
+  const client = new PeerClient(address, node.creds, {
+    revocation: node.revocation, connections: 1,
+    ...(opts.expectNodeId ? { expectNodeId: opts.expectNodeId } : {}),
+    ...(opts.timeoutMs ? { connectTimeoutMs: opts.timeoutMs, idleTimeoutMs: opts.timeoutMs } : {}),
+  });
+  try {
+    const health = await client.health();
+    const nodeId = client.nodeId;
+    if (nodeId === null || health.nodeId !== nodeId) {
+      throw new P2pfxError('PEER_ERROR', `peer ${client.label} claims node id ${String(health.nodeId)} but its certificate says ${nodeId ?? 'nothing'}`);
+    }
+    if (nodeId === node.creds.nodeId) throw new P2pfxError('INVALID_PEER', `${client.label} is this node itself`);
+    const name = typeof health.name === 'string' && /^[A-Za-z0-9._-]{1,64}$/.test(health.name) ? health.name : 'node';
+    return node.db.notePeer({ nodeId, name, host: address.host, port: address.port, source: opts.source });
+  } finally {
+    await client.close();
+  }
+}
