@@ -83,3 +83,21 @@ test('when no peer holds some chunk, the download fails with CHUNK_NOT_FOUND and
   assert.deepEqual((await readdir(out)).filter((n) => n !== PARTIAL_DIR), [], 'nothing under a final name');
   assert.deepEqual(await readdir(join(out, PARTIAL_DIR)), [`${manifest.fileId}.part`]);
 });
+
+test('two downloads of one file into one folder at once: the second is TRANSFER_BUSY, the first completes', async (t) => {
+  const { alpha, beta, data, path, manifest } = await spread(t, 100 * 16 * KB);
+  const out = join(data, 'out');
+  let second: Promise<unknown> | null = null;
+  const first = await getFile({
+    node: alpha.node, client: alpha.client(beta), ref: manifest.fileId, outDir: out, concurrency: 1,
+    // Started while the first is writing: it finds the file taken.
+    onProgress: () => {
+      second ??= getFile({ node: alpha.node, client: alpha.client(beta), ref: manifest.fileId, outDir: out }).catch((err: unknown) => err);
+    },
+  });
+  const refused = (await (second as Promise<unknown> | null)) as P2pfxError;
+  assert.equal(refused.code, 'TRANSFER_BUSY', String(refused));
+  assert.match(refused.message, new RegExp(`already being written into this folder by p2pfx process ${process.pid}`));
+  assert.equal(await fileSha(first.path), await fileSha(path));
+  assert.deepEqual(await readdir(out), ['big.bin'], 'no lock or partial left behind');
+});

@@ -22,7 +22,7 @@ export const ERROR_CODES = {
   CERT_REJECTED: { status: 403, hint: 'Both nodes need certificates signed by the same network CA (certs/ca-cert.pem).' },
   CERT_REVOKED: { status: 403, hint: 'The network CA revoked this certificate; ask its owner for a new one (`p2pfx invite` there, then `p2pfx join` here).' },
   CERT_NOT_FOUND: { status: 404, hint: 'List the certificates this CA issued with `p2pfx certs list`.' },
-  CRL_INVALID: { status: 400, hint: 'The revocation list is not signed by this network\'s CA, or is older than the one held; it was not taken.' },
+  CRL_INVALID: { status: 400, hint: 'The revocation list is not signed by this network\'s CA, is malformed, or is out of date; it was not taken. On a node, get the current one from the CA machine (or any peer holding it).' },
   // joining a network
   INVITE_CODE_INVALID: { status: 400, hint: 'Type the code exactly as `p2pfx invite` printed it (letters and digits; dashes are optional).' },
   INVITE_REFUSED: { status: 403, hint: 'That code is not an open invite of this CA: check the code and the address, or ask for a new one with `p2pfx invite`.' },
@@ -49,6 +49,7 @@ export const ERROR_CODES = {
   CHUNK_TOO_LARGE: { status: 413, hint: 'Chunks are capped; use a smaller --chunk-size.' },
   INSUFFICIENT_STORAGE: { status: 507, hint: 'Free disk space on the receiving node.' },
   MANIFEST_NOT_FOUND: { status: 404, hint: 'List what the peer holds with `p2pfx files --peer …`.' },
+  TRANSFER_BUSY: { status: 409, hint: 'Another p2pfx process (or this node\'s own server) is writing the same file into that folder; wait for it to finish, or stop it.' },
   AMBIGUOUS_NAME: { status: 409, hint: 'Several files have that name; use one of the ids listed.' },
   BAD_MANIFEST: { status: 400, hint: 'The manifest is malformed, tampered with, or not signed by a node of this network.' },
   FILE_CORRUPT: { status: 422, hint: 'The reassembled file does not match the size or SHA-256 recorded by the sender; nothing was kept.' },
