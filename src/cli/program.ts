@@ -86,11 +86,16 @@ export function buildProgram(): Command {
   peers.command('remove <name-or-id>')
     .description('remove a peer from the book')
     .action(async (which: string, _opts, cmd: Command) => (await peersModule()).peersRemoveCommand(g(cmd), which));
+  peers.command('discover')
+    .description('listen for nodes announcing themselves on the LAN; add those whose handshake shows the id they announce')
+    .option('--seconds <n>', 'how long to listen (default 3)')
+    .action(async (opts, cmd: Command) => (await peersModule()).peersDiscoverCommand(g(cmd), opts));
 
   program.command('serve')
     .description('run this node: answer peers over HTTPS with mutual TLS')
     .option('--port <port>', 'port to listen on (0: any free port)', String(DEFAULT_PORT))
     .option('--host <addr>', 'address to listen on', '0.0.0.0')
+    .option('--no-discovery', 'do not announce this node on the LAN, nor listen for others')
     .action(async (opts, cmd: Command) => (await import('./commands/serve.js')).serveCommand(g(cmd), opts));
 
   program.command('send <file>')

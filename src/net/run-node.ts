@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Manifest } from '../core/manifest.js';
 import type { LocalNode } from '../store/local-node.js';
 import { Inbox, type InboxEvent } from '../transfer/inbox.js';
+import { joinLan, type LanEvent } from './lan-peers.js';
 import { listenOrExplain } from './listen.js';
 import { createNodeServer, type NodeServerOptions } from './server.js';
 import { formatPeer } from './peer-address.js';
@@ -26,6 +27,8 @@ export interface StartNodeOptions {
   onManifest?: NodeServerOptions['onManifest'];
   /** Reassemble files sent to this node into its received/ folder, reporting each to onEvent. */
   inbox?: { onEvent?: (e: InboxEvent) => void };
+  /** Announce this node on the LAN and add the peers heard (after a handshake) to the book. */
+  lan?: { onEvent?: (e: LanEvent) => void };
 }
 
 export async function startNode(node: LocalNode, opts: StartNodeOptions): Promise<RunningNode> {
@@ -40,9 +43,11 @@ export async function startNode(node: LocalNode, opts: StartNodeOptions): Promis
   // A newer CRL (from a peer, or `certs revoke` in another process) applies to the next handshake.
   const stopFollowing = node.revocation.onChange(() => (app.server as unknown as TlsServer).setSecureContext(serverTlsOptions(node.creds)));
   const stopWatching = node.revocation.watch();
+  const lan = opts.lan ? await joinLan(node, port, opts.lan.onEvent) : null;
   const close = async (): Promise<void> => {
     stopFollowing();
     stopWatching();
+    await lan?.close();
     await app.close();
     await inbox?.close();
   };

@@ -8,7 +8,7 @@ import { confirmPeer, resolvePeers } from '../../net/peers.js';
 import { normalizeNodeId } from '../../pki/node-id.js';
 import type { BookPeer } from '../../store/index-db.js';
 import type { LocalNode } from '../../store/local-node.js';
-import { outFor, withNode, type GlobalOptions } from '../context.js';
+import { outFor, parseCount, withNode, type GlobalOptions } from '../context.js';
 import { printable } from '../output.js';
 
 /** How long `peers` waits for each peer's answer when it checks who is reachable. */
@@ -49,6 +49,29 @@ export async function peersRemoveCommand(g: GlobalOptions, which: string): Promi
     node.db.removePeer(target.nodeId);
     if (out.json) return out.data({ removed: { nodeId: target.nodeId, name: target.name } });
     out.line(`Removed ${printable(target.name)} (${target.nodeId}) from the peer book.`);
+  });
+}
+
+export async function peersDiscoverCommand(g: GlobalOptions, opts: { seconds?: string }): Promise<void> {
+  const out = outFor(g);
+  const seconds = opts.seconds === undefined ? 3 : parseCount(opts.seconds, '--seconds', 60);
+  await withNode(g, async (node) => {
+    const { listenForHints } = await import('../../net/discovery.js');
+    const hints = await listenForHints({ nodeId: node.creds.nodeId, durationMs: seconds * 1000 });
+    const found: BookPeer[] = [];
+    const refused: Array<{ host: string; port: number; claimed: string; code: string; message: string }> = [];
+    await Promise.all(hints.filter((h) => h.nodeId !== node.creds.nodeId).map(async (h) => {
+      try {
+        found.push(await confirmPeer(node, { host: h.host, port: h.port }, { expectNodeId: h.nodeId, source: 'discovered', timeoutMs: CHECK_TIMEOUT_MS }));
+      } catch (err) {
+        const e = toP2pfxError(err);
+        refused.push({ host: h.host, port: h.port, claimed: h.nodeId, code: e.code, message: e.message });
+      }
+    }));
+    if (out.json) return out.data({ seconds, found, refused });
+    if (found.length === 0 && refused.length === 0) out.line(`No p2pfx node announced itself on the LAN in ${seconds} s.`);
+    for (const p of found) out.line(`Found ${printable(p.name)}, node ${p.nodeId}, at ${formatPeer(p.addresses[0]!)} (handshake checked; in the peer book)`);
+    for (const r of refused) out.line(`Ignored an announcement from ${formatPeer(r)} claiming ${printable(r.claimed)}: ${r.code}: ${printable(r.message)}`);
   });
 }
 

@@ -1,10 +1,12 @@
 import { startNode } from '../../net/run-node.js';
 import { shortNodeId } from '../../pki/node-id.js';
 import type { InboxEvent } from '../../transfer/inbox.js';
+import type { LanEvent } from '../../net/lan-peers.js';
+import { formatPeer } from '../../net/peer-address.js';
 import { formatBytes, printable } from '../output.js';
 import { outFor, parsePort, withNode, type GlobalOptions } from '../context.js';
 
-export interface ServeOptions { port: string; host: string }
+export interface ServeOptions { port: string; host: string; discovery?: boolean }
 
 /** Runs the node until SIGINT or SIGTERM. */
 export async function serveCommand(g: GlobalOptions, opts: ServeOptions): Promise<void> {
@@ -16,7 +18,17 @@ export async function serveCommand(g: GlobalOptions, opts: ServeOptions): Promis
       if (e.type === 'received') out.line(`received ${printable(e.name)} (${formatBytes(e.size)}) from ${from} → ${printable(e.path)}`);
       else out.line(`could not reassemble file ${e.fileId} from ${from}: ${e.code}: ${printable(e.message)}`);
     };
-    const running = await startNode(node, { host: opts.host, port: parsePort(opts.port), logger: g.debug ? { level: 'info' } : false, inbox: { onEvent } });
+    const onLan = (e: LanEvent): void => {
+      if (out.json) return out.data(e.type === 'peer' ? { event: 'peer', nodeId: e.peer.nodeId, name: e.peer.name, host: e.host, port: e.port } : { event: e.type, ...e });
+      if (e.type === 'peer') out.line(`peer ${printable(e.peer.name)} (${shortNodeId(e.peer.nodeId)}) at ${formatPeer(e)}: handshake checked, in the peer book`);
+      else if (e.type === 'ignored') out.line(`ignored an announcement from ${formatPeer(e)}: ${e.code}: ${printable(e.message)}`);
+      else out.note(`LAN discovery (${e.stage}): ${printable(e.message)}`);
+    };
+    const running = await startNode(node, {
+      host: opts.host, port: parsePort(opts.port), logger: g.debug ? { level: 'info' } : false, inbox: { onEvent },
+      // A node bound to loopback has nobody on the LAN to meet: it announces nothing.
+      ...(opts.discovery === false || isLoopback(opts.host) ? {} : { lan: { onEvent: onLan } }),
+    });
     if (out.json) out.data({ listening: running.url, host: running.host, port: running.port, nodeId: node.creds.nodeId, name: node.creds.name, home: node.home.root });
     else {
       out.line(`p2pfx node ${node.creds.name} listening on ${running.url}`);
@@ -31,4 +43,8 @@ export async function serveCommand(g: GlobalOptions, opts: ServeOptions): Promis
     await running.close();
     if (!out.json) out.note('stopped');
   });
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\./.test(host);
 }
