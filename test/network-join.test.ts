@@ -2,7 +2,7 @@
 // invites, a new machine joins (no CA key copied, no password), and the three nodes — on
 // 127.0.0.1, .2 and .3 — send each other files that each receiver reassembles on its own.
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { randomFile } from './helpers/network.js';
@@ -102,6 +102,11 @@ test('certs revoke on the CA machine: by name or id, clear errors, and a running
   const revoked = await runCli(t, ['certs', 'revoke', 'beta', '--home', a, '--reason', 'keyCompromise', '--json']);
   assert.equal(revoked.code, 0, revoked.stderr);
   assert.equal((JSON.parse(revoked.stdout) as { crlNumber: string }).crlNumber, '3');
+  // A lost crl.pem on the CA does not restart the numbering (nodes holding 3 would ignore a 1).
+  await rm(join(a, 'certs', 'crl.pem'));
+  const after = await runCli(t, ['certs', 'revoke', (await runCli(t, ['id', '--home', twin])).stdout.trim(), '--home', a, '--json']);
+  assert.equal(after.code, 0, after.stderr);
+  assert.equal((JSON.parse(after.stdout) as { crlNumber: string }).crlNumber, '4');
   const list = await runCli(t, ['certs', 'list', '--home', a]);
   assert.match(list.stdout, /^beta\s+[A-Z2-7-]{63}\s+issued \S+\s+REVOKED /m);
   assert.match(list.stdout, /^alpha\s+[A-Z2-7-]{63}\s+issued \S+\n/m);

@@ -19,7 +19,19 @@ export interface ChunkRef { index: number; id: string; size: number }
 export interface SealedMetadata { nonce: string; sealed: string }
 
 /** What the sender knows about the file; sealed with a key derived from the data key. */
-export interface FileMetadata { name: string; size: number; mtimeMs: number; sha256: string }
+export interface FileMetadata {
+  name: string;
+  size: number;
+  mtimeMs: number;
+  sha256: string;
+  /**
+   * 'folder': the file is a folder index (transfer/folder.ts) naming the folder's member files;
+   * absent means 'file'. Sealed with the rest, so a storage peer cannot tell folders from files.
+   */
+  kind?: 'file' | 'folder';
+  /** The file is a member of a folder: a receiving node's inbox leaves it to the folder index. */
+  inFolder?: boolean;
+}
 
 export interface Manifest {
   version: 1;
@@ -200,8 +212,14 @@ function checkMetadata(meta: unknown): FileMetadata {
     || typeof m.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(m.sha256)) {
     throw bad('metadata block has the wrong shape');
   }
+  // The marks are optional: absent stays absent (older senders write neither), present must be right.
+  if ('kind' in m && m.kind !== 'file' && m.kind !== 'folder') throw bad('metadata block has a kind that is neither file nor folder');
+  if ('inFolder' in m && typeof m.inFolder !== 'boolean') throw bad('metadata block has an inFolder mark that is not a boolean');
   checkFileName(m.name);
-  return { name: m.name, size: m.size as number, mtimeMs: m.mtimeMs, sha256: m.sha256 };
+  return {
+    name: m.name, size: m.size as number, mtimeMs: m.mtimeMs, sha256: m.sha256,
+    ...('kind' in m ? { kind: m.kind } : {}), ...('inFolder' in m ? { inFolder: m.inFolder } : {}),
+  };
 }
 
 /**

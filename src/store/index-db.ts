@@ -63,6 +63,10 @@ const MIGRATIONS: string[] = [
      added_at    TEXT NOT NULL,
      source      TEXT NOT NULL
    );`,
+  `CREATE TABLE settings (
+     key    TEXT PRIMARY KEY,
+     value  TEXT NOT NULL
+   );`,
 ];
 
 /** Addresses kept per peer, most recently confirmed first. */
@@ -273,6 +277,15 @@ export class IndexDb {
 
   removePeer(nodeId: string): boolean {
     return this.db.prepare('DELETE FROM peers WHERE node_id = ?').run(nodeId).changes > 0;
+  }
+
+  getSetting(key: string): string | null {
+    const row = this.db.prepare('SELECT value FROM settings WHERE key = ?').get(key) as { value: string } | undefined;
+    return row?.value ?? null;
+  }
+
+  setSetting(key: string, value: string): void {
+    this.db.prepare('INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)').run(key, value);
   }
 
   /** On the CA's machine: every certificate it issued, for `certs list` and `certs revoke`. */

@@ -23,6 +23,10 @@ export interface CatalogEntry {
   name: string | null;
   /** How this node can open the file: its own key, a password, or not at all. */
   access: 'key' | 'password' | 'none';
+  /** A file, or a folder (its index: fetch it with getFolder); null where the metadata stays closed. */
+  kind: 'file' | 'folder' | null;
+  /** A member file of some folder (it comes with its folder); null where the metadata stays closed. */
+  inFolder: boolean | null;
 }
 
 interface Summary {
@@ -42,11 +46,16 @@ export async function listCatalog(client: PeerClient, creds: Credentials, passwo
     const own = hasOwnEnvelope(s.envelopes, creds);
     const locked = s.envelopes.some((e) => e.type === 'password');
     let name: string | null = null;
+    let kind: CatalogEntry['kind'] = null;
+    let inFolder: boolean | null = null;
     if (own || (locked && password !== undefined)) {
       try {
         const fileId = Buffer.from(s.fileId, 'hex');
         const key = await unlockDataKey(s.envelopes, fileId, creds, { password, label: s.fileId });
-        name = openMetadata(s.metadata, key, fileId).name;
+        const meta = openMetadata(s.metadata, key, fileId);
+        ({ name } = meta);
+        kind = meta.kind ?? 'file';
+        inFolder = meta.inFolder ?? false;
       } catch (err) {
         if (!(err instanceof P2pfxError)) throw err;
       }
@@ -54,18 +63,20 @@ export async function listCatalog(client: PeerClient, creds: Credentials, passwo
     entries.push({
       fileId: s.fileId, chunkCount: s.chunkCount, totalBytes: s.totalBytes, size: plaintextBytes(s),
       createdAt: s.createdAt, sender: s.sender.nodeId, senderName: senderName(s, creds), name, access: own ? 'key' : locked ? 'password' : 'none',
+      kind, inFolder,
     });
   }
   return entries;
 }
 
 /**
- * A file id from what the user typed: an id as is, or a name looked up in the catalog.
+ * A file id from what the user typed: an id as is, or a name looked up in the catalog (a file's
+ * or a folder's; the member files of folders come with their folder and are not looked up by name).
  * Throws MANIFEST_NOT_FOUND, or AMBIGUOUS_NAME listing the candidates' ids.
  */
 export async function resolveFileRef(client: PeerClient, creds: Credentials, ref: string, password?: string): Promise<string> {
   if (isFileId(ref)) return ref;
-  const matches = (await listCatalog(client, creds, password)).filter((e) => e.name === ref);
+  const matches = (await listCatalog(client, creds, password)).filter((e) => e.name === ref && e.inFolder !== true);
   if (matches.length === 1) return matches[0]!.fileId;
   if (matches.length > 1) {
     throw new P2pfxError('AMBIGUOUS_NAME', `${matches.length} files on ${client.label} are named ${JSON.stringify(ref)}: ${matches.map((m) => `${m.fileId} (${m.createdAt})`).join(', ')}`);
@@ -123,7 +134,7 @@ export async function resolveFileRefAcross(clients: readonly PeerClient[], creds
     const first = unreachable[0]!;
     throw new P2pfxError(isErrorCode(first.code) ? first.code : 'PEER_ERROR', first.message);
   }
-  const matches = files.filter((e) => e.name === ref);
+  const matches = files.filter((e) => e.name === ref && e.inFolder !== true);
   if (matches.length === 1) return matches[0]!.fileId;
   if (matches.length > 1) {
     throw new P2pfxError('AMBIGUOUS_NAME', `${matches.length} files are named ${JSON.stringify(ref)}: ${matches.map((m) => `${m.fileId} (${m.createdAt}, on ${m.peers.join(', ')})`).join(', ')}`);

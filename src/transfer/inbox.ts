@@ -1,16 +1,22 @@
 // Files sent to this node: when a manifest carrying an envelope for this node arrives, the
 // running node reassembles the file into its received/ folder on its own, checked as a download
 // is. One file at a time, in arrival order; a file already received is not written twice.
-import type { Manifest } from '../core/manifest.js';
+// Folders: a member file (metadata inFolder) is left alone; the folder index (kind 'folder'),
+// sent after its members, rebuilds the whole folder from the local store (transfer/folder.ts).
+import { sep } from 'node:path';
+import { openMetadata, type FileMetadata, type Manifest } from '../core/manifest.js';
 import { toP2pfxError } from '../core/errors.js';
 import { commonNameOf } from '../pki/cert-pem.js';
 import type { LocalNode } from '../store/local-node.js';
 import type { CryptoPool } from './crypto-pool.js';
-import { receiveFile } from './get.js';
-import { hasOwnEnvelope } from './unlock.js';
+import { getFolder } from './folder.js';
+import { receiveFile, PARTIAL_DIR } from './get.js';
+import { hasOwnEnvelope, unlockDataKey } from './unlock.js';
 
 export type InboxEvent =
-  | { type: 'received'; fileId: string; name: string; path: string; size: number; sha256: string; sender: string; senderName: string }
+  | { type: 'received'; kind: 'file'; fileId: string; name: string; path: string; size: number; sha256: string; sender: string; senderName: string }
+  /** A whole folder: `size` is the bytes of all its files, `sha256` the folder index's. */
+  | { type: 'received'; kind: 'folder'; fileId: string; name: string; path: string; size: number; sha256: string; files: number; dirs: number; sender: string; senderName: string }
   | { type: 'failed'; fileId: string; sender: string; senderName: string; code: string; message: string };
 
 export class Inbox {
@@ -28,7 +34,7 @@ export class Inbox {
 
   /** Takes a checked manifest just stored; reassembles its file unless done already. */
   offer(m: Manifest): void {
-    if (this.closed || !this.isForMe(m) || this.queued.has(m.fileId) || this.node.db.receivedPath(m.fileId) !== null) return;
+    if (this.closed || !this.isForMe(m) || this.queued.has(m.fileId) || isReceived(this.node.db.receivedPath(m.fileId))) return;
     this.queue.push(m);
     this.queued.add(m.fileId);
     this.running ??= this.drain().finally(() => {
@@ -39,6 +45,13 @@ export class Inbox {
   /** Files addressed to this node whose reassembly never finished (the node was stopped). */
   catchUp(): void {
     for (const m of this.node.db.listManifests().reverse()) this.offer(m);
+  }
+
+  /** The sealed metadata, opened with this node's own key (no password: nobody is asked). */
+  private async metadata(m: Manifest): Promise<FileMetadata> {
+    const fileId = Buffer.from(m.fileId, 'hex');
+    const key = await unlockDataKey(m.envelopes, fileId, this.node.creds, { label: m.fileId });
+    return openMetadata(m.metadata, key, fileId);
   }
 
   /** Resolves when nothing is queued or running. */
@@ -57,8 +70,16 @@ export class Inbox {
     for (let m = this.queue.shift(); m !== undefined; m = this.queue.shift()) {
       const who = { sender: m.sender.nodeId, senderName: senderName(m) };
       try {
-        const r = await receiveFile({ node: this.node, manifest: m, ...(this.pool ? { pool: this.pool } : {}) });
-        this.onEvent({ type: 'received', fileId: m.fileId, name: r.name, path: r.path, size: r.size, sha256: r.sha256, ...who });
+        const meta = await this.metadata(m);
+        const pool = this.pool ? { pool: this.pool } : {};
+        if (meta.inFolder === true) continue; // its folder index brings it
+        if (meta.kind === 'folder') {
+          const r = await getFolder({ node: this.node, folderFileId: m.fileId, ...pool });
+          this.onEvent({ type: 'received', kind: 'folder', fileId: m.fileId, name: r.name, path: r.path, size: r.bytes, sha256: r.sha256, files: r.files, dirs: r.dirs, ...who });
+          continue;
+        }
+        const r = await receiveFile({ node: this.node, manifest: m, ...pool });
+        this.onEvent({ type: 'received', kind: 'file', fileId: m.fileId, name: r.name, path: r.path, size: r.size, sha256: r.sha256, ...who });
       } catch (err) {
         const e = toP2pfxError(err);
         this.onEvent({ type: 'failed', fileId: m.fileId, ...who, code: e.code, message: e.message });
@@ -67,6 +88,14 @@ export class Inbox {
       }
     }
   }
+}
+
+/**
+ * Whether a file was received for good. A path inside a partial-downloads folder is not: a folder
+ * whose index was read but whose files did not all arrive is tried again.
+ */
+function isReceived(path: string | null): boolean {
+  return path !== null && !path.split(sep).includes(PARTIAL_DIR);
 }
 
 function senderName(m: Manifest): string {

@@ -83,11 +83,16 @@ export async function certsIssueCommand(g: GlobalOptions, name: string, opts: Is
   out.line(`On ${name}: copy that certs/ folder into its p2pfx home (or use ${bundle.root} as --home), then run \`p2pfx serve\`.`);
 }
 
+/** The highest CRL number this CA has issued (kept apart from crl.pem, which can be lost). */
+const CRL_NUMBER_SETTING = 'ca.crlNumber';
+
 /** A CRL written here is recorded as checked, so that the next command need not parse it. */
 async function recordCrl(home: Home, pem: string, caCertPem: string): Promise<void> {
   const db = new IndexDb(home.dbPath);
   try {
-    rememberCrl(db, await readCrl(pem, caCertPem));
+    const info = await readCrl(pem, caCertPem);
+    rememberCrl(db, info);
+    db.setSetting(CRL_NUMBER_SETTING, info.number.toString());
   } finally {
     db.close();
   }
@@ -151,10 +156,14 @@ export async function certsRevokeCommand(g: GlobalOptions, target: string, opts:
     }
     const already = revoked.some((r) => normalizeSerialHex(r.serialHex) === victim.serialHex);
     if (!already) revoked.push({ serialHex: victim.serialHex, revokedAt: now, ...(reason ? { reason } : {}) });
-    const number = (old?.number ?? 0n) + 1n;
+    // The number only grows, even if crl.pem was lost or restored from an old copy: nodes that
+    // hold a higher number would ignore a lower one, and the revocation would never arrive.
+    const recorded = BigInt(db.getSetting(CRL_NUMBER_SETTING) ?? '0');
+    const number = (old !== null && old.number > recorded ? old.number : recorded) + 1n;
     const pem = await createCrl(ca, { number, revoked, now });
     await writeFileAtomic(home.crlPath, pem, 0o644);
     rememberCrl(db, await readCrl(pem, ca.certPem));
+    db.setSetting(CRL_NUMBER_SETTING, number.toString());
     db.markRevoked(victim.serialHex, now.toISOString());
     if (out.json) return out.data({ revoked: { name: victim.name, nodeId: victim.nodeId, serialHex: victim.serialHex }, alreadyRevoked: already, crlNumber: number.toString(), crl: home.crlPath });
     out.line(`${already ? 'Already revoked' : 'Revoked'} ${victim.name}, node ${victim.nodeId}`);
