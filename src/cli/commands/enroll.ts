@@ -61,6 +61,7 @@ export async function inviteCommand(g: GlobalOptions, opts: InviteOptions): Prom
         clearTimeout(timer);
         process.off('SIGINT', cancel);
         process.off('SIGTERM', cancel);
+        process.off('SIGHUP', cancel);
         onJoin = () => undefined;
         resolve(result);
       }
@@ -69,6 +70,7 @@ export async function inviteCommand(g: GlobalOptions, opts: InviteOptions): Prom
       };
       process.once('SIGINT', cancel);
       process.once('SIGTERM', cancel);
+      process.once('SIGHUP', cancel); // the terminal went away: the invite must not stay open
     });
 
     if (outcome === 'expired') {
