@@ -2,7 +2,7 @@
 // certificates from src/pki/ca.ts, temporary homes, and the attackers the construction is meant
 // to stop (a fake CA, a relay in the middle, a guesser), each run as a real server.
 import assert from 'node:assert/strict';
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
 import { once } from 'node:events';
 import { readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer as createHttpsServer, request as httpsRequest, type Server as HttpsServer } from 'node:https';
@@ -387,13 +387,17 @@ test('two machines racing with one code: exactly one joins, the other gets INVIT
 });
 
 /** A join request made ready on its own TLS connection, sent when told: for requests that arrive together. */
-async function preparedJoin(port: number, code: string, name: string): Promise<() => Promise<{ status: number; body: { error?: { code: string; message: string } } }>> {
+async function preparedJoin(port: number, code: string, name: string, opts: { publicKeyOf?: KeyObject } = {}): Promise<() => Promise<{ status: number; body: { error?: { code: string; message: string } } }>> {
   const codeKey = await inviteCodeKey(code);
-  const { publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const socket = tlsConnect({ host: LOCAL, port, rejectUnauthorized: false, minVersion: 'TLSv1.3' });
   await once(socket, 'secureConnect');
-  const fields = { version: 1, name, publicKey: publicKey.export({ type: 'spki', format: 'der' }).toString('base64'), ips: [LOCAL] };
-  const payload = JSON.stringify({ ...fields, mac: joinMac(joinKey(codeKey, sessionExporter(socket)), 'join-request', fields) });
+  // With publicKeyOf: a certificate asked for someone else's key, signed with our own.
+  const claimed = opts.publicKeyOf ?? publicKey;
+  const fields = { version: 1, name, publicKey: claimed.export({ type: 'spki', format: 'der' }).toString('base64'), ips: [LOCAL] };
+  const exporter = sessionExporter(socket);
+  const pop = sign('sha256', Buffer.concat([Buffer.from('p2pfx-join-pop\n'), exporter]), privateKey).toString('base64');
+  const payload = JSON.stringify({ ...fields, pop, mac: joinMac(joinKey(codeKey, exporter), 'join-request', fields) });
   return () => new Promise((resolve, reject) => {
     const req = httpsRequest({
       method: 'POST', host: LOCAL, port, path: '/v1/join', createConnection: () => socket,
@@ -420,6 +424,18 @@ test('requests with one code arriving together: the listener issues exactly one 
   // Some lost at the claim itself, having passed the first check while the winner's certificate was being signed.
   assert.ok(refused.some((a) => /a moment ago/.test(a.body.error!.message)), refused.map((a) => a.body.error?.message).join('\n'));
   assert.equal((await joinsSeen(side, 1)).length, 1);
+});
+
+test('a code holder cannot get a certificate for a public key it does not hold: 400, the invite stays open', async (t) => {
+  const side = await caSide(t);
+  const { code } = await side.invite();
+  const victim = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const answer = await (await preparedJoin(side.server.port, code, 'thief', { publicKeyOf: victim.publicKey }))();
+  assert.equal(answer.status, 400);
+  assert.equal(answer.body.error?.code, 'BAD_REQUEST');
+  assert.match(answer.body.error!.message, /does not prove possession of its public key/);
+  const honest = await (await preparedJoin(side.server.port, code, 'honest'))();
+  assert.equal(honest.status, 200, 'the invite was not used up');
 });
 
 test('a fake CA that does not know the code: JOIN_UNVERIFIED, nothing written', async (t) => {

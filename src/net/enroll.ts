@@ -7,7 +7,7 @@
 // K = HKDF(codeKey, salt = the session's TLS exporter) and MAC what they send with it. Only a
 // holder of the code key can MAC, and only for this very TLS session: a machine in the middle
 // holds two sessions with two exporters, and cannot turn a MAC made for one into one for the other.
-import { createHmac, generateKeyPair, hkdfSync, timingSafeEqual, type X509Certificate } from 'node:crypto';
+import { createHmac, createPublicKey, generateKeyPair, hkdfSync, sign, timingSafeEqual, verify, type KeyObject, type X509Certificate } from 'node:crypto';
 import { readFile, rm, stat } from 'node:fs/promises';
 import { request as httpsRequest } from 'node:https';
 import { isIP } from 'node:net';
@@ -85,6 +85,19 @@ function macEquals(a: string, b: string): boolean {
   const x = Buffer.from(a, 'base64');
   const y = Buffer.from(b, 'base64');
   return x.length === y.length && x.length > 0 && timingSafeEqual(x, y);
+}
+
+/** What the joiner signs with its new key: proof it holds it, bound to this session. */
+function popMessage(exporter: Buffer): Buffer {
+  return Buffer.concat([Buffer.from('p2pfx-join-pop\n'), exporter]);
+}
+
+function provesPossession(spkiDer: Buffer, exporter: Buffer, pop: string): boolean {
+  try {
+    return verify('sha256', popMessage(exporter), createPublicKey({ key: spkiDer, format: 'der', type: 'spki' }), Buffer.from(pop, 'base64'));
+  } catch {
+    return false;
+  }
 }
 
 export interface JoinRequestFields {
@@ -206,16 +219,17 @@ export async function startEnrollmentServer(opts: EnrollmentServerOptions): Prom
     void reply.status(404).send(new P2pfxError('NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}; this is an enrollment listener (POST ${JOIN_PATH})`).toJSON());
   });
 
-  app.post<{ Body: JoinRequestFields & { mac: string } }>(JOIN_PATH, {
+  app.post<{ Body: JoinRequestFields & { mac: string; pop: string } }>(JOIN_PATH, {
     schema: {
       body: {
         type: 'object',
-        required: ['version', 'name', 'publicKey', 'ips', 'mac'],
+        required: ['version', 'name', 'publicKey', 'ips', 'pop', 'mac'],
         additionalProperties: false,
         properties: {
           version: { type: 'integer', enum: [JOIN_PROTOCOL_VERSION] },
           name: { type: 'string', maxLength: 64 },
           publicKey: { type: 'string', maxLength: 1024, pattern: '^[A-Za-z0-9+/]+={0,2}$' },
+          pop: { type: 'string', maxLength: 256, pattern: '^[A-Za-z0-9+/]+={0,2}$' },
           ips: { type: 'array', maxItems: 64, items: { type: 'string', maxLength: 64 } },
           mac: { type: 'string', pattern: MAC_B64 },
         },
@@ -227,7 +241,7 @@ export async function startEnrollmentServer(opts: EnrollmentServerOptions): Prom
     if (failures.full(now)) {
       throw new P2pfxError('JOIN_RATE_LIMITED', `${MAX_FAILED_JOINS} wrong codes were tried in the last ${RATE_WINDOW_MS / 1000} s; no code is tried until a minute has passed`);
     }
-    const { mac, ...fields } = request.body;
+    const { mac, pop, ...fields } = request.body;
     const exporter = sessionExporter(request.raw.socket as TLSSocket);
     const match = matchInvite(book.list(), exporter, fields, mac);
     if (match === null) {
@@ -237,6 +251,11 @@ export async function startEnrollmentServer(opts: EnrollmentServerOptions): Prom
     }
     refuseUnlessPending(match.invite, new Date(now));
     const spki = Buffer.from(fields.publicKey, 'base64');
+    // The joiner must hold the key it asks a certificate for (signed over this session's
+    // exporter): a code holder cannot get a certificate naming another node's public key.
+    if (!provesPossession(spki, exporter, pop)) {
+      throw new P2pfxError('BAD_REQUEST', 'the join request does not prove possession of its public key');
+    }
     // Issued before the invite is claimed: bad names or addresses (INVALID_ARGUMENT) leave it open.
     const certPem = await issueNodeCertForPublicKey(ca, spki, { name: fields.name, ips: fields.ips });
     const nodeId = nodeIdFromSpki(spki);
@@ -366,7 +385,7 @@ export async function joinNetwork(opts: JoinOptions): Promise<JoinResult> {
   const keyPem = keys.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
   const fields: JoinRequestFields = { version: JOIN_PROTOCOL_VERSION, name: opts.name, publicKey: spkiDer.toString('base64'), ips };
 
-  const answer = await exchange({ host: opts.host, port: opts.port, label, codeKey, fields, timeoutMs: opts.timeoutMs ?? DEFAULT_JOIN_TIMEOUT_MS });
+  const answer = await exchange({ host: opts.host, port: opts.port, label, codeKey, fields, privateKey: keys.privateKey, timeoutMs: opts.timeoutMs ?? DEFAULT_JOIN_TIMEOUT_MS });
   if (answer.status !== 200) throw listenerError(answer.status, answer.json, label);
   const response = verifyMac(answer.json, answer.key, label);
   await checkResponse(response, { spkiDer, serverCert: answer.serverCert, label });
@@ -414,7 +433,7 @@ interface Answer {
  * One TLS 1.3 connection, one request. The CA cannot be checked yet (rejectUnauthorized: false):
  * the MACs, bound to this session's exporter, do that. Bounded by timeoutMs from the first byte.
  */
-function exchange(o: { host: string; port: number; label: string; codeKey: Buffer; fields: JoinRequestFields; timeoutMs: number }): Promise<Answer> {
+function exchange(o: { host: string; port: number; label: string; codeKey: Buffer; fields: JoinRequestFields; privateKey: KeyObject; timeoutMs: number }): Promise<Answer> {
   return new Promise((resolve, reject) => {
     let settled = false;
     const socket = tlsConnect({
@@ -451,7 +470,8 @@ function exchange(o: { host: string; port: number; label: string; codeKey: Buffe
         fail(err);
         return;
       }
-      const payload = JSON.stringify({ ...o.fields, mac: joinMac(key, 'join-request', o.fields) });
+      const pop = sign('sha256', popMessage(sessionExporter(socket)), o.privateKey).toString('base64');
+      const payload = JSON.stringify({ ...o.fields, pop, mac: joinMac(key, 'join-request', o.fields) });
       const req = httpsRequest({
         method: 'POST',
         host: o.host,
