@@ -223,6 +223,21 @@ const lockedHere = new Set<string>();
 async function lockPartial(partPath: string, label: string): Promise<() => Promise<void>> {
   const lockPath = `${partPath}.lock`;
   if (lockedHere.has(partPath)) throw busy(label, process.pid);
+  // Claimed in this process before the first await: a second caller here sees it at once.
+  lockedHere.add(partPath);
+  try {
+    await takeLockFile(lockPath, label);
+  } catch (err) {
+    lockedHere.delete(partPath);
+    throw err;
+  }
+  return async () => {
+    lockedHere.delete(partPath);
+    await rm(lockPath, { force: true });
+  };
+}
+
+async function takeLockFile(lockPath: string, label: string): Promise<void> {
   for (let attempt = 0; ; attempt++) {
     try {
       await mkdir(dirname(lockPath), { recursive: true }); // another run may just have removed the empty folder
@@ -235,11 +250,6 @@ async function lockPartial(partPath: string, label: string): Promise<() => Promi
       await rm(lockPath, { force: true }); // left by a process that died (or by this one, crashed before)
     }
   }
-  lockedHere.add(partPath);
-  return async () => {
-    lockedHere.delete(partPath);
-    await rm(lockPath, { force: true });
-  };
 }
 
 function isAlive(pid: number): boolean {

@@ -1,0 +1,675 @@
+// Folders (DESIGN "Formats > Folder"). A folder travels as its member files, each a normal file
+// (own key, chunks and signed manifest, metadata marked inFolder), then a folder index — the JSON
+// list of core/folder-index.ts — sent as one more file marked kind 'folder'. Nothing new to trust:
+// the index is sealed, chunked and signed like any file, and the SHA-256 it records for each member
+// binds that member's bytes to the folder, whichever manifest of the member's file id is used.
+//
+// A receiver checks every path of the index before it writes anything, builds the tree in a
+// staging folder of its own inside OUT/.p2pfx-partial/, never following a symbolic link, and shows
+// it under its final name with one rename: no half-built folder ever appears under a final name.
+import { createHash } from 'node:crypto';
+import { createReadStream, type Stats } from 'node:fs';
+import { link, lstat, mkdir, readdir, readFile, realpath, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
+import { basename, join, sep } from 'node:path';
+import { P2pfxError } from '../core/errors.js';
+import {
+  checkFolderEntries, encodeFolderIndex, escapePath, parseFolderIndex, MAX_FOLDER_DEPTH, MAX_FOLDER_ENTRIES, MAX_FOLDER_INDEX_BYTES,
+  MAX_FOLDER_PATH_BYTES, type FolderDirEntry, type FolderEntry, type FolderFileEntry, type FolderIndex,
+} from '../core/folder-index.js';
+import { isFileId } from '../core/ids.js';
+import { DEFAULT_CHUNK_BYTES } from '../core/limits.js';
+import { checkFileName, plaintextBytes, type Manifest } from '../core/manifest.js';
+import type { PeerClient, Recipient } from '../net/client.js';
+import { checkManifest } from '../pki/manifest-trust.js';
+import { writeFileAtomic } from '../store/fs-atomic.js';
+import type { LocalNode } from '../store/local-node.js';
+import { CryptoPool } from './crypto-pool.js';
+import { getFile, receiveFile, PARTIAL_DIR, type GetResult } from './get.js';
+import type { ProgressListener, TransferProgress } from './progress.js';
+import { checkChunkSize, sendFile } from './send.js';
+
+/** Folder indexes this node sent, kept so that an unchanged folder is sent again under the same file id. */
+export const SENT_FOLDERS_DIR = 'folders';
+const MAX_NAME_SUFFIX = 9999;
+
+// =============================== sending ===============================
+
+export interface SendFolderOptions {
+  node: LocalNode;
+  client: PeerClient;
+  /** The folder to send; itself may be a symbolic link (the user named it), nothing inside it is followed. */
+  dir: string;
+  /** More nodes the folder is for (beyond the peer): each gets an envelope in every manifest. */
+  recipients?: readonly Recipient[];
+  password?: string | undefined;
+  chunkSize?: number;
+  /** Chunks in flight per file. */
+  concurrency?: number;
+  /** As for sendFile: false makes the peer a storage peer for the whole folder. */
+  peerKey?: boolean;
+  onProgress?: ProgressListener;
+  pool?: CryptoPool;
+}
+
+/** An entry of the source folder that was not sent. */
+export interface SkippedEntry { path: string; type: 'symlink' | 'special' }
+
+export interface SendFolderResult {
+  /** The file id of the folder index: what `get` takes to fetch the folder. */
+  folderFileId: string;
+  name: string;
+  files: number;
+  /** Directories inside the folder (empty ones included; the folder itself not counted). */
+  dirs: number;
+  /** Plaintext bytes of all member files. */
+  bytes: number;
+  /** Chunks of the member files and of the index. */
+  chunkCount: number;
+  /** Chunks PUT in this run; the rest the peer already held. */
+  sentChunks: number;
+  /** Symbolic links and special files (sockets, FIFOs, devices): listed, never sent or followed. */
+  skipped: SkippedEntry[];
+  index: FolderIndex;
+  /** The manifest of the folder index. */
+  manifest: Manifest;
+  /** The peer the folder was addressed to, or null for storage only. */
+  recipient: Recipient | null;
+}
+
+interface SourceFile { path: string; abs: string; size: number; dev: number; ino: number }
+interface WalkedFolder { root: string; name: string; files: SourceFile[]; dirs: string[]; skipped: SkippedEntry[] }
+
+/**
+ * Sends a folder: every regular file below it (one after the other), then the folder index.
+ * Everything that can make a receiver refuse the folder (a name, a count, a depth) is checked
+ * before the first byte leaves; symbolic links and special files are skipped and listed.
+ */
+export async function sendFolder(opts: SendFolderOptions): Promise<SendFolderResult> {
+  const chunkSize = checkChunkSize(opts.chunkSize ?? DEFAULT_CHUNK_BYTES);
+  const walked = await walkFolder(opts.dir);
+  await refuseOwnHome(opts.node, walked.root, opts.dir);
+  checkFolderEntries([...walked.dirs.map((path) => ({ path, type: 'dir' as const })), ...walked.files.map((f) => ({ path: f.path, type: 'file' as const }))],
+    (message) => new P2pfxError('INVALID_ARGUMENT', `cannot send ${escapePath(opts.dir)}: ${message}`, { hint: 'Rename or move what is named, then send the folder again.' }));
+  // Asked once, not per file: it proves the peer is there and who it is before any file is read.
+  const recipient = opts.peerKey === false ? null : await opts.client.recipient();
+  const recipients = [...(recipient ? [recipient] : []), ...(opts.recipients ?? [])];
+  const pool = opts.pool ?? new CryptoPool();
+  const totalBytes = walked.files.reduce((sum, f) => sum + f.size, 0);
+  const totalChunks = walked.files.reduce((sum, f) => sum + Math.max(1, Math.ceil(f.size / chunkSize)), 0);
+  const tally = { files: 0, bytes: 0, chunks: 0 };
+  const report = (phase: TransferProgress['phase'], path: string, p: TransferProgress | null) => opts.onProgress?.({
+    phase, name: walked.name,
+    doneBytes: Math.min(totalBytes, tally.bytes + (p?.doneBytes ?? 0)), totalBytes,
+    doneChunks: Math.min(totalChunks, tally.chunks + (p?.doneChunks ?? 0)), totalChunks,
+    folder: { path, fileDoneBytes: p?.doneBytes ?? 0, fileTotalBytes: p?.totalBytes ?? 0, doneFiles: tally.files, totalFiles: walked.files.length },
+  });
+  const common = { node: opts.node, client: opts.client, pool, chunkSize, password: opts.password, concurrency: opts.concurrency, peerKey: false, recipients };
+  try {
+    const entries: FolderEntry[] = walked.dirs.map((path): FolderDirEntry => ({ path, type: 'dir' }));
+    let sentChunks = 0;
+    let chunkCount = 0;
+    for (const f of walked.files) {
+      await sameFile(f);
+      const r = await sendFile({
+        ...common, path: f.abs, name: basename(f.abs), metadataExtra: { inFolder: true },
+        onProgress: (p) => report(p.phase === 'done' ? 'sending' : p.phase, f.path, p),
+      });
+      // Replaced by a link (or another file) while it was read: refused before the index names it.
+      await sameFile(f);
+      entries.push({ path: f.path, type: 'file', fileId: r.fileId, size: r.size, sha256: r.sha256 });
+      sentChunks += r.sentChunks;
+      chunkCount += r.chunkCount;
+      tally.files++;
+      tally.bytes += r.size;
+      tally.chunks += r.chunkCount;
+      report('sending', f.path, null);
+    }
+    const json = encodeFolderIndex(entries);
+    const indexPath = await writeSentIndex(opts.node, walked.root, json);
+    const sent = await sendFile({ ...common, path: indexPath, name: walked.name, metadataExtra: { kind: 'folder' } });
+    sentChunks += sent.sentChunks;
+    chunkCount += sent.chunkCount;
+    report('done', '', null);
+    return {
+      folderFileId: sent.fileId, name: walked.name, files: walked.files.length, dirs: walked.dirs.length, bytes: tally.bytes,
+      chunkCount, sentChunks, skipped: walked.skipped, index: parseFolderIndex(JSON.parse(json)), manifest: sent.manifest, recipient,
+    };
+  } finally {
+    if (!opts.pool) await pool.close();
+  }
+}
+
+/**
+ * The folder's tree, read with lstat: regular files and directories are kept, symbolic links and
+ * special files listed as skipped (a link is never followed, in or out of the tree). Names a
+ * receiver would refuse stop the send here.
+ */
+async function walkFolder(dir: string): Promise<WalkedFolder> {
+  let root: string;
+  try {
+    root = await realpath(dir);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') throw new P2pfxError('FILE_NOT_FOUND', `no such folder: ${dir}`, { cause: err });
+    if (code === 'EACCES') throw new P2pfxError('FILE_NOT_FOUND', `cannot read ${dir}: permission denied`, { hint: 'Check the folder\'s permissions.', cause: err });
+    throw err;
+  }
+  if (!(await stat(root)).isDirectory()) throw new P2pfxError('INVALID_ARGUMENT', `${dir} is not a folder`, { hint: 'Send a file with `send FILE`, a folder with `send DIR`.' });
+  const name = basename(root);
+  try {
+    checkFileName(name);
+  } catch (err) {
+    throw new P2pfxError('INVALID_ARGUMENT', `the folder ${escapePath(dir)} has no name a receiver would accept`, { hint: 'Send a folder below the root, with a plain name.', cause: err });
+  }
+  const walked: WalkedFolder = { root, name, files: [], dirs: [], skipped: [] };
+  const unsafe: string[] = [];
+  const visit = async (rel: string, depth: number): Promise<void> => {
+    let names: string[];
+    try {
+      names = (await readdir(rel === '' ? root : join(root, rel))).sort();
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EACCES') {
+        throw new P2pfxError('FILE_NOT_FOUND', `cannot read folder ${escapePath(join(root, rel))}: permission denied`, { hint: 'Check the folder\'s permissions.', cause: err });
+      }
+      throw err;
+    }
+    for (const n of names) {
+      const path = rel === '' ? n : `${rel}/${n}`;
+      try {
+        checkFileName(n);
+      } catch {
+        unsafe.push(path);
+        continue;
+      }
+      if (Buffer.byteLength(path) > MAX_FOLDER_PATH_BYTES) throw tooMuch(`the path ${escapePath(path)} is over ${MAX_FOLDER_PATH_BYTES} bytes`);
+      let info: Stats;
+      try {
+        info = await lstat(join(root, path));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue; // gone since readdir: not part of the folder
+        throw err;
+      }
+      if (info.isSymbolicLink()) walked.skipped.push({ path, type: 'symlink' });
+      else if (info.isDirectory()) {
+        if (depth + 1 > MAX_FOLDER_DEPTH) throw tooMuch(`${escapePath(path)} is more than ${MAX_FOLDER_DEPTH} folders deep`);
+        walked.dirs.push(path);
+        await visit(path, depth + 1);
+      } else if (info.isFile()) walked.files.push({ path, abs: join(root, path), size: info.size, dev: info.dev, ino: info.ino });
+      else walked.skipped.push({ path, type: 'special' });
+      if (walked.files.length + walked.dirs.length > MAX_FOLDER_ENTRIES) throw tooMuch(`it holds more than ${MAX_FOLDER_ENTRIES} files and folders`);
+    }
+  };
+  await visit('', 0);
+  if (unsafe.length > 0) {
+    throw new P2pfxError('INVALID_ARGUMENT', `cannot send ${escapePath(dir)}: ${unsafe.length} name(s) have control, bidirectional-override or separator characters, or are too long: ${unsafe.slice(0, 5).map(escapePath).join(', ')}${unsafe.length > 5 ? ', …' : ''}`, {
+      hint: 'Rename them to plain names, then send the folder again.',
+    });
+  }
+  return walked;
+
+  function tooMuch(why: string): P2pfxError {
+    return new P2pfxError('INVALID_ARGUMENT', `cannot send ${escapePath(dir)}: ${why}`, { hint: 'Send a smaller folder, or its subfolders one by one.' });
+  }
+}
+
+/**
+ * A folder holding this node's home would carry its private keys (certs/), its chunks and its
+ * index to the peer — with the default home (the current directory), `send .` would. Refused.
+ */
+async function refuseOwnHome(node: LocalNode, root: string, dir: string): Promise<void> {
+  const home = await realpath(node.home.root).catch(() => node.home.root);
+  if (home === root || home.startsWith(root.endsWith(sep) ? root : root + sep)) {
+    throw new P2pfxError('INVALID_ARGUMENT', `${escapePath(dir)} holds this node's home (${escapePath(home)}): its certs/ hold private keys, which p2pfx never sends`, {
+      hint: 'Send a folder that does not hold the home (a subfolder), or keep the home elsewhere with --home.',
+    });
+  }
+}
+
+/** Throws FILE_CHANGED unless the path is still the regular file the walk saw (not a link to elsewhere). */
+async function sameFile(f: SourceFile): Promise<void> {
+  const now = await lstat(f.abs).catch(() => null);
+  if (!now || !now.isFile() || now.dev !== f.dev || now.ino !== f.ino) {
+    throw new P2pfxError('FILE_CHANGED', `${escapePath(f.abs)} was replaced or removed while the folder was being sent`, { hint: 'Send the folder again once nothing is moving files in it.' });
+  }
+}
+
+/**
+ * Writes the folder index where the next send of the same folder finds it: rewritten only when
+ * its bytes change, so an unchanged folder keeps its journal entry — same key, same file id, no
+ * chunk sent again, and a receiving node sees a folder it already has.
+ */
+async function writeSentIndex(node: LocalNode, root: string, json: string): Promise<string> {
+  const path = join(node.home.root, SENT_FOLDERS_DIR, `${createHash('sha256').update(root).digest('hex').slice(0, 32)}.json`);
+  const old = await readFile(path, 'utf8').catch(() => null);
+  if (old !== json) await writeFileAtomic(path, json);
+  return path;
+}
+
+// =============================== receiving ===============================
+
+export interface GetFolderOptions {
+  node: LocalNode;
+  /**
+   * Where the folder comes from, as for getFile: one peer, or several. With neither, this node's
+   * own store only — a folder sent to this node (what the inbox does).
+   */
+  client?: PeerClient;
+  clients?: readonly PeerClient[];
+  /** The file id of the folder index. */
+  folderFileId: string;
+  /** Where the folder lands (as OUT/NAME, or NAME (1)…); the node's received/ by default. */
+  outDir?: string;
+  password?: string | undefined;
+  /** Asked once, when the first file needs a password; the answer serves the whole folder. */
+  askPassword?: (() => Promise<string>) | undefined;
+  concurrency?: number;
+  onProgress?: ProgressListener;
+  pool?: CryptoPool;
+}
+
+export interface GetFolderResult {
+  folderFileId: string;
+  name: string;
+  /** Where the folder landed. */
+  path: string;
+  /** SHA-256 of the folder index (which names every file's SHA-256). */
+  sha256: string;
+  files: number;
+  dirs: number;
+  bytes: number;
+  fetchedChunks: number;
+  localChunks: number;
+  /** Member files found complete and checked in the staging folder of an earlier, interrupted run. */
+  resumedFiles: number;
+  /** Chunks fetched from each peer, by its address, over all member files. */
+  fromPeers: Record<string, number>;
+  /** What went wrong with a peer on the way, not fatal while another had the chunk (as getFile reports). */
+  peerProblems: GetResult['peerProblems'];
+}
+
+/**
+ * Fetches a folder: its index first (small; checked whole before anything else is written), then
+ * each member file into the staging folder, each checked against the index's size and SHA-256,
+ * then the tree built there and renamed to OUT/NAME — or NAME (1), NAME (2)… never over anything.
+ *
+ * Staging, all inside OUT/.p2pfx-partial/<folderFileId>.dir/: `index/` (the index download,
+ * removed once read), `fetch/` (member downloads; their `.p2pfx-partial/<fileId>.part` resume as
+ * any download's), `files/<fileId>` (members fetched and checked), `tree/` (built last, then
+ * renamed), and beside it `<folderFileId>.dir.lock` (one writer at a time: TRANSFER_BUSY). A
+ * transport failure keeps fetch/ and files/ for the next run; an integrity failure (bad index,
+ * corrupt member) removes the staging folder; nothing outside it is ever removed.
+ */
+export async function getFolder(opts: GetFolderOptions): Promise<GetFolderResult> {
+  const { node, folderFileId } = opts;
+  if (!isFileId(folderFileId)) throw new P2pfxError('INVALID_ID', `not a file id: ${escapePath(folderFileId)}`);
+  const outDir = opts.outDir ?? node.home.receivedDir;
+  await mkdir(outDir, { recursive: true });
+  // Refused, not removed, when a link or a file stands there: neither is ours.
+  const partDir = await ownDir(join(outDir, PARTIAL_DIR));
+  const release = await lockStaging(join(partDir, `${folderFileId}.dir.lock`), folderFileId);
+  const pool = opts.pool ?? new CryptoPool();
+  try {
+    const stage = new Staging(await ownDir(join(partDir, `${folderFileId}.dir`)));
+    return await assembleFolder(opts, outDir, stage, new MemberSource(opts, pool));
+  } finally {
+    await release();
+    await rmdir(partDir).catch(() => undefined);
+    if (!opts.pool) await pool.close();
+  }
+}
+
+async function assembleFolder(opts: GetFolderOptions, outDir: string, stage: Staging, source: MemberSource): Promise<GetFolderResult> {
+  const { node, folderFileId } = opts;
+  try {
+    const { index, name, sha256: indexSha } = await fetchIndex(source, folderFileId, await stage.fresh('index'));
+    await rm(stage.sub('index'), { recursive: true, force: true });
+
+    const files = index.entries.filter((e): e is FolderFileEntry => e.type === 'file');
+    const dirs = index.entries.filter((e) => e.type === 'dir').length;
+    const totalBytes = files.reduce((sum, f) => sum + f.size, 0);
+    const progress = new FolderGetProgress(opts.onProgress, name, totalBytes, files.length);
+    const fetchDir = await ownDir(stage.sub('fetch'));
+    const doneDir = await ownDir(stage.sub('files'));
+    let resumedFiles = 0;
+    for (const f of files) {
+      const done = join(doneDir, f.fileId);
+      if (await holdsChecked(done, f)) {
+        resumedFiles++;
+      } else {
+        await rm(done, { force: true });
+        await ownDir(join(fetchDir, PARTIAL_DIR));
+        const r = await source.fetch(f.fileId, fetchDir, `${escapePath(f.path)} in folder ${escapePath(name)}`, (p) => progress.file(f.path, p));
+        if (r.size !== f.size || r.sha256 !== f.sha256) {
+          await rm(r.path, { force: true });
+          throw new P2pfxError('FILE_CORRUPT', `file ${escapePath(f.path)} of folder ${escapePath(name)} (${f.fileId}) is ${r.size} bytes with SHA-256 ${r.sha256}, the folder index says ${f.size} bytes and ${f.sha256}`);
+        }
+        await rename(r.path, done);
+      }
+      progress.fileDone(f.path, f.size);
+    }
+
+    const tree = new TreeBuilder(stage.sub('tree'));
+    await tree.start();
+    for (const e of [...index.entries].sort((a, b) => (a.path < b.path ? -1 : 1))) {
+      if (e.type === 'dir') await tree.dir(e.path);
+      else await tree.file(e.path, join(doneDir, e.fileId));
+    }
+    const path = await publishDir(tree.root, outDir, name);
+    node.db.noteReceived(folderFileId, path, indexSha);
+    for (const f of files) node.db.noteReceived(f.fileId, join(path, ...f.path.split('/')), f.sha256);
+    await rm(stage.root, { recursive: true, force: true });
+    progress.done();
+    return {
+      folderFileId, name, path, sha256: indexSha, files: files.length, dirs, bytes: totalBytes,
+      fetchedChunks: source.fetchedChunks, localChunks: source.localChunks, resumedFiles, fromPeers: source.fromPeers, peerProblems: source.peerProblems,
+    };
+  } catch (err) {
+    if (isResumable(err)) {
+      // Members fetched and checked stay for the next run, with fetch/'s partial; nothing else.
+      await rm(stage.sub('index'), { recursive: true, force: true });
+      await rm(stage.sub('tree'), { recursive: true, force: true });
+      for (const dir of [join(stage.sub('fetch'), PARTIAL_DIR), stage.sub('fetch'), stage.sub('files'), stage.root]) await rmdir(dir).catch(() => undefined);
+    } else {
+      await rm(stage.root, { recursive: true, force: true });
+    }
+    throw err;
+  }
+}
+
+/** Folders being assembled by this process (the inbox and a `get` may run side by side). */
+const lockedHere = new Set<string>();
+
+/**
+ * One writer per staging folder, as get.ts has one per partial file: `<folderFileId>.dir.lock`
+ * holds the writer's pid (created exclusively: a link there is not followed). A lock whose
+ * process is gone is taken over; a live one is TRANSFER_BUSY. Returns the release.
+ */
+async function lockStaging(lockPath: string, folderFileId: string): Promise<() => Promise<void>> {
+  const busy = (pid: number) => new P2pfxError('TRANSFER_BUSY', `folder ${folderFileId} is already being assembled into this folder by p2pfx process ${pid}`);
+  if (lockedHere.has(lockPath)) throw busy(process.pid);
+  // Claimed here before the first await: two calls of this process cannot both get past it.
+  lockedHere.add(lockPath);
+  try {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await writeFile(lockPath, String(process.pid), { flag: 'wx', mode: 0o644 });
+        break;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw err;
+        const info = await lstat(lockPath);
+        if (!info.isFile()) throw new P2pfxError('INVALID_ARGUMENT', `${escapePath(lockPath)} is not a lock file of p2pfx: it is not followed`, { hint: 'Remove it, then get again.' });
+        const pid = Number(await readFile(lockPath, 'utf8').catch(() => ''));
+        // Our own pid without an entry in lockedHere: left by an earlier process that had this pid.
+        if (Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) throw busy(pid);
+        await rm(lockPath, { force: true }); // left by a process that died
+      }
+    }
+  } catch (err) {
+    lockedHere.delete(lockPath);
+    throw err;
+  }
+  return async () => {
+    lockedHere.delete(lockPath);
+    await rm(lockPath, { force: true });
+  };
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Failures after which the members already fetched are kept: the peer, the password or the disk
+ * was wrong, not the data. After an integrity failure nothing of the folder is kept.
+ */
+function isResumable(err: unknown): boolean {
+  return !(err instanceof P2pfxError) || !['BAD_MANIFEST', 'FILE_CORRUPT', 'HASH_MISMATCH', 'DECRYPT_FAILED'].includes(err.code);
+}
+
+/** Fetches the folder index into `dir`, reads it (bounded) and checks it whole. */
+async function fetchIndex(source: MemberSource, folderFileId: string, dir: string): Promise<{ index: FolderIndex; name: string; sha256: string }> {
+  const r = await source.fetch(folderFileId, dir, folderFileId, (p) => {
+    // A peer cannot make us download a film as a folder index: stop at the first chunk.
+    if (p.totalBytes > MAX_FOLDER_INDEX_BYTES) throw notAnIndex(folderFileId, `it is ${p.totalBytes} bytes, over the ${MAX_FOLDER_INDEX_BYTES} a folder index may have`);
+  }, MAX_FOLDER_INDEX_BYTES);
+  if (r.size > MAX_FOLDER_INDEX_BYTES) throw notAnIndex(folderFileId, `it is ${r.size} bytes, over the ${MAX_FOLDER_INDEX_BYTES} a folder index may have`);
+  let json: unknown;
+  try {
+    json = JSON.parse(await readFile(r.path, 'utf8'));
+  } catch (err) {
+    throw notAnIndex(folderFileId, 'it is not JSON', err);
+  }
+  return { index: parseFolderIndex(json), name: r.name, sha256: r.sha256 };
+}
+
+function notAnIndex(fileId: string, why: string, cause?: unknown): P2pfxError {
+  return new P2pfxError('BAD_MANIFEST', `file ${fileId} is not a folder index: ${why}`, { hint: 'Fetch a file with `get`, a folder by the id `files` lists for it.', cause });
+}
+
+/** Whether `path` is already the checked member `f` (a file, not a link, of its size and SHA-256). */
+async function holdsChecked(path: string, f: FolderFileEntry): Promise<boolean> {
+  const info = await lstat(path).catch(() => null);
+  if (!info || !info.isFile() || info.size !== f.size) return false;
+  const hash = createHash('sha256');
+  for await (const piece of createReadStream(path)) hash.update(piece as Buffer);
+  return hash.digest('hex') === f.sha256;
+}
+
+/**
+ * Where member files come from: the peers given (getFile), or this node's store only
+ * (receiveFile, the manifest checked again: the signer may have been revoked since).
+ */
+class MemberSource {
+  fetchedChunks = 0;
+  localChunks = 0;
+  readonly fromPeers: Record<string, number> = {};
+  readonly peerProblems: GetResult['peerProblems'] = [];
+  private password: string | undefined;
+
+  constructor(private readonly opts: GetFolderOptions, private readonly pool: CryptoPool) {
+    this.password = opts.password;
+  }
+
+  async fetch(fileId: string, outDir: string, label: string, onProgress: ProgressListener, maxBytes = Number.MAX_SAFE_INTEGER): Promise<GetResult> {
+    const { node } = this.opts;
+    let r: GetResult;
+    if (this.opts.client === undefined && (this.opts.clients === undefined || this.opts.clients.length === 0)) {
+      const raw = node.db.getManifest(fileId);
+      if (!raw) throw new P2pfxError('MANIFEST_NOT_FOUND', `file ${fileId} (${label}) is not held by this node`);
+      const manifest = await checkManifest(raw, node.creds.caCertPem, node.revocation.current());
+      if (plaintextBytes(manifest) > maxBytes) throw notAnIndex(fileId, `it is ${plaintextBytes(manifest)} bytes, over the ${maxBytes} a folder index may have`);
+      r = await receiveFile({ node, manifest, outDir, pool: this.pool });
+    } else {
+      const ask = this.opts.askPassword;
+      r = await getFile({
+        node, client: this.opts.client, clients: this.opts.clients, ref: fileId, outDir, pool: this.pool, concurrency: this.opts.concurrency, onProgress,
+        password: this.password,
+        askPassword: ask && (async () => (this.password ??= await ask())),
+      });
+    }
+    this.fetchedChunks += r.fetchedChunks;
+    this.localChunks += r.localChunks;
+    for (const [peer, n] of Object.entries(r.fromPeers ?? {})) this.fromPeers[peer] = (this.fromPeers[peer] ?? 0) + n;
+    this.peerProblems.push(...(r.peerProblems ?? []));
+    return r;
+  }
+}
+
+/** Folder-wide progress from the members' own. */
+class FolderGetProgress {
+  private doneFiles = 0;
+  private doneBytes = 0;
+  private doneChunks = 0;
+  /** Chunks of the member in flight, once its first event told. */
+  private current = 0;
+
+  constructor(private readonly listener: ProgressListener | undefined, private readonly name: string, private readonly totalBytes: number, private readonly totalFiles: number) {}
+
+  file(path: string, p: TransferProgress): void {
+    this.current = p.totalChunks;
+    this.emit('fetching', path, p.doneBytes, p.totalBytes, this.doneBytes + p.doneBytes, this.doneChunks + p.doneChunks, this.doneChunks + p.totalChunks);
+  }
+
+  fileDone(path: string, size: number): void {
+    this.doneFiles++;
+    this.doneBytes += size;
+    this.doneChunks += this.current;
+    this.current = 0;
+    this.emit('fetching', path, size, size, this.doneBytes, this.doneChunks, this.doneChunks);
+  }
+
+  done(): void {
+    this.emit('done', '', 0, 0, this.totalBytes, this.doneChunks, this.doneChunks);
+  }
+
+  private emit(phase: TransferProgress['phase'], path: string, fileDoneBytes: number, fileTotalBytes: number, doneBytes: number, doneChunks: number, totalChunks: number): void {
+    this.listener?.({
+      phase, name: this.name, doneBytes: Math.min(this.totalBytes, doneBytes), totalBytes: this.totalBytes, doneChunks, totalChunks,
+      folder: { path, fileDoneBytes, fileTotalBytes, doneFiles: this.doneFiles, totalFiles: this.totalFiles },
+    });
+  }
+}
+
+/** The staging folder of one folder download. */
+class Staging {
+  constructor(readonly root: string) {}
+
+  sub(name: 'index' | 'fetch' | 'files' | 'tree'): string {
+    return join(this.root, name);
+  }
+
+  /** An empty subfolder: whatever was there before (a link included, never followed) is removed. */
+  async fresh(name: 'index' | 'tree'): Promise<string> {
+    const path = this.sub(name);
+    await rm(path, { recursive: true, force: true });
+    await mkdir(path);
+    return ownDir(path);
+  }
+}
+
+/**
+ * Makes `path` a folder: created now, or already there as a real folder. A symbolic link (or a
+ * file) there is refused, never followed nor replaced: it is not ours.
+ */
+async function ownDir(path: string): Promise<string> {
+  try {
+    await mkdir(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+  const info = await lstat(path);
+  if (!info.isDirectory()) {
+    throw new P2pfxError('INVALID_ARGUMENT', `${escapePath(path)} is ${info.isSymbolicLink() ? 'a symbolic link' : 'not a folder'}: p2pfx does not write through it`, {
+      hint: 'p2pfx keeps unfinished downloads there; remove what is in the way (it was not made by p2pfx), then get again.',
+    });
+  }
+  return path;
+}
+
+/**
+ * Builds the folder's tree in a fresh staging folder, one mkdir or link at a time. Each folder is
+ * made here and its identity (device, inode) noted; before anything goes into a folder, it is
+ * checked to still be that very folder — a symbolic link swapped in is never written through.
+ * A name that already exists is a collision (a filesystem that ignores case or Unicode form):
+ * refused, nothing overwritten.
+ */
+class TreeBuilder {
+  private readonly made = new Map<string, { dev: number; ino: number }>();
+
+  constructor(readonly root: string) {}
+
+  async start(): Promise<void> {
+    await rm(this.root, { recursive: true, force: true });
+    await mkdir(this.root);
+    await this.note('');
+  }
+
+  async dir(rel: string): Promise<void> {
+    if (this.made.has(rel)) return;
+    const parent = parentOf(rel);
+    await this.dir(parent);
+    await this.check(parent);
+    try {
+      await mkdir(this.abs(rel));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw collision(rel);
+      throw err;
+    }
+    await this.note(rel);
+  }
+
+  async file(rel: string, from: string): Promise<void> {
+    const parent = parentOf(rel);
+    await this.dir(parent);
+    await this.check(parent);
+    try {
+      await link(from, this.abs(rel));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw collision(rel);
+      throw err;
+    }
+  }
+
+  private abs(rel: string): string {
+    return rel === '' ? this.root : join(this.root, ...rel.split('/'));
+  }
+
+  private async note(rel: string): Promise<void> {
+    const info = await lstat(this.abs(rel));
+    if (!info.isDirectory()) throw swapped(rel);
+    this.made.set(rel, { dev: info.dev, ino: info.ino });
+  }
+
+  private async check(rel: string): Promise<void> {
+    const info = await lstat(this.abs(rel));
+    const mine = this.made.get(rel);
+    if (!mine || !info.isDirectory() || info.dev !== mine.dev || info.ino !== mine.ino) throw swapped(rel);
+  }
+}
+
+function parentOf(rel: string): string {
+  const at = rel.lastIndexOf('/');
+  return at < 0 ? '' : rel.slice(0, at);
+}
+
+function collision(rel: string): P2pfxError {
+  return new P2pfxError('BAD_MANIFEST', `folder index: ${escapePath(rel)} names the same entry as another of its paths on this filesystem`, {
+    hint: 'The folder holds names that differ only in case or Unicode form, which this filesystem does not keep apart; get it onto a case-sensitive filesystem.',
+  });
+}
+
+function swapped(rel: string): P2pfxError {
+  return new P2pfxError('INVALID_ARGUMENT', `the staging folder ${escapePath(rel || '.')} was replaced while the folder was being built; nothing was written through it`, {
+    hint: 'Something else writes into the output folder\'s .p2pfx-partial/; stop it, then get again.',
+  });
+}
+
+/**
+ * Moves the finished tree to OUT/NAME, or NAME (1), NAME (2)…: the name is claimed with mkdir
+ * (which fails on anything there, a symbolic link included), then the tree is renamed over that
+ * empty claim — never over an existing file or folder.
+ */
+async function publishDir(tree: string, outDir: string, name: string): Promise<string> {
+  for (let n = 0; n <= MAX_NAME_SUFFIX; n++) {
+    const candidate = join(outDir, n === 0 ? name : `${name} (${n})`);
+    try {
+      await mkdir(candidate);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') continue;
+      throw err;
+    }
+    try {
+      await rename(tree, candidate);
+      return candidate;
+    } catch (err) {
+      await rmdir(candidate).catch(() => undefined);
+      throw err;
+    }
+  }
+  throw new P2pfxError('INVALID_ARGUMENT', `too many folders named ${escapePath(name)} in ${outDir}`);
+}
