@@ -371,7 +371,7 @@ test('send: FILE_NOT_FOUND, NOT_A_FILE, bad --chunk-size, INVALID_PEER, no --pee
   const file = await writeRandom(dir, 'ok.bin', 1000);
   const cases: Array<{ args: string[]; code: string; says?: RegExp }> = [
     { args: ['send', join(dir, 'missing-file'), '--peer', b.peer], code: 'FILE_NOT_FOUND', says: /missing-file/ },
-    { args: ['send', dir, '--peer', b.peer], code: 'NOT_A_FILE' },
+    { args: ['send', '/dev/null', '--peer', b.peer], code: 'NOT_A_FILE' },
     { args: ['send', file, '--peer', b.peer, '--chunk-size', '12'], code: 'INVALID_ARGUMENT', says: /chunk size/ },
     { args: ['send', file, '--peer', b.peer, '--chunk-size', 'lots'], code: 'INVALID_ARGUMENT' },
     { args: ['send', file, '--peer', b.peer, '--concurrency', '0'], code: 'INVALID_ARGUMENT', says: /--concurrency/ },

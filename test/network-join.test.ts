@@ -2,11 +2,12 @@
 // invites, a new machine joins (no CA key copied, no password), and the three nodes — on
 // 127.0.0.1, .2 and .3 — send each other files that each receiver reassembles on its own.
 import assert from 'node:assert/strict';
-import { readFile, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { randomFile } from './helpers/network.js';
-import { assertCliError, assertNoStack, cliNetwork, runCli, sha256File, startCli, startServe, type ServingNode } from './helpers/cli.js';
+import { assertCliError, assertNoStack, cliNetwork, listFiles, runCli, sha256File, startCli, startServe, type ServingNode } from './helpers/cli.js';
 
 /** Waits (bounded) until the serving node reports a file reassembled; returns its event. */
 async function received(node: ServingNode, name: string): Promise<{ path: string; sha256: string; senderName: string }> {
@@ -120,4 +121,36 @@ test('certs revoke on the CA machine: by name or id, clear errors, and a running
   const refused = assertCliError(last, 'CERT_REJECTED');
   assert.match(refused, /revoked/);
   assertNoStack(last);
+});
+
+test('a folder through the command line: send DIR, the receiver rebuilds it, files lists it once, get restores it', async (t) => {
+  const { dir, a, b } = await cliNetwork(t);
+  const beta = await startServe(t, b);
+  const tree = join(dir, 'Photos 2026');
+  await mkdir(join(tree, 'summer', 'beach'), { recursive: true });
+  await mkdir(join(tree, 'empty'), { recursive: true });
+  await writeFile(join(tree, 'summer', 'beach', 'sea.jpg'), randomBytes(300_000));
+  await writeFile(join(tree, 'notes.txt'), 'hello\n');
+  await writeFile(join(tree, 'summer', 'zero.bin'), '');
+  const sent = await runCli(t, ['send', tree, '--home', a, '--peer', beta.peer, '--json']);
+  assert.equal(sent.code, 0, sent.stderr);
+  const s = JSON.parse(sent.stdout) as { folder: boolean; files: number; dirs: number; fileId: string };
+  assert.deepEqual([s.folder, s.files, s.dirs], [true, 3, 3]);
+  const [line] = await beta.cli.waitFor(/^\{"event":"received","type":"received","kind":"folder".*\n/m);
+  const event = JSON.parse(line) as { path: string; files: number };
+  assert.equal(event.path, join(b, 'received', 'Photos 2026'));
+  assert.deepEqual(await listFiles(event.path), await listFiles(tree));
+  for (const f of ['summer/beach/sea.jpg', 'notes.txt', 'summer/zero.bin']) assert.equal(await sha256File(join(event.path, f)), await sha256File(join(tree, f)));
+  assert.deepEqual((await readdir(join(event.path, 'empty'))), [], 'the empty folder came too');
+
+  const files = await runCli(t, ['files', '--home', a, '--peer', beta.peer]);
+  assert.match(files.stdout, /^1 file on /m, 'the folder is one entry');
+  assert.match(files.stdout, /Photos 2026\/$/m);
+  const all = await runCli(t, ['files', '--home', a, '--peer', beta.peer, '--all']);
+  assert.match(all.stdout, /^4 files on /m);
+
+  const got = await runCli(t, ['get', 'Photos 2026', '--home', a, '--peer', beta.peer, '--out', join(dir, 'back'), '--json']);
+  assert.equal(got.code, 0, got.stderr);
+  assert.deepEqual(await listFiles(join(dir, 'back', 'Photos 2026')), await listFiles(tree));
+  assert.equal(await sha256File(join(dir, 'back', 'Photos 2026', 'summer/beach/sea.jpg')), await sha256File(join(tree, 'summer/beach/sea.jpg')));
 });

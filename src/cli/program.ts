@@ -98,8 +98,8 @@ export function buildProgram(): Command {
     .option('--no-discovery', 'do not announce this node on the LAN, nor listen for others')
     .action(async (opts, cmd: Command) => (await import('./commands/serve.js')).serveCommand(g(cmd), opts));
 
-  program.command('send <file>')
-    .description('send a file to peers, which can open it (only the chunks each lacks travel)')
+  program.command('send <file-or-folder>')
+    .description('send a file or a folder to peers, which can open it (only the chunks each lacks travel)')
     .option('--peer <peer>', 'a peer to send to: HOST[:PORT], or a name or node id from the peer book (repeatable; default: every peer in the book)', collect)
     .addOption(passwordOption())
     .option('--chunk-size <size>', 'plaintext bytes per chunk, e.g. 1M (default 1 MiB)')
@@ -108,7 +108,7 @@ export function buildProgram(): Command {
     .action(async (file: string, opts, cmd: Command) => (await transfer()).sendCommand(g(cmd), file, opts));
 
   program.command('get <id-or-name>')
-    .description('download a file into received/, from every peer that holds it at once')
+    .description('download a file or folder into received/, from every peer that holds it at once')
     .option('--peer <peer>', 'a peer to download from: HOST[:PORT], or a name or node id from the peer book (repeatable; default: every peer in the book, all at once)', collect)
     .addOption(passwordOption())
     .option('--out <dir>', 'where to save it (default: HOME/received)')
@@ -119,6 +119,7 @@ export function buildProgram(): Command {
     .description('list the files in the peers\' catalogs, merged')
     .option('--peer <peer>', 'a peer to ask: HOST[:PORT], or a name or node id from the peer book (repeatable; default: every peer in the book)', collect)
     .addOption(passwordOption())
+    .option('--all', 'also list the files inside folders, one by one')
     .action(async (opts, cmd: Command) => (await listing()).filesCommand(g(cmd), opts));
 
   program.command('chunks')

@@ -22,13 +22,16 @@ export async function chunksCommand(g: GlobalOptions, opts: ChunksOptions): Prom
   });
 }
 
-export interface FilesOptions { peer?: string[]; password?: string }
+export interface FilesOptions { peer?: string[]; password?: string; all?: boolean }
 
 /** The catalogs of the peers named (default: every peer in the book), merged by file id. */
 export async function filesCommand(g: GlobalOptions, opts: FilesOptions): Promise<void> {
   const out = outFor(g);
   await withNode(g, (node) => withPeers(node, opts.peer, async (clients) => {
-    const { files, unreachable } = await listCatalogAcross(clients, node.creds, opts.password);
+    const listed = await listCatalogAcross(clients, node.creds, opts.password);
+    const { unreachable } = listed;
+    // The files of a folder are listed under it (its index), unless --all.
+    const files = opts.all ? listed.files : listed.files.filter((f) => f.inFolder !== true);
     if (unreachable.length === clients.length) {
       const e = unreachable[0]!;
       throw new P2pfxError(isErrorCode(e.code) ? e.code : 'PEER_ERROR', e.message);
@@ -41,7 +44,7 @@ export async function filesCommand(g: GlobalOptions, opts: FilesOptions): Promis
     if (files.length === 0) out.line(single ? `The catalog of ${single.label} is empty.` : `No files on ${where}.`);
     else out.line(`${files.length} file${files.length === 1 ? '' : 's'} on ${where}:`);
     for (const e of files) {
-      const name = e.name ?? (e.access === 'password' ? '(name hidden: needs the password)' : '(name hidden: no key here)');
+      const name = e.name === null ? (e.access === 'password' ? '(name hidden: needs the password)' : '(name hidden: no key here)') : `${e.name}${e.kind === 'folder' ? '/' : ''}`;
       const from = `${e.senderName === null ? '?' : printable(e.senderName)} (${shortNodeId(e.sender)})`;
       const on = single ? '' : `  [on ${e.peers.join(', ')}]`;
       out.line(`  ${e.fileId}  ${formatBytes(e.size).padStart(9)}  ${String(e.chunkCount).padStart(6)} chunks  ${e.createdAt}  from ${from}  ${e.name === null ? name : printable(name)}${on}`);

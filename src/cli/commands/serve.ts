@@ -15,7 +15,10 @@ export async function serveCommand(g: GlobalOptions, opts: ServeOptions): Promis
     const onEvent = (e: InboxEvent): void => {
       if (out.json) return out.data({ event: e.type, ...e });
       const from = `${e.senderName ? printable(e.senderName) : 'a node'} (${shortNodeId(e.sender)})`;
-      if (e.type === 'received') out.line(`received ${printable(e.name)} (${formatBytes(e.size)}) from ${from} → ${printable(e.path)}`);
+      if (e.type === 'received') {
+        const what = e.kind === 'folder' ? `folder ${printable(e.name)} (${e.files} files, ${e.dirs} folders, ${formatBytes(e.size)})` : `${printable(e.name)} (${formatBytes(e.size)})`;
+        out.line(`received ${what} from ${from} → ${printable(e.path)}`);
+      }
       else out.line(`could not reassemble file ${e.fileId} from ${from}: ${e.code}: ${printable(e.message)}`);
     };
     const onLan = (e: LanEvent): void => {

@@ -2,6 +2,11 @@
 import { Prompter } from '../prompt.js';
 import { getFile } from '../../transfer/get.js';
 import { checkChunkSize, sendFile } from '../../transfer/send.js';
+import { getFolder, sendFolder } from '../../transfer/folder.js';
+import { listCatalogAcross, resolveFileRefAcross } from '../../transfer/catalog.js';
+import type { PeerClient } from '../../net/client.js';
+import type { Credentials } from '../../store/credentials.js';
+import { stat } from 'node:fs/promises';
 import { resolveSourceFile } from '../../transfer/local-file.js';
 import { formatBytes, printable } from '../output.js';
 import { progressBar } from '../progress-bar.js';
@@ -21,7 +26,8 @@ export async function sendCommand(g: GlobalOptions, file: string, opts: SendComm
   const concurrency = opts.concurrency === undefined ? undefined : parseCount(opts.concurrency, '--concurrency');
   // What is wrong here is said before any peer is contacted.
   if (chunkSize !== undefined) checkChunkSize(chunkSize);
-  await resolveSourceFile(file);
+  const isFolder = await stat(file).then((st) => st.isDirectory(), () => false);
+  if (!isFolder) await resolveSourceFile(file);
   await withNode(g, (node) => withPeers(node, opts.peer, async (clients) => {
     // Every recipient is known before the first byte leaves, so one manifest can name them all.
     const asked = opts.storageOnly ? clients.map(() => null) : await Promise.allSettled(clients.map((c) => c.recipient()));
@@ -35,6 +41,25 @@ export async function sendCommand(g: GlobalOptions, file: string, opts: SendComm
         if (ask && ask.status === 'rejected') throw ask.reason;
         const bar = progressBar(showProgress(g), clients.length > 1 ? `send → ${client.label}` : 'send');
         const started = process.hrtime.bigint();
+        if (isFolder) {
+          const r = await sendFolder({
+            node, client, dir: file, chunkSize, concurrency, password: opts.password, peerKey: !opts.storageOnly,
+            recipients: recipients.filter((x) => x.nodeId !== client.nodeId), onProgress: bar.listener,
+          }).finally(() => bar.stop());
+          const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+          const summary = {
+            folder: true, fileId: r.folderFileId, name: r.name, files: r.files, dirs: r.dirs, size: r.bytes, chunks: r.chunkCount, sentChunks: r.sentChunks,
+            skipped: r.skipped, peer: client.label, peerNodeId: client.nodeId, recipient: r.recipient?.nodeId ?? null, seconds, passwordEnvelope: opts.password !== undefined,
+          };
+          first ??= summary;
+          runs.push(summary);
+          if (out.json) continue;
+          out.line(`Sent folder ${printable(r.name)}: ${r.files} files, ${r.dirs} folders, ${formatBytes(r.bytes)} (${r.sentChunks} of ${r.chunkCount} chunks moved) to ${client.label}, node ${client.nodeId ?? '?'}, in ${seconds.toFixed(2)} s`);
+          out.line(`  folder id ${r.folderFileId}`);
+          for (const k of r.skipped) out.line(`  skipped ${printable(k.path)} (${k.type === 'symlink' ? 'symbolic link' : 'special file'})`);
+          out.line(r.recipient ? `  ${printable(r.recipient.name || client.label)} can open it and rebuilds the folder in its received/ folder` : `  stored on ${client.label}, which holds no key for it (--storage-only)`);
+          continue;
+        }
         const result = await sendFile({
           node, client, path: file, chunkSize, concurrency, password: opts.password, peerKey: !opts.storageOnly,
           recipients: recipients.filter((r) => r.nodeId !== client.nodeId), onProgress: bar.listener,
@@ -95,6 +120,18 @@ export async function getCommand(g: GlobalOptions, ref: string, opts: GetCommand
       }
     } : undefined;
     const started = process.hrtime.bigint();
+    const target = await resolveTarget(clients, node.creds, ref, opts.password);
+    if (target.kind === 'folder') {
+      const r = await getFolder({ node, clients, folderFileId: target.fileId, password: opts.password, askPassword, concurrency, onProgress: bar.listener, ...(opts.out ? { outDir: opts.out } : {}) })
+        .finally(() => bar.stop());
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      if (out.json) return out.data({ folder: true, ...r, seconds, process: processStats() });
+      out.line(`Received folder ${printable(r.name)} (${r.files} files, ${r.dirs} folders, ${formatBytes(r.bytes)}) in ${seconds.toFixed(2)} s`);
+      out.line(`  saved as ${printable(r.path)}`);
+      out.line(`  every file checked against the folder index (sha256 ${r.sha256})${r.resumedFiles > 0 ? `; ${r.resumedFiles} files resumed` : ''}`);
+      for (const p of r.peerProblems) out.line(`  note: ${p.peer}: ${p.code}: ${printable(p.message)} (its chunks came from another peer)`);
+      return;
+    }
     const result = await getFile({ node, clients, ref, password: opts.password, askPassword, concurrency, onProgress: bar.listener, ...(opts.out ? { outDir: opts.out } : {}) })
       .finally(() => bar.stop());
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
@@ -120,4 +157,11 @@ function processStats(): { cpuS: number; peakRssMiB: number } {
 
 function showProgress(g: GlobalOptions): boolean {
   return !g.json && process.stdout.isTTY === true && process.stderr.isTTY === true;
+}
+
+/** The file id a ref names, and whether it is a folder (its index) or a file. */
+async function resolveTarget(clients: PeerClient[], creds: Credentials, ref: string, password?: string): Promise<{ fileId: string; kind: 'file' | 'folder' }> {
+  const fileId = await resolveFileRefAcross(clients, creds, ref, password);
+  const { files } = await listCatalogAcross(clients, creds, password);
+  return { fileId, kind: files.find((f) => f.fileId === fileId)?.kind === 'folder' ? 'folder' : 'file' };
 }
