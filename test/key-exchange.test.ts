@@ -123,3 +123,21 @@ test('a manifest addressed to the node whose chunks are not all there: reported,
   assert.deepEqual(await finalNames(b.home.receivedDir), []);
   assert.equal(b.node.db.receivedPath(sent.fileId), null);
 });
+
+test('a file whose sender was revoked after it arrived is not reassembled', async (t) => {
+  const net = await makeNetwork(t);
+  const a = await net.add('alpha');
+  const b = await net.add('beta');
+  const data = await tempDir(t);
+  const path = await randomFile(data, 'before-revocation.bin', 40 * KB);
+  const sent = await sendFile({ node: a.node, client: a.client(b), path, chunkSize: 16 * KB });
+  const serial = (await import('../src/pki/cert-pem.js')).readCertPem(a.node.creds.certPem).serialNumber;
+  await b.node.revocation.take(await (await import('../src/pki/crl.js')).createCrl(net.ca, { number: 2, revoked: [{ serialHex: serial, revokedAt: new Date() }] }));
+  const events: InboxEvent[] = [];
+  const inbox = new Inbox(b.node, (e) => events.push(e));
+  inbox.catchUp();
+  await inbox.idle();
+  assert.deepEqual(events.map((e) => [e.type, e.fileId, e.type === 'failed' ? e.code : '']), [['failed', sent.fileId, 'BAD_MANIFEST']]);
+  assert.match((events[0] as { message: string }).message, /revoked/);
+  assert.deepEqual(await finalNames(b.home.receivedDir), []);
+});

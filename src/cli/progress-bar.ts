@@ -1,4 +1,4 @@
-// A progress bar (MB/s, ETA) on a terminal; nothing otherwise.
+// A progress bar (MB/s, ETA; files done for a folder) on a terminal; nothing otherwise.
 import cliProgress from 'cli-progress';
 import type { ProgressListener, TransferProgress } from '../transfer/progress.js';
 import { printable } from './output.js';
@@ -10,7 +10,7 @@ export function progressBar(enabled: boolean, verb: string): Bar {
   const started = Date.now();
   const bar = new cliProgress.SingleBar({
     stream: process.stderr,
-    format: `${verb} {name} [{bar}] {percentage}% | {doneMiB}/{totalMiB} MiB | {speed} MB/s | ETA {eta_formatted}`,
+    format: `${verb} {name} [{bar}] {percentage}% | {files}{doneMiB}/{totalMiB} MiB | {speed} MB/s | ETA {eta_formatted}`,
     hideCursor: true,
     clearOnComplete: false,
     etaBuffer: 50,
@@ -20,6 +20,8 @@ export function progressBar(enabled: boolean, verb: string): Bar {
     const seconds = Math.max(0.001, (Date.now() - started) / 1000);
     const payload = {
       name: printable(p.name),
+      // A folder shows its files too: "12/40 files | ".
+      files: p.folder ? `${p.folder.doneFiles}/${p.folder.totalFiles} files | ` : '',
       doneMiB: (p.doneBytes / 1048576).toFixed(1),
       totalMiB: (p.totalBytes / 1048576).toFixed(1),
       speed: (p.doneBytes / 1e6 / seconds).toFixed(1),

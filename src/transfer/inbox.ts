@@ -11,6 +11,7 @@ import type { LocalNode } from '../store/local-node.js';
 import type { CryptoPool } from './crypto-pool.js';
 import { getFolder } from './folder.js';
 import { receiveFile, PARTIAL_DIR } from './get.js';
+import { checkManifest } from '../pki/manifest-trust.js';
 import { hasOwnEnvelope, unlockDataKey } from './unlock.js';
 
 export type InboxEvent =
@@ -42,9 +43,18 @@ export class Inbox {
     });
   }
 
-  /** Files addressed to this node whose reassembly never finished (the node was stopped). */
+  /**
+   * Files addressed to this node whose reassembly never finished (the node was stopped): only
+   * those whose chunks are all here — a manifest kept by a `get` that failed is not retried at
+   * every start.
+   */
   catchUp(): void {
-    for (const m of this.node.db.listManifests().reverse()) this.offer(m);
+    this.catching = (async () => {
+      for (const m of this.node.db.listManifests().reverse()) {
+        if (this.closed || !this.isForMe(m) || isReceived(this.node.db.receivedPath(m.fileId))) continue;
+        if ((await this.node.store.missing(m.chunks.map((c) => c.id))).length === 0) this.offer(m);
+      }
+    })().catch(() => undefined);
   }
 
   /** The sealed metadata, opened with this node's own key (no password: nobody is asked). */
@@ -54,8 +64,11 @@ export class Inbox {
     return openMetadata(m.metadata, key, fileId);
   }
 
-  /** Resolves when nothing is queued or running. */
+  private catching: Promise<void> | null = null;
+
+  /** Resolves when nothing is queued or running (the start-up catch-up included). */
   async idle(): Promise<void> {
+    await this.catching;
     while (this.running) await this.running;
   }
 
@@ -70,6 +83,8 @@ export class Inbox {
     for (let m = this.queue.shift(); m !== undefined; m = this.queue.shift()) {
       const who = { sender: m.sender.nodeId, senderName: senderName(m) };
       try {
+        // Checked again now: its signer may have been revoked since it was stored.
+        await checkManifest(m, this.node.creds.caCertPem, this.node.revocation.current());
         const meta = await this.metadata(m);
         const pool = this.pool ? { pool: this.pool } : {};
         if (meta.inFolder === true) continue; // its folder index brings it
