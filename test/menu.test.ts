@@ -51,7 +51,7 @@ test('a session: send a file, list the peer\'s chunks, download it, list local c
   };
 
   mark = await choose('1', mark);
-  await menu.waitFor(/Path of the file to send: $/, { from: mark });
+  await menu.waitFor(/Path of the file \(or folder\) to send: $/, { from: mark });
   menu.write(`${file}\n`);
   const sent = await menu.waitFor(/Sent report\.bin \(195 KiB, 1 chunks, 1 moved\) to 127\.0\.0\.1:\d+, node ([A-Z0-9-]+)\.\nFile id ([0-9a-f]{32})\n/, { from: mark });
   assert.equal(sent[1], b.nodeId);
@@ -131,7 +131,7 @@ test('a missing file to send is reported and the menu goes on', async (t) => {
   const port = await closedPort();
   const r = await runCli(t, ['menu', '--home', a], { input: `${opening(port)}1\n${join(dir, 'nope.bin')}\n5\n` });
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stdout, /Path of the file to send: error FILE_NOT_FOUND: .*nope\.bin$/m);
+  assert.match(r.stdout, /Path of the file \(or folder\) to send: error FILE_NOT_FOUND: .*nope\.bin$/m);
   assert.match(r.stdout, /^\s+hint: /m);
   assert.match(r.stdout, /Bye\.\n$/);
 });

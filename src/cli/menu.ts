@@ -3,7 +3,8 @@
 // so that the original's numbers keep their meaning, 6 show this node's id and 7 invite a
 // machine (on the CA's machine). It runs the same functions as the commands; only the questions
 // are its own.
-import { access } from 'node:fs/promises';
+import { access, stat } from 'node:fs/promises';
+import { getFolder, sendFolder } from '../transfer/folder.js';
 import { P2pfxError, toP2pfxError } from '../core/errors.js';
 import { shortNodeId } from '../pki/node-id.js';
 import type { InboxEvent } from '../transfer/inbox.js';
@@ -169,23 +170,36 @@ async function endInvites(s: Session): Promise<void> {
 }
 
 async function sendChoice(s: Session): Promise<void> {
-  const path = await s.ask.ask('Path of the file to send');
+  const path = await s.ask.ask('Path of the file (or folder) to send');
   if (!path) return;
   const bar = progressBar(process.stderr.isTTY === true, 'send');
+  if (await stat(path).then((st) => st.isDirectory(), () => false)) {
+    const f = await sendFolder({ node: s.node, client: s.client, dir: path, password: s.password, onProgress: bar.listener }).finally(() => bar.stop());
+    s.say(`Sent folder ${f.name} (${f.files} files, ${f.dirs} folders, ${formatBytes(f.bytes)}, ${f.sentChunks} chunks moved) to ${s.client.label}, node ${s.client.nodeId ?? '?'}.`);
+    s.say(`Folder id ${f.folderFileId}`);
+    return;
+  }
   const r = await sendFile({ node: s.node, client: s.client, path, password: s.password, onProgress: bar.listener }).finally(() => bar.stop());
   s.say(`Sent ${r.name} (${formatBytes(r.size)}, ${r.chunkCount} chunks, ${r.sentChunks} moved) to ${s.client.label}, node ${s.client.nodeId ?? '?'}.`);
   s.say(`File id ${r.fileId}`);
 }
 
 async function getChoice(s: Session): Promise<void> {
-  const files = await listCatalog(s.client, s.node.creds, s.password);
+  const files = (await listCatalog(s.client, s.node.creds, s.password)).filter((f) => f.inFolder !== true);
   if (files.length === 0) return s.say(`The catalog of ${s.client.label} is empty.`);
   s.say(`Files on ${s.client.label}:`);
-  files.forEach((f, i) => s.say(`  ${i + 1}. ${f.name ?? `(name hidden) ${f.fileId}`}  ${formatBytes(f.size)}`));
+  files.forEach((f, i) => s.say(`  ${i + 1}. ${f.name === null ? `(name hidden) ${f.fileId}` : `${f.name}${f.kind === 'folder' ? '/' : ''}`}  ${formatBytes(f.size)}`));
   const pick = await s.ask.ask('Which file (number, name or id)');
   if (!pick) return;
   const n = Number(pick);
-  const ref = Number.isInteger(n) && n >= 1 && n <= files.length ? files[n - 1]!.fileId : pick;
+  const picked = Number.isInteger(n) && n >= 1 && n <= files.length ? files[n - 1]! : files.find((f) => f.fileId === pick || f.name === pick);
+  const ref = picked?.fileId ?? pick;
+  if (picked?.kind === 'folder') {
+    const bar = progressBar(process.stderr.isTTY === true, 'get');
+    const r = await getFolder({ node: s.node, client: s.client, folderFileId: picked.fileId, password: s.password, onProgress: bar.listener }).finally(() => bar.stop());
+    s.say(`Received folder ${r.name} (${r.files} files, ${r.dirs} folders, ${formatBytes(r.bytes)}), every file verified, saved as ${r.path}`);
+    return;
+  }
   const bar = progressBar(process.stderr.isTTY === true, 'get');
   const askPassword = async () => (await s.ask.askSecret('Password for this file')) ?? '';
   const r = await getFile({ node: s.node, client: s.client, ref, password: s.password, askPassword, onProgress: bar.listener }).finally(() => bar.stop());
