@@ -7,7 +7,7 @@ import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { randomFile } from './helpers/network.js';
-import { assertCliError, assertNoStack, cliNetwork, listFiles, runCli, sha256File, startCli, startServe, type ServingNode } from './helpers/cli.js';
+import { assertCliError, assertNoStack, cliNetwork, closedPort, listFiles, runCli, sha256File, startCli, startServe, type ServingNode } from './helpers/cli.js';
 
 /** Waits (bounded) until the serving node reports a file reassembled; returns its event. */
 async function received(node: ServingNode, name: string): Promise<{ path: string; sha256: string; senderName: string }> {
@@ -153,4 +153,35 @@ test('a folder through the command line: send DIR, the receiver rebuilds it, fil
   assert.equal(got.code, 0, got.stderr);
   assert.deepEqual(await listFiles(join(dir, 'back', 'Photos 2026')), await listFiles(tree));
   assert.equal(await sha256File(join(dir, 'back', 'Photos 2026', 'summer/beach/sea.jpg')), await sha256File(join(tree, 'summer/beach/sea.jpg')));
+});
+
+test('send to several peers at once: one manifest for all, each reassembles it; an unreachable one is reported, the others still get it', async (t) => {
+  const { dir, a, b, issue } = await cliNetwork(t);
+  const c = await issue('gamma');
+  const beta = await startServe(t, b, '127.0.0.2');
+  const gamma = await startServe(t, c, '127.0.0.3');
+  const file = join(dir, 'both.bin');
+  await writeFile(file, randomBytes(700_000));
+  const r = await runCli(t, ['send', file, '--home', a, '--peer', beta.peer, '--peer', gamma.peer, '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const out = JSON.parse(r.stdout) as { fileId: string; peers: Array<{ peerNodeId: string; sentChunks: number }> };
+  assert.deepEqual(out.peers.map((p) => p.peerNodeId), [beta.nodeId, gamma.nodeId]);
+  for (const node of [beta, gamma]) {
+    const [line] = await node.cli.waitFor(/^\{"event":"received".*"name":"both\.bin".*\n/m);
+    assert.equal(await sha256File((JSON.parse(line) as { path: string }).path), await sha256File(file));
+  }
+  // The catalog of either lists one manifest naming both recipients (and the sender).
+  const listing = JSON.parse((await runCli(t, ['files', '--home', b, '--peer', gamma.peer, '--json'])).stdout) as { files: Array<{ fileId: string; name: string | null }> };
+  assert.equal(listing.files.find((f) => f.fileId === out.fileId)?.name, 'both.bin', 'beta can open what gamma holds: it is a recipient too');
+
+  // With one peer down: the other still gets the file, the run says which failed, exit 1.
+  await writeFile(join(dir, 'second.bin'), randomBytes(100_000));
+  const down = `127.0.0.1:${await closedPort()}`;
+  const partial = await runCli(t, ['send', join(dir, 'second.bin'), '--home', a, '--peer', down, '--peer', beta.peer]);
+  assert.equal(partial.code, 1);
+  assert.match(partial.stdout, new RegExp(`Not sent to ${down.replace(/\./g, '\\.')}: PEER_UNREACHABLE`));
+  assert.match(partial.stdout, /Sent second\.bin .* to 127\.0\.0\.2/);
+  assertNoStack(partial);
+  const both = await runCli(t, ['send', file, '--home', a, '--all', '--peer', beta.peer]);
+  assertCliError(both, 'INVALID_ARGUMENT');
 });

@@ -101,3 +101,17 @@ test('two downloads of one file into one folder at once: the second is TRANSFER_
   assert.equal(await fileSha(first.path), await fileSha(path));
   assert.deepEqual(await readdir(out), ['big.bin'], 'no lock or partial left behind');
 });
+
+test('the catalog across peers: one entry per file id naming the peers that hold it; an unreachable peer is listed, not fatal', async (t) => {
+  const { alpha, beta, gamma, manifest } = await spread(t, 3 * 16 * KB);
+  const { listCatalogAcross } = await import('../src/transfer/catalog.js');
+  const { PeerClient } = await import('../src/net/client.js');
+  const gone = new PeerClient({ host: '127.0.0.1', port: 1 }, alpha.node.creds);
+  t.after(() => gone.close());
+  const merged = await listCatalogAcross([alpha.client(beta), alpha.client(gamma), gone], alpha.node.creds);
+  assert.equal(merged.files.length, 1);
+  assert.equal(merged.files[0]!.fileId, manifest.fileId);
+  assert.equal(merged.files[0]!.name, 'big.bin');
+  assert.deepEqual(merged.files[0]!.peers, [alpha.client(beta).label, alpha.client(gamma).label]);
+  assert.deepEqual(merged.unreachable.map((u) => [u.peer, u.code]), [['127.0.0.1:1', 'PEER_UNREACHABLE']]);
+});

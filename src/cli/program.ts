@@ -104,6 +104,7 @@ export function buildProgram(): Command {
     .addOption(passwordOption())
     .option('--chunk-size <size>', 'plaintext bytes per chunk, e.g. 1M (default 1 MiB)')
     .option('--concurrency <n>', 'chunks in flight (default 8)')
+    .option('--all', 'send to every peer in the peer book (what no --peer means)')
     .option('--storage-only', 'the peer only stores the chunks: no key for it, it cannot open the file')
     .action(async (file: string, opts, cmd: Command) => (await transfer()).sendCommand(g(cmd), file, opts));
 
@@ -166,7 +167,8 @@ export async function run(argv: string[]): Promise<number> {
   }
   try {
     await program.parseAsync([argv[0] ?? 'node', argv[1] ?? 'p2pfx', ...args]);
-    return 0;
+    // A command that did part of its work (a send where one peer of several failed) says so here.
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {
     if (err instanceof CommanderError) {
       return err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help' ? 0 : 2;

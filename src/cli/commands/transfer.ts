@@ -13,7 +13,7 @@ import { progressBar } from '../progress-bar.js';
 import { P2pfxError, isErrorCode, toP2pfxError } from '../../core/errors.js';
 import { outFor, parseCount, parseSize, withNode, withPeers, type GlobalOptions } from '../context.js';
 
-export interface SendCommandOptions { peer?: string[]; password?: string; chunkSize?: string; concurrency?: string; storageOnly?: boolean }
+export interface SendCommandOptions { peer?: string[]; all?: boolean; password?: string; chunkSize?: string; concurrency?: string; storageOnly?: boolean }
 
 /**
  * Sends to every peer named (or, without --peer, to every peer in the book). One manifest names
@@ -25,6 +25,7 @@ export async function sendCommand(g: GlobalOptions, file: string, opts: SendComm
   const chunkSize = opts.chunkSize === undefined ? undefined : parseSize(opts.chunkSize);
   const concurrency = opts.concurrency === undefined ? undefined : parseCount(opts.concurrency, '--concurrency');
   // What is wrong here is said before any peer is contacted.
+  if (opts.all && opts.peer?.length) throw new P2pfxError('INVALID_ARGUMENT', '--all sends to every peer in the book: give it without --peer');
   if (chunkSize !== undefined) checkChunkSize(chunkSize);
   const isFolder = await stat(file).then((st) => st.isDirectory(), () => false);
   if (!isFolder) await resolveSourceFile(file);
