@@ -23,6 +23,7 @@ import type { PeerClient, Recipient } from '../net/client.js';
 import { checkManifest } from '../pki/manifest-trust.js';
 import { writeFileAtomic } from '../store/fs-atomic.js';
 import type { LocalNode } from '../store/local-node.js';
+import { acquirePidLock } from '../store/pid-lock.js';
 import { CryptoPool } from './crypto-pool.js';
 import { getFile, receiveFile, PARTIAL_DIR, type GetResult } from './get.js';
 import type { ProgressListener, TransferProgress } from './progress.js';
@@ -376,51 +377,9 @@ async function assembleFolder(opts: GetFolderOptions, outDir: string, stage: Sta
   }
 }
 
-/** Folders being assembled by this process (the inbox and a `get` may run side by side). */
-const lockedHere = new Set<string>();
-
-/**
- * One writer per staging folder, as get.ts has one per partial file: `<folderFileId>.dir.lock`
- * holds the writer's pid (created exclusively: a link there is not followed). A lock whose
- * process is gone is taken over; a live one is TRANSFER_BUSY. Returns the release.
- */
-async function lockStaging(lockPath: string, folderFileId: string): Promise<() => Promise<void>> {
-  const busy = (pid: number) => new P2pfxError('TRANSFER_BUSY', `folder ${folderFileId} is already being assembled into this folder by p2pfx process ${pid}`);
-  if (lockedHere.has(lockPath)) throw busy(process.pid);
-  // Claimed here before the first await: two calls of this process cannot both get past it.
-  lockedHere.add(lockPath);
-  try {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await writeFile(lockPath, String(process.pid), { flag: 'wx', mode: 0o644 });
-        break;
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw err;
-        const info = await lstat(lockPath);
-        if (!info.isFile()) throw new P2pfxError('INVALID_ARGUMENT', `${escapePath(lockPath)} is not a lock file of p2pfx: it is not followed`, { hint: 'Remove it, then get again.' });
-        const pid = Number(await readFile(lockPath, 'utf8').catch(() => ''));
-        // Our own pid without an entry in lockedHere: left by an earlier process that had this pid.
-        if (Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) throw busy(pid);
-        await rm(lockPath, { force: true }); // left by a process that died
-      }
-    }
-  } catch (err) {
-    lockedHere.delete(lockPath);
-    throw err;
-  }
-  return async () => {
-    lockedHere.delete(lockPath);
-    await rm(lockPath, { force: true });
-  };
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
+/** One writer per staging folder, as get.ts has one per partial file (store/pid-lock.ts). */
+function lockStaging(lockPath: string, folderFileId: string): Promise<() => Promise<void>> {
+  return acquirePidLock(lockPath, (pid) => new P2pfxError('TRANSFER_BUSY', `folder ${folderFileId} is already being assembled into this folder by p2pfx process ${pid}`));
 }
 
 /**

@@ -2,8 +2,8 @@
 // fetch the chunks not held locally, checking each id → open each with its place → write the
 // plaintext in order to received/NAME.part → check size and SHA-256 → rename, never overwriting.
 import { constants } from 'node:fs';
-import { link, mkdir, open, readFile, rm, rmdir, writeFile, type FileHandle } from 'node:fs/promises';
-import { dirname, extname, join } from 'node:path';
+import { link, mkdir, open, rm, rmdir, type FileHandle } from 'node:fs/promises';
+import { extname, join } from 'node:path';
 import { blobNoncePrefix } from '../core/chunk.js';
 import { BLOB_OVERHEAD_BYTES, MAX_MISSING_IDS } from '../core/limits.js';
 import { P2pfxError, toP2pfxError } from '../core/errors.js';
@@ -12,6 +12,7 @@ import { openMetadata, plaintextBytes, type FileMetadata, type Manifest } from '
 import type { PeerClient } from '../net/client.js';
 import { checkManifest } from '../pki/manifest-trust.js';
 import type { LocalNode } from '../store/local-node.js';
+import { acquirePidLock } from '../store/pid-lock.js';
 import { resolveFileRefAcross } from './catalog.js';
 import { BufferRing } from '../core/buffer-ring.js';
 import { CryptoPool, type FileWriter } from './crypto-pool.js';
@@ -213,56 +214,9 @@ async function assembleLocked(opts: LockedOptions): Promise<GetResult> {
   }
 }
 
-/** Partial files being written by this process (the inbox and a `get` may run side by side). */
-const lockedHere = new Set<string>();
-
-/**
- * One writer per partial file: `<fileId>.part.lock` holds the writer's pid. A lock whose process
- * is gone is taken over; a live one means TRANSFER_BUSY. Returns the release.
- */
-async function lockPartial(partPath: string, label: string): Promise<() => Promise<void>> {
-  const lockPath = `${partPath}.lock`;
-  if (lockedHere.has(partPath)) throw busy(label, process.pid);
-  // Claimed in this process before the first await: a second caller here sees it at once.
-  lockedHere.add(partPath);
-  try {
-    await takeLockFile(lockPath, label);
-  } catch (err) {
-    lockedHere.delete(partPath);
-    throw err;
-  }
-  return async () => {
-    lockedHere.delete(partPath);
-    await rm(lockPath, { force: true });
-  };
-}
-
-async function takeLockFile(lockPath: string, label: string): Promise<void> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      await mkdir(dirname(lockPath), { recursive: true }); // another run may just have removed the empty folder
-      await writeFile(lockPath, String(process.pid), { flag: 'wx', mode: 0o644 });
-      break;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw err;
-      const pid = Number(await readFile(lockPath, 'utf8').catch(() => ''));
-      if (Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) throw busy(label, pid);
-      await rm(lockPath, { force: true }); // left by a process that died (or by this one, crashed before)
-    }
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-function busy(label: string, pid: number): P2pfxError {
-  return new P2pfxError('TRANSFER_BUSY', `file ${label} is already being written into this folder by p2pfx process ${pid}`);
+/** One writer per partial file (store/pid-lock.ts). */
+function lockPartial(partPath: string, label: string): Promise<() => Promise<void>> {
+  return acquirePidLock(`${partPath}.lock`, (pid) => new P2pfxError('TRANSFER_BUSY', `file ${label} is already being written into this folder by p2pfx process ${pid}`));
 }
 
 /** The partial-downloads folder goes once no download is pending in it. */
