@@ -30,3 +30,12 @@ export function defaultNodeName(): string {
 export function unique(list: string[]): string[] {
   return [...new Set(list)];
 }
+
+/** The address a machine on the LAN would dial to reach this one (first non-internal IPv4). */
+export function lanAddress(): string {
+  const all = Object.values(networkInterfaces()).flatMap((list) => list ?? []).filter((a) => !a.internal);
+  const v4 = all.find((a) => a.family === 'IPv4');
+  if (v4) return v4.address;
+  const v6 = all.find((a) => a.family === 'IPv6' && !a.address.toLowerCase().startsWith('fe80'));
+  return v6?.address ?? hostname();
+}

@@ -10,9 +10,9 @@ import { shortNodeId } from '../pki/node-id.js';
 import type { InboxEvent } from '../transfer/inbox.js';
 import { DEFAULT_PORT } from '../core/limits.js';
 import { PeerClient } from '../net/client.js';
-import { createInvite, ENROLL_PORT, startEnrollmentServer, withdrawInvite, type EnrollmentServer, type JoinedEvent } from '../net/enroll.js';
+import { InviteDesk } from '../net/invite-desk.js';
 import { formatPeer, parsePeer } from '../net/peer-address.js';
-import { lanAddress } from './commands/enroll.js';
+import { lanAddress } from './host-info.js';
 import { startNode, type RunningNode } from '../net/run-node.js';
 import { listCatalog } from '../transfer/catalog.js';
 import { getFile } from '../transfer/get.js';
@@ -60,7 +60,7 @@ export async function menuCommand(g: GlobalOptions, input: NodeJS.ReadableStream
       if (peerPort === null) return;
       client = new PeerClient({ host: peerHost, port: peerPort }, node.creds, { revocation: node.revocation });
       const password = await ask.askSecret('Password for files (Enter for none: only nodes holding a key can open them)');
-      session = { node, client, password: password ? password : undefined, ask, say, isCa: await isCaMachine(node), closers: [], enrollment: null, invites: new Map() };
+      session = { node, client, password: password ? password : undefined, ask, say, isCa: await isCaMachine(node), closers: [], desk: null };
       for (;;) {
         say();
         CHOICES.forEach((c) => say(c));
@@ -72,7 +72,7 @@ export async function menuCommand(g: GlobalOptions, input: NodeJS.ReadableStream
       say('Bye.');
     } finally {
       ask.close();
-      if (session) await endInvites(session).catch(() => undefined);
+      await session?.desk?.close().catch(() => undefined);
       for (const close of session?.closers ?? []) await close().catch(() => undefined);
       await client?.close();
       await server?.close();
@@ -90,10 +90,8 @@ interface Session {
   isCa: boolean;
   /** What the menu leaves open (an enrollment listener), closed on quit. */
   closers: Array<() => Promise<void>>;
-  /** The enrollment listener, while an invite made from the menu is pending. */
-  enrollment: EnrollmentServer | null;
-  /** Invites made from the menu and still pending, with their expiry timers. */
-  invites: Map<string, NodeJS.Timeout>;
+  /** Invites made from the menu and their enrollment listener (open while one is pending). */
+  desk: InviteDesk | null;
 }
 
 async function runChoice(s: Session, choice: string): Promise<void> {
@@ -123,50 +121,12 @@ function unknownChoice(s: Session, choice: string): void {
  * background while the menu runs (until the code is used or expires); quitting closes it.
  */
 async function inviteChoice(s: Session): Promise<void> {
-  if (s.enrollment === null) {
-    const onJoin = (e: JoinedEvent) => {
-      s.say(`\n${e.name} joined the network, node id ${e.nodeId}. Compare it with what \`p2pfx join\` printed there.`);
-      endInvite(s, e.inviteId, false);
-    };
-    // The usual port when free, else any: the join line printed names the port either way.
-    s.enrollment = await startEnrollmentServer({ home: s.node.home, host: '0.0.0.0', port: ENROLL_PORT, onJoin }).catch((err: unknown) => {
-      if (err instanceof P2pfxError && err.code === 'PORT_IN_USE') return startEnrollmentServer({ home: s.node.home, host: '0.0.0.0', port: 0, onJoin });
-      throw err;
-    });
-  }
-  const invite = await createInvite({ home: s.node.home });
-  const timer = setTimeout(() => endInvite(s, invite.id, true), Math.max(0, invite.expiresAt.getTime() - Date.now()));
-  timer.unref();
-  s.invites.set(invite.id, timer);
+  s.desk ??= new InviteDesk(s.node.home, (e) => s.say(`\n${e.name} joined the network, node id ${e.nodeId}. Compare it with what \`p2pfx join\` printed there.`));
+  const invite = await s.desk.invite();
   s.say(`Invite code: ${invite.code}`);
   s.say('On the new machine, run:');
-  s.say(`  p2pfx join ${formatPeer({ host: lanAddress(), port: s.enrollment.port })} ${invite.code}`);
+  s.say(`  p2pfx join ${formatPeer({ host: lanAddress(), port: invite.port })} ${invite.code}`);
   s.say(`The code works once, until ${invite.expiresAt.toLocaleTimeString()}, while this menu runs.`);
-}
-
-/**
- * An invite made here is over (used, expired, or the menu quits): withdrawn if still open, and
- * the enrollment listener closed once no invite of this menu is pending — it listens on the LAN
- * only while it has a reason to.
- */
-function endInvite(s: Session, id: string, withdraw: boolean): void {
-  const timer = s.invites.get(id);
-  if (timer === undefined) return;
-  clearTimeout(timer);
-  s.invites.delete(id);
-  if (withdraw) withdrawInvite(s.node.home, id);
-  if (s.invites.size === 0 && s.enrollment !== null) {
-    const server = s.enrollment;
-    s.enrollment = null;
-    void server.close();
-  }
-}
-
-/** On quit: every invite of this menu withdrawn, the listener closed. */
-async function endInvites(s: Session): Promise<void> {
-  const server = s.enrollment;
-  for (const id of [...s.invites.keys()]) endInvite(s, id, true);
-  await server?.close();
 }
 
 async function sendChoice(s: Session): Promise<void> {

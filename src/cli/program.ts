@@ -96,7 +96,19 @@ export function buildProgram(): Command {
     .option('--port <port>', 'port to listen on (0: any free port)', String(DEFAULT_PORT))
     .option('--host <addr>', 'address to listen on', '0.0.0.0')
     .option('--no-discovery', 'do not announce this node on the LAN, nor listen for others')
+    .option('--ui', 'also serve the web UI on 127.0.0.1 (its URL, with a token, is printed)')
+    .option('--ui-port <port>', 'port of the web UI (default: any free port)')
+    .option('--open', 'with --ui: open the UI in the browser')
     .action(async (opts, cmd: Command) => (await import('./commands/serve.js')).serveCommand(g(cmd), opts));
+
+  program.command('ui')
+    .description('run this node with its web UI (127.0.0.1 only; the URL printed carries a token)')
+    .option('--port <port>', 'port of the node\'s API for peers (0: any free port)', String(DEFAULT_PORT))
+    .option('--host <addr>', 'address the node\'s API listens on', '0.0.0.0')
+    .option('--ui-port <port>', 'port of the web UI (default: any free port)')
+    .option('--no-open', 'do not open the browser')
+    .option('--no-discovery', 'do not announce this node on the LAN, nor listen for others')
+    .action(async (opts, cmd: Command) => (await import('./commands/serve.js')).serveCommand(g(cmd), { ...opts, ui: true }));
 
   program.command('send <file-or-folder>')
     .description('send a file or a folder to peers, which can open it (only the chunks each lacks travel)')

@@ -50,6 +50,8 @@ export interface SendFolderOptions {
   peerKey?: boolean;
   onProgress?: ProgressListener;
   pool?: CryptoPool;
+  /** Stops between chunks (CANCELLED); what was done stays for a later run. */
+  signal?: AbortSignal;
 }
 
 /** An entry of the source folder that was not sent. */
@@ -104,7 +106,7 @@ export async function sendFolder(opts: SendFolderOptions): Promise<SendFolderRes
     doneChunks: Math.min(totalChunks, tally.chunks + (p?.doneChunks ?? 0)), totalChunks,
     folder: { path, fileDoneBytes: p?.doneBytes ?? 0, fileTotalBytes: p?.totalBytes ?? 0, doneFiles: tally.files, totalFiles: walked.files.length },
   });
-  const common = { node: opts.node, client: opts.client, pool, chunkSize, password: opts.password, concurrency: opts.concurrency, peerKey: false, recipients };
+  const common = { node: opts.node, client: opts.client, pool, chunkSize, password: opts.password, concurrency: opts.concurrency, peerKey: false, recipients, signal: opts.signal };
   try {
     const entries: FolderEntry[] = walked.dirs.map((path): FolderDirEntry => ({ path, type: 'dir' }));
     let sentChunks = 0;
@@ -266,6 +268,8 @@ export interface GetFolderOptions {
   concurrency?: number;
   onProgress?: ProgressListener;
   pool?: CryptoPool;
+  /** Stops between chunks (CANCELLED); what was done stays for a later run. */
+  signal?: AbortSignal;
 }
 
 export interface GetFolderResult {
@@ -446,7 +450,7 @@ class MemberSource {
     } else {
       const ask = this.opts.askPassword;
       r = await getFile({
-        node, client: this.opts.client, clients: this.opts.clients, ref: fileId, outDir, pool: this.pool, concurrency: this.opts.concurrency, onProgress,
+        node, client: this.opts.client, clients: this.opts.clients, ref: fileId, outDir, pool: this.pool, concurrency: this.opts.concurrency, onProgress, signal: this.opts.signal,
         password: this.password,
         askPassword: ask && (async () => (this.password ??= await ask())),
       });

@@ -13,6 +13,7 @@ import type { PeerClient } from '../net/client.js';
 import { checkManifest } from '../pki/manifest-trust.js';
 import type { LocalNode } from '../store/local-node.js';
 import { acquirePidLock } from '../store/pid-lock.js';
+import { throwIfCancelled } from './send.js';
 import { resolveFileRefAcross } from './catalog.js';
 import { BufferRing } from '../core/buffer-ring.js';
 import { CryptoPool, type FileWriter } from './crypto-pool.js';
@@ -43,6 +44,8 @@ export interface GetOptions {
   onProgress?: ProgressListener;
   /** Workers that check and open chunks; made for the download and closed after it when not given. */
   pool?: CryptoPool;
+  /** Stops the download between chunks (CANCELLED); the partial file stays for a later run. */
+  signal?: AbortSignal;
 }
 
 export interface GetResult {
@@ -172,7 +175,10 @@ async function assembleLocked(opts: LockedOptions): Promise<GetResult> {
     await runOrdered<Fetched>({
       count: manifest.chunkCount - resumeAt,
       concurrency,
-      fetch: (i) => source.fetch(manifest.chunks[resumeAt + i]!.id),
+      fetch: async (i) => {
+        throwIfCancelled(opts.signal, label);
+        return source.fetch(manifest.chunks[resumeAt + i]!.id);
+      },
       consume: async (i, fetched) => {
         const index = resumeAt + i;
         if (!prefixNoted) {
@@ -226,7 +232,7 @@ async function removeIfEmpty(dir: string): Promise<void> {
 
 /** Failures after which the partial file is kept: the peer went away or lacked a chunk. */
 function isResumable(err: unknown): boolean {
-  return !(err instanceof P2pfxError) || ['PEER_UNREACHABLE', 'PEER_TIMEOUT', 'PEER_ERROR', 'CHUNK_NOT_FOUND', 'INSUFFICIENT_STORAGE'].includes(err.code);
+  return !(err instanceof P2pfxError) || ['PEER_UNREACHABLE', 'PEER_TIMEOUT', 'PEER_ERROR', 'CHUNK_NOT_FOUND', 'INSUFFICIENT_STORAGE', 'CANCELLED'].includes(err.code);
 }
 
 /**

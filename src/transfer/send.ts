@@ -37,6 +37,8 @@ export interface SendOptions {
   metadataExtra?: Partial<Omit<FileMetadata, 'name' | 'size' | 'mtimeMs' | 'sha256'>>;
   /** The name recorded in the metadata (default: the file's base name). */
   name?: string;
+  /** Stops the send between chunks (CANCELLED); what was sent stays for a later run. */
+  signal?: AbortSignal;
 }
 
 export interface SendResult {
@@ -118,6 +120,7 @@ class SendRun {
           continue;
         }
         await uploads.slot();
+        throwIfCancelled(this.opts.signal, this.name);
         const position = index * this.chunkSize;
         const length = Math.min(this.chunkSize, this.size - position);
         // Read and sealed in file order by one worker, which hashes the whole plaintext on the way.
@@ -213,4 +216,9 @@ class Uploads {
   async settle(): Promise<void> {
     while (this.running.size > 0) await Promise.allSettled([...this.running]);
   }
+}
+
+/** CANCELLED once `signal` is aborted (checked between chunks). */
+export function throwIfCancelled(signal: AbortSignal | undefined, what: string): void {
+  if (signal?.aborted) throw new P2pfxError('CANCELLED', `${what}: cancelled`);
 }

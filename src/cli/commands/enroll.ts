@@ -9,6 +9,7 @@ import { parseInviteCode } from '../../pki/invite-code.js';
 import { loadCredentials } from '../../store/credentials.js';
 import { InviteBook } from '../../store/invite-book.js';
 import { homeFor, outFor, parsePort, type GlobalOptions } from '../context.js';
+import { lanAddress } from '../host-info.js';
 import { defaultNodeName, localAddresses, unique } from '../host-info.js';
 
 const DEFAULT_EXPIRES = '10m';
@@ -146,10 +147,3 @@ function clockTime(d: Date): string {
 }
 
 /** The address a machine on the LAN would dial: the first non-loopback IPv4, else IPv6, else the host name. */
-export function lanAddress(): string {
-  const all = Object.values(networkInterfaces()).flatMap((list) => list ?? []).filter((a) => !a.internal);
-  const v4 = all.find((a) => a.family === 'IPv4');
-  if (v4) return v4.address;
-  const v6 = all.find((a) => a.family === 'IPv6' && !a.address.toLowerCase().startsWith('fe80'));
-  return v6?.address ?? hostname();
-}

@@ -1,4 +1,6 @@
+import { spawn } from 'node:child_process';
 import { startNode } from '../../net/run-node.js';
+import type { UiServer } from '../../ui/server.js';
 import { shortNodeId } from '../../pki/node-id.js';
 import type { InboxEvent } from '../../transfer/inbox.js';
 import type { LanEvent } from '../../net/lan-peers.js';
@@ -6,13 +8,15 @@ import { formatPeer } from '../../net/peer-address.js';
 import { formatBytes, printable } from '../output.js';
 import { outFor, parsePort, withNode, type GlobalOptions } from '../context.js';
 
-export interface ServeOptions { port: string; host: string; discovery?: boolean }
+export interface ServeOptions { port: string; host: string; discovery?: boolean; ui?: boolean; uiPort?: string; open?: boolean }
 
 /** Runs the node until SIGINT or SIGTERM. */
 export async function serveCommand(g: GlobalOptions, opts: ServeOptions): Promise<void> {
   const out = outFor(g);
   await withNode(g, async (node) => {
+    let ui: UiServer | null = null;
     const onEvent = (e: InboxEvent): void => {
+      ui?.onInbox(e);
       if (out.json) return out.data({ event: e.type, ...e });
       const from = `${e.senderName ? printable(e.senderName) : 'a node'} (${shortNodeId(e.sender)})`;
       if (e.type === 'received') {
@@ -32,17 +36,29 @@ export async function serveCommand(g: GlobalOptions, opts: ServeOptions): Promis
       // A node bound to loopback has nobody on the LAN to meet: it announces nothing.
       ...(opts.discovery === false || isLoopback(opts.host) ? {} : { lan: { onEvent: onLan } }),
     });
-    if (out.json) out.data({ listening: running.url, host: running.host, port: running.port, nodeId: node.creds.nodeId, name: node.creds.name, home: node.home.root });
+    try {
+      if (opts.ui) {
+        const { startUiServer } = await import('../../ui/server.js');
+        ui = await startUiServer({ node, serving: { host: running.host, port: running.port }, port: opts.uiPort === undefined ? 0 : parsePort(opts.uiPort), logger: g.debug ? { level: 'info' } : false });
+      }
+    } catch (err) {
+      await running.close();
+      throw err;
+    }
+    if (out.json) out.data({ listening: running.url, host: running.host, port: running.port, nodeId: node.creds.nodeId, name: node.creds.name, home: node.home.root, ui: ui?.url ?? null });
     else {
       out.line(`p2pfx node ${node.creds.name} listening on ${running.url}`);
       out.line(`node id ${node.creds.nodeId}`);
+      if (ui) out.line(`web UI (this machine only): ${ui.url}`);
       out.line(`home ${node.home.root} — Ctrl-C to stop`);
     }
+    if (ui && opts.open) openInBrowser(ui.url);
     await new Promise<void>((resolve) => {
       const stop = () => resolve();
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
     });
+    await ui?.close();
     await running.close();
     if (!out.json) out.note('stopped');
   });
@@ -50,4 +66,12 @@ export async function serveCommand(g: GlobalOptions, opts: ServeOptions): Promis
 
 function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\./.test(host);
+}
+
+/** Opens a URL with the desktop's browser, if there is one; nothing happens otherwise. */
+function openInBrowser(url: string): void {
+  const [cmd, args] = process.platform === 'darwin' ? ['open', [url]] : process.platform === 'win32' ? ['cmd', ['/c', 'start', '', url]] : ['xdg-open', [url]];
+  const child = spawn(cmd as string, args as string[], { stdio: 'ignore', detached: true });
+  child.on('error', () => undefined);
+  child.unref();
 }

@@ -1,0 +1,303 @@
+// The node's web UI (DESIGN "Web interface"): a page and a small local JSON API on 127.0.0.1
+// only, behind a random token (as Jupyter does). Every request's Host must be the loopback
+// address and port served (DNS rebinding); every API call carries the token in a header, never a
+// cookie alone (CSRF). The API calls the same transfer/ functions as the CLI: no logic of its own.
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdir, readdir, readFile, rename, rm, stat, statfs } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { fileURLToPath } from 'node:url';
+import fastifyStatic from '@fastify/static';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { P2pfxError, toP2pfxError } from '../core/errors.js';
+import { pathProblem } from '../core/folder-index.js';
+import { isFileId } from '../core/ids.js';
+import type { PeerClient } from '../net/client.js';
+import { InviteDesk } from '../net/invite-desk.js';
+import { listenOrExplain } from '../net/listen.js';
+import { formatPeer, parsePeer } from '../net/peer-address.js';
+import { clientFor, confirmPeer, resolvePeers } from '../net/peers.js';
+import { toWireError } from '../net/wire-error.js';
+import type { LocalNode } from '../store/local-node.js';
+import { listCatalogAcross } from '../transfer/catalog.js';
+import { getFolder, sendFolder } from '../transfer/folder.js';
+import { getFile } from '../transfer/get.js';
+import type { InboxEvent } from '../transfer/inbox.js';
+import { sendFile } from '../transfer/send.js';
+import { VERSION } from '../version.js';
+import { lanAddress } from '../cli/host-info.js';
+import { Jobs, type TransferView } from './jobs.js';
+
+/** Where `npm run build` puts the page (vite): dist/ui, beside dist/src. */
+export const UI_ASSETS_DIR = fileURLToPath(new URL('../../ui/', import.meta.url));
+const TOKEN_HEADER = 'x-p2pfx-token';
+const COOKIE = 'p2pfx-ui';
+/** How long a peer may take to answer when the UI checks who is reachable. */
+const CHECK_TIMEOUT_MS = 3000;
+const EVENT_HEARTBEAT_MS = 15_000;
+
+export interface UiServerOptions {
+  node: LocalNode;
+  /** The node's API, when this process serves it (shown on "This node"). */
+  serving: { host: string; port: number } | null;
+  port: number;
+  /** A fixed token (tests); a random one otherwise. */
+  token?: string;
+  logger?: boolean | Record<string, unknown>;
+}
+
+export interface UiServer {
+  app: FastifyInstance;
+  port: number;
+  token: string;
+  /** The URL to open: it carries the token. */
+  url: string;
+  /** Passes a file reassembled by the node's inbox on to the page. */
+  onInbox(e: InboxEvent): void;
+  close(): Promise<void>;
+}
+
+export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
+  const { node } = opts;
+  const token = opts.token ?? randomBytes(24).toString('base64url');
+  const jobs = new Jobs();
+  const streams = new Set<FastifyReply>();
+  let port = 0;
+  const app = Fastify({ logger: opts.logger ?? false, bodyLimit: 64 * 1024, exposeHeadRoutes: false });
+
+  const broadcast = (event: string, data: unknown): void => {
+    const frame = `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
+    for (const reply of streams) reply.raw.write(frame);
+  };
+  jobs.subscribe((t) => broadcast('transfer', t));
+
+  app.setErrorHandler((err: FastifyError, request, reply) => {
+    const e = err instanceof P2pfxError ? err : toWireError(err);
+    if (e.code === 'INTERNAL') request.log.error({ err }, 'internal error');
+    void reply.status(e.status).send({ error: { code: e.code, message: e.message, hint: e.hint } });
+  });
+  app.addContentTypeParser('application/octet-stream', (_request, payload, done) => done(null, payload));
+
+  // Who may ask: the right Host (no DNS rebinding), and the token (header for the API).
+  app.addHook('onRequest', async (request) => {
+    const host = request.headers.host ?? '';
+    if (host !== `127.0.0.1:${port}` && host !== `localhost:${port}`) {
+      throw new P2pfxError('UI_HOST_REFUSED', `this UI answers to 127.0.0.1:${port} only, not to ${JSON.stringify(host.slice(0, 100))}`);
+    }
+    const path = request.url.split('?')[0]!;
+    const query = request.query as { token?: unknown };
+    const header = request.headers[TOKEN_HEADER];
+    let given: string | undefined;
+    if (path === '/api/events') given = typeof query.token === 'string' ? query.token : undefined;
+    else if (path.startsWith('/api/')) given = typeof header === 'string' ? header : undefined;
+    else given = typeof query.token === 'string' ? query.token : cookieToken(request);
+    if (!given || !sameToken(given, token)) throw new P2pfxError('UI_TOKEN_REQUIRED', 'this request needs the UI token');
+  });
+
+  // The page: index.html with the token for its scripts; assets beside it.
+  app.get('/', async (_request, reply) => {
+    const html = await readFile(join(UI_ASSETS_DIR, 'index.html'), 'utf8').catch(() => null);
+    if (html === null) return reply.status(503).type('text/plain').send('The web UI is not built: run `npm run build`.');
+    void reply.header('set-cookie', `${COOKIE}=${token}; HttpOnly; SameSite=Strict; Path=/`);
+    void reply.header('content-security-policy', "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; connect-src 'self'");
+    void reply.header('x-frame-options', 'DENY');
+    return reply.type('text/html; charset=utf-8').send(html.replace('<head>', `<head>\n    <meta name="p2pfx-token" content="${token}">`));
+  });
+  await app.register(fastifyStatic, { root: UI_ASSETS_DIR, prefix: '/', index: false, wildcard: true, serve: true, decorateReply: false });
+
+  app.get('/api/node', async () => ({
+    name: node.creds.name, nodeId: node.creds.nodeId, isCa: await isCa(node), version: VERSION, home: node.home.root, serving: opts.serving,
+  }));
+
+  app.get('/api/peers', async () => {
+    const book = node.db.listPeers();
+    const reachable = await Promise.all(book.map((p) => check(node, p.nodeId)));
+    return { peers: book.map((p, i) => ({ nodeId: p.nodeId, name: p.name, address: p.addresses[0] ? formatPeer(p.addresses[0]) : '', source: p.source, lastSeen: p.lastSeen, reachable: reachable[i] })) };
+  });
+
+  app.post<{ Body: { address?: unknown } }>('/api/peers', {
+    schema: { body: { type: 'object', required: ['address'], properties: { address: { type: 'string', maxLength: 300 } } } },
+  }, async (request) => {
+    const peer = await confirmPeer(node, parsePeer(String(request.body.address)), { source: 'added' });
+    broadcast('peers', {});
+    return { peer };
+  });
+
+  app.get('/api/catalog', async () => {
+    if (node.db.listPeers().length === 0) return { files: [], unreachable: [] };
+    return withBook(node, undefined, async (clients) => {
+      const { files, unreachable } = await listCatalogAcross(clients, node.creds);
+      return { files: files.filter((f) => f.inFolder !== true), unreachable };
+    });
+  });
+
+  app.get('/api/chunks', async () => {
+    const usage = await node.store.usage();
+    const fs = await statfs(node.home.root);
+    return { count: usage.count, bytes: usage.bytes, disk: { freeBytes: fs.bavail * fs.bsize, totalBytes: fs.blocks * fs.bsize }, chunks: await node.store.list('', 200) };
+  });
+
+  // Sending: the browser uploads the files into the node's home, then asks for the send.
+  const uploadsDir = join(node.home.root, 'ui-uploads');
+  app.post('/api/uploads', async () => {
+    const uploadId = randomBytes(12).toString('hex');
+    await mkdir(join(uploadsDir, uploadId), { recursive: true });
+    return { uploadId };
+  });
+
+  app.put<{ Params: { uploadId: string }; Querystring: { path?: string } }>('/api/uploads/:uploadId/file', {
+    schema: { params: { type: 'object', properties: { uploadId: { type: 'string', pattern: '^[0-9a-f]{24}$' } } }, querystring: { type: 'object', properties: { path: { type: 'string', maxLength: 4096 } } } },
+  }, async (request) => {
+    const root = join(uploadsDir, request.params.uploadId);
+    if (!(await stat(root).then((s) => s.isDirectory(), () => false))) throw new P2pfxError('NOT_FOUND', `no upload ${request.params.uploadId}`);
+    const rel = request.query.path ?? '';
+    const problem = pathProblem(rel);
+    if (problem !== null) throw new P2pfxError('BAD_REQUEST', `upload path ${JSON.stringify(rel)}: ${problem}`);
+    const dest = join(root, ...rel.split('/'));
+    const body = request.body as Readable | undefined;
+    if (!body || typeof body.pipe !== 'function') throw new P2pfxError('UNSUPPORTED_MEDIA_TYPE', 'upload the bytes as application/octet-stream');
+    await mkdir(dirname(dest), { recursive: true });
+    const tmp = `${dest}.p2pfx-upload`;
+    await pipeline(body, createWriteStream(tmp, { flags: 'wx' }));
+    await rename(tmp, dest);
+    return { path: rel, size: (await stat(dest)).size };
+  });
+
+  app.post<{ Body: { uploadId: string; peers?: string[] } }>('/api/send', {
+    schema: { body: { type: 'object', required: ['uploadId'], properties: { uploadId: { type: 'string', pattern: '^[0-9a-f]{24}$' }, peers: { type: 'array', maxItems: 64, items: { type: 'string', maxLength: 80 } } } } },
+  }, async (request) => {
+    const root = join(uploadsDir, request.body.uploadId);
+    const entries = await readdir(root, { withFileTypes: true }).catch(() => null);
+    if (entries === null || entries.length === 0) throw new P2pfxError('NOT_FOUND', `upload ${request.body.uploadId} holds nothing to send`);
+    const targets = resolvePeers(node, request.body.peers);
+    const one = entries.length === 1 ? entries[0]! : null;
+    const folder = one === null || one.isDirectory();
+    const what = one === null ? root : join(root, one.name);
+    const name = one === null ? `${entries.length} files` : one.name;
+    const transfer = jobs.start({ direction: 'send', name, folder, peers: targets.map((t) => formatPeer(t.address)) }, async (signal, onProgress) => {
+      const clients = targets.map((t) => clientFor(node, t));
+      try {
+        const recipients = (await Promise.allSettled(clients.map((c) => c.recipient()))).flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+        let fileId: string | undefined;
+        for (const client of clients) {
+          const others = recipients.filter((r) => r.nodeId !== client.nodeId);
+          if (folder) fileId = (await sendFolder({ node, client, dir: what, recipients: others, onProgress, signal })).folderFileId;
+          else fileId = (await sendFile({ node, client, path: what, recipients: others, onProgress, signal })).fileId;
+        }
+        await rm(root, { recursive: true, force: true }); // sent: the peers hold it now
+        return { fileId };
+      } finally {
+        await Promise.all(clients.map((c) => c.close()));
+      }
+    });
+    return { transfer };
+  });
+
+  app.post<{ Body: { fileId: string; peers?: string[] } }>('/api/get', {
+    schema: { body: { type: 'object', required: ['fileId'], properties: { fileId: { type: 'string' }, peers: { type: 'array', maxItems: 64, items: { type: 'string', maxLength: 80 } } } } },
+  }, async (request) => {
+    const { fileId } = request.body;
+    if (!isFileId(fileId)) throw new P2pfxError('INVALID_ID', `not a file id: ${JSON.stringify(String(fileId).slice(0, 80))}`);
+    const targets = resolvePeers(node, request.body.peers);
+    const entry = await withBook(node, request.body.peers, async (clients) => (await listCatalogAcross(clients, node.creds)).files.find((f) => f.fileId === fileId));
+    const folder = entry?.kind === 'folder';
+    const transfer = jobs.start({ direction: 'get', name: entry?.name ?? fileId, folder, peers: targets.map((t) => formatPeer(t.address)) }, async (signal, onProgress) => {
+      const clients = targets.map((t) => clientFor(node, t));
+      try {
+        const path = folder
+          ? (await getFolder({ node, clients, folderFileId: fileId, onProgress, signal })).path
+          : (await getFile({ node, clients, ref: fileId, onProgress, signal })).path;
+        return { path, fileId };
+      } finally {
+        await Promise.all(clients.map((c) => c.close()));
+      }
+    });
+    return { transfer };
+  });
+
+  app.get('/api/transfers', async () => ({ transfers: jobs.list() }));
+  const byId = (id: string, f: (id: string) => TransferView | null): { transfer: TransferView } => {
+    const t = f(id);
+    if (!t) throw new P2pfxError('NOT_FOUND', `no transfer ${id}`);
+    return { transfer: t };
+  };
+  app.post<{ Params: { id: string } }>('/api/transfers/:id/cancel', async (request) => byId(request.params.id, (id) => jobs.cancel(id)));
+  app.post<{ Params: { id: string } }>('/api/transfers/:id/retry', async (request) => byId(request.params.id, (id) => jobs.retry(id)));
+
+  const desk = new InviteDesk(node.home, (e) => broadcast('joined', { name: e.name, nodeId: e.nodeId }));
+  app.post('/api/invite', async () => {
+    if (!(await isCa(node))) throw new P2pfxError('CA_KEY_MISSING', 'only the CA machine can invite');
+    const invite = await desk.invite();
+    return { code: invite.code, expiresAt: invite.expiresAt.toISOString(), join: `p2pfx join ${formatPeer({ host: lanAddress(), port: invite.port })} ${invite.code}` };
+  });
+
+  // Live: transfers, files received, peers. Server-sent events (the token is in the URL: an
+  // EventSource cannot set headers; it only reads).
+  app.get('/api/events', (request, reply) => {
+    reply.hijack();
+    reply.raw.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
+    reply.raw.write(': p2pfx\n\n');
+    streams.add(reply);
+    const beat = setInterval(() => reply.raw.write(': beat\n\n'), EVENT_HEARTBEAT_MS);
+    request.raw.on('close', () => {
+      clearInterval(beat);
+      streams.delete(reply);
+    });
+  });
+
+  port = await listenOrExplain(app, '127.0.0.1', opts.port);
+  return {
+    app, port, token, url: `http://127.0.0.1:${port}/?token=${token}`,
+    onInbox: (e) => {
+      if (e.type === 'received') broadcast('received', { name: e.name, path: e.path, kind: e.kind, senderName: e.senderName });
+    },
+    close: async () => {
+      await jobs.close();
+      for (const reply of streams) reply.raw.end();
+      streams.clear();
+      await desk.close();
+      await app.close();
+    },
+  };
+}
+
+function cookieToken(request: FastifyRequest): string | undefined {
+  const cookie = request.headers.cookie ?? '';
+  const m = new RegExp(`(?:^|;\\s*)${COOKIE}=([^;]+)`).exec(cookie);
+  return m?.[1];
+}
+
+function sameToken(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+async function isCa(node: LocalNode): Promise<boolean> {
+  return stat(node.home.caKeyPath).then(() => true, () => false);
+}
+
+/** Whether a book peer answers now (true/false), within CHECK_TIMEOUT_MS. */
+async function check(node: LocalNode, nodeId: string): Promise<boolean> {
+  const [target] = resolvePeers(node, [nodeId]);
+  const client = clientFor(node, target!, { connections: 1, connectTimeoutMs: CHECK_TIMEOUT_MS, idleTimeoutMs: CHECK_TIMEOUT_MS });
+  try {
+    await client.health();
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await client.close();
+  }
+}
+
+async function withBook<T>(node: LocalNode, peers: string[] | undefined, fn: (clients: PeerClient[]) => Promise<T>): Promise<T> {
+  const clients = resolvePeers(node, peers).map((t) => clientFor(node, t, { connectTimeoutMs: CHECK_TIMEOUT_MS }));
+  try {
+    return await fn(clients);
+  } finally {
+    await Promise.all(clients.map((c) => c.close()));
+  }
+}
