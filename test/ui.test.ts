@@ -171,7 +171,7 @@ test('the web UI in headless Chromium: add peers, send a file and a folder with 
   assert.equal(await sent.getByTestId('transfer-progress').getAttribute('value'), '100');
   assert.equal(await text(sent.getByTestId('transfer-state')), 'done');
   assert.equal(await text(sent.getByTestId('transfer-bytes')), '6.0 MiB / 6.0 MiB');
-  assert.equal(await text(sent.getByTestId('transfer-peers')), `to ${beta.peer}`);
+  assert.equal(await text(sent.getByTestId('transfer-peers')), `to beta (${beta.peer})`, 'the peer by its book name and address');
   const folderSent = a.page.locator('[data-testid=transfer][data-direction=send][data-name="Album"]');
   await folderSent.and(a.page.locator('[data-state=done]')).waitFor();
   assert.equal(await text(folderSent.getByTestId('transfer-percent')), '100 %');

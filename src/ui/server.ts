@@ -18,7 +18,7 @@ import type { PeerClient } from '../net/client.js';
 import { InviteDesk } from '../net/invite-desk.js';
 import { listenOrExplain } from '../net/listen.js';
 import { formatPeer, parsePeer } from '../net/peer-address.js';
-import { clientFor, confirmPeer, resolvePeers } from '../net/peers.js';
+import { clientFor, confirmPeer, resolvePeers, type PeerTarget } from '../net/peers.js';
 import { toWireError } from '../net/wire-error.js';
 import type { LocalNode } from '../store/local-node.js';
 import { listCatalogAcross } from '../transfer/catalog.js';
@@ -176,7 +176,7 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
     const folder = one === null || one.isDirectory();
     const what = one === null ? root : join(root, one.name);
     const name = one === null ? `${entries.length} files` : one.name;
-    const transfer = jobs.start({ direction: 'send', name, folder, peers: targets.map((t) => formatPeer(t.address)) }, async (signal, onProgress) => {
+    const transfer = jobs.start({ direction: 'send', name, folder, peers: targets.map(peerLabel) }, async (signal, onProgress) => {
       const clients = targets.map((t) => clientFor(node, t));
       try {
         const recipients = (await Promise.allSettled(clients.map((c) => c.recipient()))).flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
@@ -203,7 +203,7 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
     const targets = resolvePeers(node, request.body.peers);
     const entry = await withBook(node, request.body.peers, async (clients) => (await listCatalogAcross(clients, node.creds)).files.find((f) => f.fileId === fileId));
     const folder = entry?.kind === 'folder';
-    const transfer = jobs.start({ direction: 'get', name: entry?.name ?? fileId, folder, peers: targets.map((t) => formatPeer(t.address)) }, async (signal, onProgress) => {
+    const transfer = jobs.start({ direction: 'get', name: entry?.name ?? fileId, folder, peers: targets.map(peerLabel) }, async (signal, onProgress) => {
       const clients = targets.map((t) => clientFor(node, t));
       try {
         const path = folder
@@ -300,4 +300,9 @@ async function withBook<T>(node: LocalNode, peers: string[] | undefined, fn: (cl
   } finally {
     await Promise.all(clients.map((c) => c.close()));
   }
+}
+
+/** How a transfer names a peer: its book name with its address. */
+function peerLabel(t: PeerTarget): string {
+  return t.name ? `${t.name} (${formatPeer(t.address)})` : formatPeer(t.address);
 }
