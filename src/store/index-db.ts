@@ -1,5 +1,6 @@
 // The node's index (p2pfx.db, SQLite in WAL mode): the catalog of manifests and the send
 // journal. Migrations are numbered by PRAGMA user_version.
+import { chmodSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import type { Manifest } from '../core/manifest.js';
 
@@ -118,6 +119,12 @@ export class IndexDb {
 
   constructor(path: string) {
     this.db = new Database(path);
+    // The catalog, the peer book and the paths of files sent: the owner's business only.
+    try {
+      chmodSync(path, 0o600);
+    } catch {
+      // a file system without modes
+    }
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('busy_timeout = 5000');

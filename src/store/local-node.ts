@@ -24,7 +24,7 @@ export class LocalNode {
   /** Throws CERTS_MISSING before creating anything when the home has no certificates. */
   static async open(home: Home): Promise<LocalNode> {
     const creds = await loadCredentials(home);
-    await mkdir(home.receivedDir, { recursive: true });
+    await mkdir(home.receivedDir, { recursive: true, mode: 0o700 });
     const store = await new ChunkStore(home.chunksDir).init();
     const db = new IndexDb(home.dbPath);
     try {

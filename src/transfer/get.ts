@@ -151,7 +151,8 @@ async function assembleLocked(opts: LockedOptions): Promise<GetResult> {
   const { node, manifest, label, dataKey, meta, outDir, partDir, partPath } = opts;
   const fileId = manifest.fileId;
   const fileIdBytes = Buffer.from(fileId, 'hex');
-  const fh = await open(partPath, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, 0o644);
+  // 0600: what a node receives is readable by its owner only (other accounts on the machine may not).
+  const fh = await open(partPath, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
   const concurrency = opts.concurrency ?? DEFAULT_GET_CONCURRENCY;
   const pool = opts.pool ?? new CryptoPool();
   const blobs = new BufferRing(manifest.chunkSize + BLOB_OVERHEAD_BYTES, concurrency * 3 + 2);

@@ -1,7 +1,7 @@
 // The node's web UI (DESIGN "Web interface"): a page and a small local JSON API on 127.0.0.1
 // only, behind a random token (as Jupyter does). Every request's Host must be the loopback
-// address and port served (DNS rebinding); every API call carries the token in a header, never a
-// cookie alone (CSRF). The API calls the same transfer/ functions as the CLI: no logic of its own.
+// address and port served (DNS rebinding); every API call carries the token in a header (no
+// cookie is used at all: nothing a browser sends on its own opens the API — CSRF). The API calls the same transfer/ functions as the CLI: no logic of its own.
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat, statfs } from 'node:fs/promises';
@@ -10,7 +10,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
 import { P2pfxError, toP2pfxError } from '../core/errors.js';
 import { pathProblem } from '../core/folder-index.js';
 import { isFileId } from '../core/ids.js';
@@ -33,7 +33,6 @@ import { Jobs, type TransferView } from './jobs.js';
 /** Where `npm run build` puts the page (vite): dist/ui, beside dist/src. */
 export const UI_ASSETS_DIR = fileURLToPath(new URL('../../ui/', import.meta.url));
 const TOKEN_HEADER = 'x-p2pfx-token';
-const COOKIE = 'p2pfx-ui';
 /** How long a peer may take to answer when the UI checks who is reachable. */
 const CHECK_TIMEOUT_MS = 3000;
 const EVENT_HEARTBEAT_MS = 15_000;
@@ -92,7 +91,10 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
     let given: string | undefined;
     if (path === '/api/events') given = typeof query.token === 'string' ? query.token : undefined;
     else if (path.startsWith('/api/')) given = typeof header === 'string' ? header : undefined;
-    else given = typeof query.token === 'string' ? query.token : cookieToken(request);
+    else if (path === '/') given = typeof query.token === 'string' ? query.token : undefined;
+    // The built scripts and styles are public (the same for everyone, no data in them); no cookie
+    // is ever set, so the token cannot travel to another service on this machine.
+    else return;
     if (!given || !sameToken(given, token)) throw new P2pfxError('UI_TOKEN_REQUIRED', 'this request needs the UI token');
   });
 
@@ -100,9 +102,9 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
   app.get('/', async (_request, reply) => {
     const html = await readFile(join(UI_ASSETS_DIR, 'index.html'), 'utf8').catch(() => null);
     if (html === null) return reply.status(503).type('text/plain').send('The web UI is not built: run `npm run build`.');
-    void reply.header('set-cookie', `${COOKIE}=${token}; HttpOnly; SameSite=Strict; Path=/`);
     void reply.header('content-security-policy', "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; connect-src 'self'");
     void reply.header('x-frame-options', 'DENY');
+    void reply.header('referrer-policy', 'no-referrer'); // the URL carries the token
     return reply.type('text/html; charset=utf-8').send(html.replace('<head>', `<head>\n    <meta name="p2pfx-token" content="${token}">`));
   });
   await app.register(fastifyStatic, { root: UI_ASSETS_DIR, prefix: '/', index: false, wildcard: true, serve: true, decorateReply: false });
@@ -261,12 +263,6 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
       await app.close();
     },
   };
-}
-
-function cookieToken(request: FastifyRequest): string | undefined {
-  const cookie = request.headers.cookie ?? '';
-  const m = new RegExp(`(?:^|;\\s*)${COOKIE}=([^;]+)`).exec(cookie);
-  return m?.[1];
 }
 
 function sameToken(a: string, b: string): boolean {
