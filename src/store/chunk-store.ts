@@ -2,7 +2,7 @@
 // A chunk is written to chunks/.tmp/ while hashed, and renamed into place only when its
 // hash is its id, so a file under a final name is always whole and correct.
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { link, mkdir, open, readdir, rename, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { chunkId } from '../core/chunk.js';
 import { P2pfxError } from '../core/errors.js';
@@ -14,8 +14,22 @@ import { isNoSpace, noSpaceError } from './fs-atomic.js';
 const STALE_TMP_MS = 10 * 60 * 1000;
 /** Bytes gathered before one write to disk while a chunk streams in. */
 const WRITE_BATCH_BYTES = 1024 * 1024;
+/** Bytes read at a time when a chunk is re-hashed by verify(). */
+const VERIFY_READ_BYTES = 256 * 1024;
+/** Where verify() moves chunks whose bytes are not their id: kept for the user, never deleted. */
+export const QUARANTINE_DIR = '.quarantine';
 
 export interface PutResult { created: boolean; size: number }
+
+export interface BadChunk { id: string; reason: string }
+export interface VerifyResult {
+  /** Chunks re-hashed. */
+  checked: number;
+  /** Those whose bytes are not their id, each now in `quarantined`. */
+  bad: BadChunk[];
+  /** The folder the bad chunks were moved to (chunks/.quarantine). */
+  quarantined: string;
+}
 
 export class ChunkStore {
   readonly dir: string;
@@ -82,12 +96,12 @@ export class ChunkStore {
           batch.push(piece);
           batchBytes += piece.length;
           if (batchBytes >= WRITE_BATCH_BYTES) {
-            await fh.writev(batch);
+            await writevAll(fh, batch);
             batch = [];
             batchBytes = 0;
           }
         }
-        if (batch.length > 0) await fh.writev(batch);
+        if (batch.length > 0) await writevAll(fh, batch);
       } finally {
         await fh.close();
       }
@@ -211,6 +225,82 @@ export class ChunkStore {
     }
   }
 
+  /**
+   * Re-hashes every chunk held, one file at a time through a fixed buffer (memory stays bounded
+   * whatever the store's size). A chunk whose bytes do not hash to its id is moved to
+   * chunks/.quarantine/ (never deleted, never overwriting an earlier one there): it is then
+   * missing, so the next send of its file brings it again. `onBad` hears of each as it is found.
+   */
+  async verify(onBad?: (bad: BadChunk) => void): Promise<VerifyResult> {
+    const quarantined = join(this.dir, QUARANTINE_DIR);
+    const buf = Buffer.allocUnsafe(VERIFY_READ_BYTES);
+    const bad: BadChunk[] = [];
+    let checked = 0;
+    for (const shard of await this.shards()) {
+      const names = (await readdir(join(this.dir, shard))).filter((n) => /^[0-9a-f]{64}$/.test(n) && n.startsWith(shard)).sort();
+      for (const id of names) {
+        const reason = await this.recheck(id, buf);
+        if (reason === undefined) continue; // gone meanwhile (removed by another process)
+        checked++;
+        if (reason === null) continue;
+        await mkdir(quarantined, { recursive: true });
+        await this.quarantine(id, quarantined);
+        const found = { id, reason };
+        bad.push(found);
+        onBad?.(found);
+      }
+    }
+    return { checked, bad, quarantined };
+  }
+
+  /** null when the chunk's bytes hash to its id, else why not; undefined when it is not there. */
+  private async recheck(id: string, buf: Buffer): Promise<string | null | undefined> {
+    let fh;
+    try {
+      fh = await open(this.pathOf(id), 'r');
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return undefined;
+      return `unreadable (${code ?? String(err)})`;
+    }
+    try {
+      const info = await fh.stat();
+      if (!info.isFile()) return 'not a regular file';
+      if (info.size > MAX_BLOB_BYTES) return `${info.size} bytes, over the ${MAX_BLOB_BYTES}-byte cap of a chunk`;
+      const hash = createHash('sha256');
+      for (;;) {
+        const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+        if (bytesRead === 0) break;
+        hash.update(buf.subarray(0, bytesRead));
+      }
+      const actual = hash.digest('hex');
+      return actual === id ? null : `bytes hash to ${actual} (${info.size} bytes)`;
+    } catch (err) {
+      return `unreadable (${(err as NodeJS.ErrnoException).code ?? String(err)})`;
+    } finally {
+      await fh.close();
+    }
+  }
+
+  /** Moves a bad chunk into the quarantine folder under its id (id.1, id.2… if that is taken). */
+  private async quarantine(id: string, folder: string): Promise<void> {
+    for (let n = 0; ; n++) {
+      try {
+        // link() never replaces a file already there; then the chunk's final name goes.
+        await link(this.pathOf(id), join(folder, n === 0 ? id : `${id}.${n}`));
+        break;
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'EPERM') { // a folder under a chunk's name cannot be linked: moved as it is
+          await rename(this.pathOf(id), join(folder, `${id}.${randomBytes(6).toString('hex')}`));
+          return;
+        }
+        if (code !== 'EEXIST') throw err;
+      }
+    }
+    await rm(this.pathOf(id), { force: true });
+  }
+
   private async shards(): Promise<string[]> {
     const entries = await readdir(this.dir, { withFileTypes: true }).catch((err: NodeJS.ErrnoException) => {
       if (err.code === 'ENOENT') return [];
@@ -226,6 +316,21 @@ export class ChunkStore {
       const info = await stat(path).catch(() => null);
       if (info && now - info.mtimeMs > STALE_TMP_MS) await rm(path, { force: true });
     }
+  }
+}
+
+/**
+ * Writes every byte of `pieces`: writev may write fewer (a disk that is filling up does), and
+ * its caller must go on with the rest, or a chunk would be committed short of its bytes.
+ */
+async function writevAll(fh: FileHandle, pieces: Uint8Array[]): Promise<void> {
+  let rest = pieces.filter((p) => p.length > 0);
+  while (rest.length > 0) {
+    let { bytesWritten } = await fh.writev(rest);
+    if (bytesWritten === 0) throw Object.assign(new Error('no byte written'), { code: 'ENOSPC' });
+    let i = 0;
+    while (i < rest.length && bytesWritten >= rest[i]!.length) bytesWritten -= rest[i++]!.length;
+    rest = i < rest.length ? [rest[i]!.subarray(bytesWritten), ...rest.slice(i + 1)] : [];
   }
 }
 

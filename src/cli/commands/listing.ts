@@ -6,10 +6,11 @@ import { formatBytes, printable } from '../output.js';
 import { outFor, parseCount, withNode, withPeer, withPeers, type GlobalOptions } from '../context.js';
 import type { LocalNode } from '../../store/local-node.js';
 
-export interface ChunksOptions { peer?: string; limit?: string }
+export interface ChunksOptions { peer?: string; limit?: string; verify?: boolean }
 
 export async function chunksCommand(g: GlobalOptions, opts: ChunksOptions): Promise<void> {
   const out = outFor(g);
+  if (opts.verify) return verifyChunks(g, opts);
   const limit = opts.limit === undefined ? 1000 : parseCount(opts.limit, '--limit', 10000);
   await withNode(g, async (node) => {
     const { chunks, where } = opts.peer
@@ -19,6 +20,31 @@ export async function chunksCommand(g: GlobalOptions, opts: ChunksOptions): Prom
     if (chunks.length === 0) return out.line(`No chunks on ${where}.`);
     out.line(`${chunks.length} chunk${chunks.length === 1 ? '' : 's'} on ${where}${chunks.length === limit ? ` (first ${limit}; --limit for more)` : ''}:`);
     for (const c of chunks) out.line(`  ${c.id}  ${formatBytes(c.size)}`);
+  });
+}
+
+/**
+ * `chunks --verify`: re-hashes every chunk of this node's store; those whose bytes are not their id
+ * go to chunks/.quarantine/ (kept for inspection). Exit 1 (HASH_MISMATCH) when any was found.
+ */
+async function verifyChunks(g: GlobalOptions, opts: ChunksOptions): Promise<void> {
+  const out = outFor(g);
+  if (opts.peer !== undefined || opts.limit !== undefined) {
+    throw new P2pfxError('INVALID_ARGUMENT', `--verify checks this node's own store, every chunk: it does not take ${opts.peer !== undefined ? '--peer' : '--limit'}`);
+  }
+  await withNode(g, async (node) => {
+    const result = await node.store.verify(out.json ? undefined : (b) => out.line(`  bad ${b.id}  ${b.reason}`));
+    if (out.json) out.data(result);
+    const where = node.home.chunksDir;
+    if (result.bad.length === 0) {
+      if (!out.json) out.line(`Checked ${result.checked} chunk${result.checked === 1 ? '' : 's'} in ${where}: every one matches its id.`);
+      return;
+    }
+    const summary = `${result.bad.length} of ${result.checked} chunks in ${where} do not match their ids; moved to ${result.quarantined}`;
+    if (!out.json) out.line(`Checked ${result.checked} chunks: ${result.bad.length} bad, moved to ${result.quarantined}.`);
+    throw new P2pfxError('HASH_MISMATCH', summary, {
+      hint: 'Nothing was deleted: the bad copies wait in chunks/.quarantine/ for inspection. Their chunks are now missing here, so sending their files to this node again restores them; check the disk.',
+    });
   });
 }
 

@@ -163,6 +163,11 @@ function showProgress(g: GlobalOptions): boolean {
 /** The file id a ref names, and whether it is a folder (its index) or a file. */
 async function resolveTarget(clients: PeerClient[], creds: Credentials, ref: string, password?: string): Promise<{ fileId: string; kind: 'file' | 'folder' }> {
   const fileId = await resolveFileRefAcross(clients, creds, ref, password);
-  const { files } = await listCatalogAcross(clients, creds, password);
+  const { files, unreachable } = await listCatalogAcross(clients, creds, password);
+  // No peer answered: say so now rather than wait for each of them again.
+  if (unreachable.length === clients.length) {
+    const e = unreachable[0]!;
+    throw new P2pfxError(isErrorCode(e.code) ? e.code : 'PEER_ERROR', e.message);
+  }
   return { fileId, kind: files.find((f) => f.fileId === fileId)?.kind === 'folder' ? 'folder' : 'file' };
 }
