@@ -3,7 +3,8 @@ import { P2pfxError } from '../core/errors.js';
 import { KiB, MiB, GiB } from '../core/limits.js';
 import type { PeerClient, PeerClientOptions } from '../net/client.js';
 import { clientFor, resolvePeers } from '../net/peers.js';
-import { Home } from '../store/home.js';
+import { statSync } from 'node:fs';
+import { HOME_ENV, Home } from '../store/home.js';
 import { LocalNode } from '../store/local-node.js';
 import { makeOut, type Out } from './output.js';
 
@@ -28,7 +29,21 @@ export function outFor(g: GlobalOptions): Out {
 }
 
 export function homeFor(g: GlobalOptions): Home {
+  // --home was checked as it was parsed; $P2PFX_HOME is checked here, the same way.
+  if (g.home === undefined && process.env[HOME_ENV] !== undefined) checkHomeFolder(process.env[HOME_ENV]!, `$${HOME_ENV}`);
   return Home.resolve(g.home);
+}
+
+/** A home is a folder, or a path where none is yet; a file (or a path through one) is refused before anything opens it. */
+export function checkHomeFolder(value: string, what = '--home'): string {
+  let folder: boolean;
+  try {
+    folder = statSync(value).isDirectory();
+  } catch (err) {
+    folder = (err as NodeJS.ErrnoException).code !== 'ENOTDIR';
+  }
+  if (!folder) throw new P2pfxError('INVALID_ARGUMENT', `${what} ${JSON.stringify(value)} is not a folder`, { hint: 'Give the node\'s home folder (it is made if it does not exist).' });
+  return value;
 }
 
 /** Opens the node's home for the length of `fn`, and closes it whatever happens. */
@@ -43,7 +58,7 @@ export async function withNode<T>(g: GlobalOptions, fn: (node: LocalNode) => Pro
 
 /** A client for the one --peer the user typed (an address, or a name or id from the peer book), closed after `fn`. */
 export async function withPeer<T>(node: LocalNode, peer: string | undefined, fn: (client: PeerClient) => Promise<T>, opts: PeerClientOptions = {}): Promise<T> {
-  if (!peer) throw new P2pfxError('INVALID_ARGUMENT', 'this command needs --peer HOST[:PORT] (or a peer\'s name or id from `p2pfx peers`)');
+  if (peer === undefined) throw new P2pfxError('INVALID_ARGUMENT', 'this command needs --peer HOST[:PORT] (or a peer\'s name or id from `p2pfx peers`)');
   const [target] = resolvePeers(node, [peer]);
   const client = clientFor(node, target!, { ...peerTimeouts(), ...opts });
   try {

@@ -1,11 +1,10 @@
 // The command line: every command, its options, and how errors become exit codes
 // (0 success, 1 a user-facing error, 2 usage).
-import { statSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { P2pfxError } from '../core/errors.js';
 import { DEFAULT_PORT } from '../core/limits.js';
 import { VERSION } from '../version.js';
-import type { GlobalOptions } from './context.js';
+import { checkHomeFolder, type GlobalOptions } from './context.js';
 import { printable, reportError } from './output.js';
 
 // Each command loads its modules when it runs: `send` need not load the server, nor `get` the
@@ -22,18 +21,6 @@ function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
 }
 
-/** --home: a folder, or a path where none is yet; a file (or a path through one) is refused before anything opens it. */
-function homeFolder(value: string): string {
-  let folder: boolean;
-  try {
-    folder = statSync(value).isDirectory();
-  } catch (err) {
-    folder = (err as NodeJS.ErrnoException).code !== 'ENOTDIR';
-  }
-  if (!folder) throw new P2pfxError('INVALID_ARGUMENT', `--home ${JSON.stringify(value)} is not a folder`, { hint: 'Give the node\'s home folder (it is made if it does not exist).' });
-  return value;
-}
-
 function passwordOption(): Option {
   return new Option('--password <password>', `password envelope for the file's key (or set $${PASSWORD_ENV})`).env(PASSWORD_ENV);
 }
@@ -42,7 +29,7 @@ export function buildProgram(): Command {
   const program = new Command('p2pfx')
     .description('Exchange files between machines on a LAN: encrypted chunks over mutual TLS, no cloud, no account.')
     .version(VERSION, '-V, --version')
-    .option('--home <dir>', 'the node\'s home folder (default $P2PFX_HOME, else the current folder)', homeFolder)
+    .option('--home <dir>', 'the node\'s home folder (default $P2PFX_HOME, else the current folder)', (v: string) => checkHomeFolder(v))
     .option('--json', 'print data as JSON on stdout')
     .option('--debug', 'print stacks with errors, and the server log')
     .showHelpAfterError('(run with --help for usage)')

@@ -55,6 +55,7 @@ export const ERROR_CODES = {
   FILE_CORRUPT: { status: 422, hint: 'The reassembled file does not match the size or SHA-256 recorded by the sender; nothing was kept.' },
   PAYLOAD_TOO_LARGE: { status: 413, hint: 'The request body is over the node\'s limit for this route.' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, hint: 'Chunks are sent as application/octet-stream, manifests as application/json.' },
+  REQUEST_TIMEOUT: { status: 408, hint: 'The request (headers and body) did not arrive within the node\'s time limit; the connection was closed.' },
   BAD_REQUEST: { status: 400, hint: 'The request does not match the API; see /docs on the node.' },
   NOT_FOUND: { status: 404, hint: 'No such route; see /docs on the node.' },
   CANCELLED: { status: 409, hint: 'The transfer was cancelled; retry it to go on (what was done is kept).' },

@@ -13,6 +13,7 @@ import { isIPv4 } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { isNodeName } from '../core/ids.js';
 import { P2pfxError } from '../core/errors.js';
 import { normalizeNodeId } from '../pki/node-id.js';
 
@@ -34,7 +35,6 @@ const MULTICAST_TTL = 1;
 const APP = 'p2pfx';
 const PROTOCOL_VERSION = 1;
 /** The node-name rule of pki/ca.ts (a certificate's CN): 1..64 of [A-Za-z0-9._-]. */
-const NODE_NAME = /^[A-Za-z0-9._-]{1,64}$/;
 /** <linux/if.h>: the interface supports multicast. */
 const IFF_MULTICAST = 0x1000;
 
@@ -510,9 +510,6 @@ function validNodeId(value: unknown): string | null {
   }
 }
 
-function isNodeName(value: unknown): value is string {
-  return typeof value === 'string' && NODE_NAME.test(value);
-}
 
 function isPort(value: unknown): value is number {
   return typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= 65535;

@@ -15,6 +15,7 @@ import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { promisify } from 'node:util';
 import Fastify, { type FastifyError } from 'fastify';
 import { canonicalJson } from '../core/canonical-json.js';
+import { isNodeName } from '../core/ids.js';
 import { P2pfxError, isErrorCode, type ErrorCode } from '../core/errors.js';
 import { DEFAULT_PORT, KiB, MiB } from '../core/limits.js';
 import { issueNodeCertForPublicKey, keyMatchesCert, type CertAndKey } from '../pki/ca.js';
@@ -53,7 +54,6 @@ const REQUEST_BODY_LIMIT = 16 * KiB;
 const RESPONSE_BODY_LIMIT = 4 * MiB;
 const SERVER_TIMEOUT_MS = 15_000;
 const MAX_PEER_MESSAGE_CHARS = 300;
-const NODE_NAME = /^[A-Za-z0-9._-]{1,64}$/; // as ca.ts checks it; checked here too to fail before any traffic
 const MAC_B64 = '^[A-Za-z0-9+/]{43}=$'; // 32 bytes
 
 /** Codes the enrollment listener answers with; anything else from a peer is reported as PEER_ERROR. */
@@ -372,7 +372,7 @@ export async function joinNetwork(opts: JoinOptions): Promise<JoinResult> {
   const { home } = opts;
   const label = formatPeer({ host: opts.host, port: opts.port });
   const ips = opts.ips ?? [];
-  if (typeof opts.name !== 'string' || !NODE_NAME.test(opts.name)) {
+  if (typeof opts.name !== 'string' || !isNodeName(opts.name)) {
     throw new P2pfxError('INVALID_ARGUMENT', `node name ${JSON.stringify(opts.name)} must be 1 to 64 of A-Z a-z 0-9 . _ -`);
   }
   const badIp = ips.find((ip) => isIP(ip) === 0);

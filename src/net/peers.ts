@@ -2,6 +2,7 @@
 // id from the peer book), or, without --peer, every peer in the book. A peer enters the book
 // only once a mutual-TLS handshake has shown its node id (DESIGN "Trust", discovery).
 import { P2pfxError } from '../core/errors.js';
+import { isNodeName } from '../core/ids.js';
 import { normalizeNodeId } from '../pki/node-id.js';
 import type { BookPeer } from '../store/index-db.js';
 import type { LocalNode } from '../store/local-node.js';
@@ -89,7 +90,7 @@ export async function confirmPeer(node: LocalNode, address: PeerAddress, opts: {
       throw new P2pfxError('PEER_ERROR', `peer ${client.label} claims node id ${String(health.nodeId)} but its certificate says ${nodeId ?? 'nothing'}`);
     }
     if (nodeId === node.creds.nodeId) throw new P2pfxError('INVALID_PEER', `${client.label} is this node itself`);
-    const name = typeof health.name === 'string' && /^[A-Za-z0-9._-]{1,64}$/.test(health.name) ? health.name : 'node';
+    const name = isNodeName(health.name) ? health.name : 'node';
     return node.db.notePeer({ nodeId, name, host: address.host, port: address.port, source: opts.source });
   } finally {
     await client.close();

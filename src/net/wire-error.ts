@@ -38,7 +38,7 @@ export function clientErrorAnswer(err: Error & { code?: string }): string {
   let status: number | undefined;
   switch (err.code) {
     case 'HPE_HEADER_OVERFLOW': e = new P2pfxError('BAD_REQUEST', 'the request\'s headers are over the size limit'); break;
-    case 'ERR_HTTP_REQUEST_TIMEOUT': e = new P2pfxError('BAD_REQUEST', 'the request did not arrive in time'); status = 408; break;
+    case 'ERR_HTTP_REQUEST_TIMEOUT': e = new P2pfxError('REQUEST_TIMEOUT', 'the request did not arrive in time'); status = 408; break;
     default: e = new P2pfxError('BAD_REQUEST', `malformed HTTP request${err.code ? ` (${err.code})` : ''}`);
   }
   const code = status ?? e.status;

@@ -3,6 +3,7 @@ import 'reflect-metadata'; // @peculiar/x509 v2 (through tsyringe) throws on loa
 import { createPrivateKey, createPublicKey, webcrypto, type KeyObject } from 'node:crypto';
 import { isIP } from 'node:net';
 import * as x509 from '@peculiar/x509';
+import { isNodeName } from '../core/ids.js';
 import { P2pfxError } from '../core/errors.js';
 import { isSignedBy } from './cert-pem.js';
 import { nodeIdFromSpki } from './node-id.js';
@@ -19,7 +20,6 @@ const MAX_COMMON_NAME_CHARS = 64; // X.520 ub-common-name
 const SERIAL_BYTES = 16; // 128 random bits: unguessable, and within RFC 5280's 20-octet cap once made positive
 const EC_KEY = { name: 'ECDSA', namedCurve: 'P-256' } as const;
 const SIGNING_ALGORITHM = { name: 'ECDSA', hash: 'SHA-256' } as const;
-const NODE_NAME = /^[A-Za-z0-9._-]{1,64}$/;
 const DNS_LABEL = '[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?';
 const DNS_NAME = new RegExp(`^(?=.{1,253}$)${DNS_LABEL}(?:\\.${DNS_LABEL})*$`); // RFC 1123, no wildcards
 const ANY_EXTENDED_KEY_USAGE = '2.5.29.37.0';
@@ -196,7 +196,7 @@ export async function keyMatchesCert(certPem: string, keyPem: string): Promise<b
 }
 
 function checkNodeOptions(opts: NodeCertOptions): { name: string; sans: x509.JsonGeneralName[]; usages: string[] } {
-  if (typeof opts.name !== 'string' || !NODE_NAME.test(opts.name)) {
+  if (typeof opts.name !== 'string' || !isNodeName(opts.name)) {
     throw new P2pfxError('INVALID_ARGUMENT', `node name ${JSON.stringify(opts.name)} must be 1 to 64 of A-Z a-z 0-9 . _ -`);
   }
   const ips = [...new Set((opts.ips ?? []).map(canonicalIp))];

@@ -10,7 +10,8 @@ export async function resolveSourceFile(path: string): Promise<{ path: string; s
     real = await realpath(path);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') throw new P2pfxError('FILE_NOT_FOUND', `no such file: ${path}`, { cause: err });
+    if (code === 'ENOENT' || code === 'ENOTDIR') throw new P2pfxError('FILE_NOT_FOUND', `no such file: ${JSON.stringify(shorten(path))}`, { cause: err });
+    if (code === 'ENAMETOOLONG') throw new P2pfxError('FILE_NOT_FOUND', `no such file: the path is too long (${JSON.stringify(shorten(path))})`, { cause: err });
     if (code === 'EACCES') throw new P2pfxError('FILE_NOT_FOUND', `cannot read ${path}: permission denied`, { hint: 'Check the file\'s permissions.', cause: err });
     throw err;
   }
@@ -25,4 +26,8 @@ export async function resolveSourceFile(path: string): Promise<{ path: string; s
     });
   }
   return { path: real, size: info.size, mtimeMs: info.mtimeMs };
+}
+
+function shorten(path: string): string {
+  return path.length > 200 ? `${path.slice(0, 200)}…` : path;
 }

@@ -13,7 +13,7 @@ export async function chunksCommand(g: GlobalOptions, opts: ChunksOptions): Prom
   if (opts.verify) return verifyChunks(g, opts);
   const limit = opts.limit === undefined ? 1000 : parseCount(opts.limit, '--limit', 10000);
   await withNode(g, async (node) => {
-    const { chunks, where } = opts.peer
+    const { chunks, where } = opts.peer !== undefined
       ? await withPeer(node, opts.peer, async (client) => ({ chunks: (await client.listChunks('', limit)).chunks, where: `peer ${client.label} (node ${client.nodeId ?? '?'})` }))
       : { chunks: await node.store.list('', limit), where: `this node (${node.home.chunksDir})` };
     if (out.json) return out.data({ where, chunks });

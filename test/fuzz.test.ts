@@ -1,0 +1,1144 @@
+// Bad input from a peer or a user (issue 8): a seeded, bounded fuzzer for every route of a real
+// node (mutual TLS on 127.0.0.1) and for the built CLI.
+//
+// Every case follows from one seed (mulberry32, below): the run prints it, every failure names
+// it, and `P2PFX_FUZZ_SEED=N node --test dist/test/fuzz.test.js` replays the same cases (keys,
+// certificates and signatures are fresh each run; the shape of every request follows from the
+// seed). Without P2PFX_FUZZ_SEED each run draws a new seed, so runs explore more over time.
+//
+// Each server case must get a 4xx answer `{error: {code, message}}` whose code is one of
+// core/errors.ts with that code's status — or no answer at all where the client itself cut its
+// body short — never a 5xx nor an error or warning in the server's log; /v1/health must answer
+// afterwards; nothing may change in the temporary tree but the node's index (no chunk, no
+// temporary file left, nothing outside the home); Object.prototype must stay as it was.
+// Each CLI case must exit 1 (`error CODE:` and a hint) or 2 (usage), with no stack, no raw
+// control character or bidirectional override on stdout or stderr, and nothing written.
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { lstat, mkdir, readdir, readlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { test } from 'node:test';
+import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
+import { Pool, type Dispatcher } from 'undici';
+import { wrapForNode, wrapWithPassword } from '../src/core/envelope.js';
+import { ERROR_CODES, isErrorCode, type ErrorCode } from '../src/core/errors.js';
+import { BLOB_OVERHEAD_BYTES, MAX_BLOB_BYTES, MAX_CHUNK_BYTES, MAX_CRL_BYTES, MAX_MANIFEST_BYTES, MAX_MISSING_IDS, MAX_PAGE } from '../src/core/limits.js';
+import { sealMetadata, signManifest, type Manifest, type UnsignedManifest } from '../src/core/manifest.js';
+import { PeerClient } from '../src/net/client.js';
+import { startNode } from '../src/net/run-node.js';
+import { tlsContextOptions } from '../src/net/tls.js';
+import { createCa, issueNodeCert } from '../src/pki/ca.js';
+import { createCrl } from '../src/pki/crl.js';
+import { nodeIdFromCertPem } from '../src/pki/node-id.js';
+import { loadCredentials, type Credentials } from '../src/store/credentials.js';
+import { Home } from '../src/store/home.js';
+import { cliNetwork, listFiles, repoRoot, runCli, startServe, type CliResult } from './helpers/cli.js';
+import { makeNetwork } from './helpers/network.js';
+
+// ---------------------------------------------------------------- seed and PRNG
+
+/** mulberry32: a small, fast, well-mixed 32-bit generator; the same seed gives the same stream. */
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+class Rng {
+  private readonly next: () => number;
+  constructor(seed: number) {
+    this.next = mulberry32(seed);
+  }
+  /** 0 ≤ n < max */
+  int(max: number): number {
+    return Math.floor(this.next() * max);
+  }
+  /** lo ≤ n ≤ hi */
+  range(lo: number, hi: number): number {
+    return lo + this.int(hi - lo + 1);
+  }
+  chance(p: number): boolean {
+    return this.next() < p;
+  }
+  pick<T>(items: readonly T[]): T {
+    return items[this.int(items.length)]!;
+  }
+  hex(length: number): string {
+    let s = '';
+    for (let i = 0; i < length; i++) s += '0123456789abcdef'[this.int(16)];
+    return s;
+  }
+  bytes(length: number): Buffer {
+    const b = Buffer.allocUnsafe(length);
+    for (let i = 0; i < length; i++) b[i] = this.int(256);
+    return b;
+  }
+}
+
+function fuzzSeed(): number {
+  const text = process.env.P2PFX_FUZZ_SEED;
+  if (text === undefined || text === '') return randomBytes(4).readUInt32BE(0);
+  if (!/^\d+$/.test(text) || Number(text) > 0xffffffff) throw new Error(`P2PFX_FUZZ_SEED must be a whole number from 0 to 4294967295, got ${JSON.stringify(text)}`);
+  return Number(text);
+}
+
+const SEED = fuzzSeed();
+const REPLAY = `seed ${SEED}: replay with P2PFX_FUZZ_SEED=${SEED} node --test dist/test/fuzz.test.js`;
+/** A name no legitimate file has: traversal payloads aim at it, and nothing may ever carry it. */
+const MARKER = `p2pfx-fuzz-escape-${SEED}`;
+
+const ESC = '\u001b';
+const BEL = '\u0007';
+/** Raw bytes that must never reach a terminal from p2pfx: C0 (but \t, \n), DEL, C1, bidi and line separators. */
+// eslint-disable-next-line no-control-regex
+const RAW_CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
+const STACK_LINE = /^\s+at /m;
+
+// ---------------------------------------------------------------- requests and answers
+
+type Body = Buffer | string | (() => AsyncIterable<Buffer>);
+
+interface Req {
+  method: string;
+  /** The request target exactly as sent: percent-encoded where meant. */
+  path: string;
+  headers?: Record<string, string>;
+  body?: Body;
+  /**
+   * 'pool': undici, keep-alive (the normal way). 'raw': written byte for byte on a fresh TLS
+   * socket, for what undici refuses or repairs (lengths that lie, broken framing, cut bodies).
+   */
+  via?: 'pool' | 'raw';
+  /** raw: the whole request, byte for byte (method and path then only describe it). */
+  bytes?: Buffer;
+  /** raw: the client sends this many bytes of the request, waits a moment for an answer, and closes. */
+  cutAt?: number;
+  /** raw: the client sends the whole request (one that stops early), waits a moment, and closes. */
+  cut?: boolean;
+}
+
+interface Case {
+  route: string;
+  name: string;
+  req: () => Req;
+  /** Codes a refusal may carry (any code of core/errors.ts with a 4xx status when absent). */
+  codes?: readonly ErrorCode[];
+  /** Success statuses this input may also get (a well-formed request among the hostile ones). */
+  ok?: readonly number[];
+  /** The client cut its body short and closed: an answer is not required. */
+  mayGoUnanswered?: boolean;
+  /** Paths under the temporary root (besides the node's index) this case may change. */
+  disk?: RegExp;
+}
+
+interface Answer { status: number; headers: Record<string, string>; body: Buffer }
+type Outcome = Answer | { status: null; error: string };
+
+const ANSWER_TIMEOUT_MS = 15_000;
+const CUT_PAUSE_MS = 150;
+
+function requestBytes(r: Req): Buffer {
+  if (r.bytes) return r.bytes;
+  const body = r.body === undefined ? Buffer.alloc(0) : Buffer.from(r.body as Buffer | string);
+  const headers: Record<string, string> = { host: '127.0.0.1', connection: 'close', ...r.headers };
+  const names = Object.keys(headers).map((h) => h.toLowerCase());
+  if (body.length > 0 && !names.includes('content-length') && !names.includes('transfer-encoding')) headers['content-length'] = String(body.length);
+  const head = `${r.method} ${r.path} HTTP/1.1\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n`;
+  return Buffer.concat([Buffer.from(head, 'latin1'), body]);
+}
+
+/** A whole HTTP/1.1 answer in `buf`, or null while more may come. 1xx interim answers are skipped. */
+function parseAnswer(buf: Buffer, atEnd: boolean, head: boolean): Answer | null {
+  let rest = buf;
+  for (;;) {
+    const end = rest.indexOf('\r\n\r\n');
+    if (end < 0) return null;
+    const lines = rest.subarray(0, end).toString('latin1').split('\r\n');
+    const m = /^HTTP\/1\.[01] (\d{3})/.exec(lines[0] ?? '');
+    if (!m) return null;
+    const status = Number(m[1]);
+    const headers: Record<string, string> = {};
+    for (const line of lines.slice(1)) {
+      const at = line.indexOf(':');
+      if (at > 0) headers[line.slice(0, at).trim().toLowerCase()] = line.slice(at + 1).trim();
+    }
+    const after = rest.subarray(end + 4);
+    if (status >= 100 && status < 200) {
+      rest = after;
+      continue;
+    }
+    if (head || status === 204 || status === 304) return { status, headers, body: Buffer.alloc(0) };
+    if (headers['content-length'] !== undefined) {
+      const n = Number(headers['content-length']);
+      return after.length >= n ? { status, headers, body: after.subarray(0, n) } : null;
+    }
+    if (/chunked/i.test(headers['transfer-encoding'] ?? '')) {
+      const parts: Buffer[] = [];
+      let at = 0;
+      for (;;) {
+        const eol = after.indexOf('\r\n', at);
+        if (eol < 0) return null;
+        const size = parseInt(after.subarray(at, eol).toString('latin1'), 16);
+        if (!Number.isFinite(size)) return { status, headers, body: after };
+        if (size === 0) return { status, headers, body: Buffer.concat(parts) };
+        if (after.length < eol + 2 + size + 2) return null;
+        parts.push(after.subarray(eol + 2, eol + 2 + size));
+        at = eol + 2 + size + 2;
+      }
+    }
+    return atEnd ? { status, headers, body: after } : null;
+  }
+}
+
+function rawExchange(port: number, tls: ConnectionOptions, r: Req): Promise<Outcome> {
+  const bytes = requestBytes(r);
+  const head = r.method === 'HEAD';
+  const cutAt = r.cutAt ?? (r.cut ? bytes.length : undefined);
+  return new Promise((resolve) => {
+    const socket = tlsConnect({ ...tls, host: '127.0.0.1', port });
+    let got = Buffer.alloc(0);
+    let settled = false;
+    const finish = (o: Outcome): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(o);
+    };
+    const closedWith = (why: string): Outcome => parseAnswer(got, true, head)
+      ?? { status: null, error: got.length > 0 ? `unparsable answer ${JSON.stringify(got.toString('latin1').slice(0, 300))}` : why };
+    const timer = setTimeout(() => finish(closedWith(`no answer within ${ANSWER_TIMEOUT_MS} ms`)), ANSWER_TIMEOUT_MS);
+    socket.on('secureConnect', () => {
+      if (cutAt === undefined) {
+        socket.write(bytes, () => undefined);
+        return;
+      }
+      socket.write(bytes.subarray(0, cutAt), () => {
+        setTimeout(() => finish(closedWith('cut by the client')), CUT_PAUSE_MS);
+      });
+    });
+    socket.on('data', (d: Buffer) => {
+      got = Buffer.concat([got, d]);
+      const a = parseAnswer(got, false, head);
+      if (a) finish(a);
+    });
+    socket.on('end', () => finish(closedWith('closed without an answer')));
+    socket.on('close', () => finish(closedWith('closed without an answer')));
+    socket.on('error', (err: NodeJS.ErrnoException) => finish(closedWith(`${err.code ?? 'error'}: ${err.message}`)));
+  });
+}
+
+async function poolExchange(pool: Pool, r: Req): Promise<Outcome> {
+  try {
+    const body = typeof r.body === 'function' ? Readable.from(r.body()) : r.body;
+    const res = await pool.request({
+      path: r.path, method: r.method as Dispatcher.HttpMethod, ...(r.headers ? { headers: r.headers } : {}), ...(body !== undefined ? { body } : {}),
+      headersTimeout: ANSWER_TIMEOUT_MS, bodyTimeout: ANSWER_TIMEOUT_MS,
+    });
+    const buf = Buffer.from(await res.body.arrayBuffer());
+    const headers: Record<string, string> = {};
+    for (const [k, v] of Object.entries(res.headers)) headers[k] = Array.isArray(v) ? v.join(', ') : String(v);
+    return { status: res.statusCode, headers, body: buf };
+  } catch (err) {
+    const e = err as { code?: string; message?: string };
+    return { status: null, error: `${e.code ?? 'error'}: ${e.message ?? String(err)}` };
+  }
+}
+
+/** What is wrong with this answer to this case; [] when it is one a careful node gives. */
+function judge(c: Case, r: Req, o: Outcome): string[] {
+  if (o.status === null) return c.mayGoUnanswered ? [] : [`no answer (${o.error})`];
+  const problems: string[] = [];
+  const text = o.body.toString('utf8');
+  if (/BEGIN [A-Z ]*PRIVATE KEY|SQLite format 3/.test(text)) problems.push('the answer leaks a private key or the index');
+  if (c.ok?.includes(o.status)) return problems;
+  if (o.status >= 500) problems.push(`server error ${o.status}`);
+  else if (o.status < 400) problems.push(`accepted with ${o.status}`);
+  if (r.method === 'HEAD' || o.status < 400) return problems;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return [...problems, `${o.status} without a JSON body: ${JSON.stringify(text.slice(0, 200))}`];
+  }
+  const e = (parsed as { error?: { code?: unknown; message?: unknown } } | null)?.error;
+  if (!e || typeof e.message !== 'string' || Object.keys(parsed as object).length !== 1) {
+    return [...problems, `${o.status} without {error: {code, message}}: ${text.slice(0, 200)}`];
+  }
+  if (!isErrorCode(e.code)) return [...problems, `${o.status} with a code not in core/errors.ts: ${JSON.stringify(e.code)}`];
+  if (ERROR_CODES[e.code].status !== o.status) problems.push(`${e.code} is ${ERROR_CODES[e.code].status}, answered ${o.status}`);
+  if (c.codes && !c.codes.includes(e.code)) problems.push(`${o.status} ${e.code} (${e.message.slice(0, 160)}), expected ${c.codes.join(' or ') || 'success'}`);
+  if (!/^application\/json/.test(o.headers['content-type'] ?? '')) problems.push(`error answer with content-type ${o.headers['content-type']}`);
+  return problems;
+}
+
+function describeReq(r: Req): string {
+  const target = r.path.length > 120 ? `${r.path.slice(0, 120)}…(${r.path.length} chars)` : r.path;
+  const body = typeof r.body === 'function' ? 'a streamed body' : r.body === undefined ? '' : `${Buffer.byteLength(r.body)}-byte body`;
+  return `${r.via ?? 'pool'} ${r.method} ${target} ${r.headers ? JSON.stringify(r.headers).slice(0, 200) : ''} ${body}${r.cutAt !== undefined ? ` cut at ${r.cutAt}` : r.cut ? ' then cut' : ''}`.trim();
+}
+
+function describeOutcome(o: Outcome): string {
+  return o.status === null ? o.error : `${o.status} ${o.body.toString('utf8').slice(0, 200)}`;
+}
+
+// ---------------------------------------------------------------- the tree on disk
+
+/** Every entry under root (relative path → type, size and mtime); directories by type only. */
+async function tree(root: string): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  async function walk(dir: string, rel: string): Promise<void> {
+    let entries;
+    try {
+      entries = await readdir(dir);
+    } catch {
+      return;
+    }
+    for (const name of entries) {
+      const p = join(dir, name);
+      const r = rel ? `${rel}/${name}` : name;
+      const st = await lstat(p).catch(() => null);
+      if (!st) continue;
+      if (st.isDirectory()) {
+        out.set(r, 'dir');
+        await walk(p, r);
+      } else if (st.isSymbolicLink()) out.set(r, `link → ${await readlink(p).catch(() => '?')}`);
+      else out.set(r, `${st.isFile() ? 'file' : 'special'} ${st.size} B mtime ${st.mtimeMs}`);
+    }
+  }
+  await walk(root, '');
+  return out;
+}
+
+function treeChanges(before: Map<string, string>, after: Map<string, string>, allowed: RegExp): string[] {
+  const out: string[] = [];
+  for (const key of new Set([...before.keys(), ...after.keys()])) {
+    const a = before.get(key);
+    const b = after.get(key);
+    if (a !== b && !allowed.test(key)) out.push(`${key}: ${a ?? 'absent'} → ${b ?? 'absent'}`);
+  }
+  return out;
+}
+
+/** Entries carrying MARKER where a traversal could land: the temp root's parent, the repository, the cwd. */
+async function markerEntries(roots: string[]): Promise<string[]> {
+  const found: string[] = [];
+  for (const root of roots) {
+    for (const name of await readdir(root).catch(() => [] as string[])) if (name.includes(MARKER)) found.push(join(root, name));
+  }
+  return found;
+}
+
+// ---------------------------------------------------------------- hostile values
+
+const enc = encodeURIComponent;
+
+/** Ids that are not ids, as path segments (already encoded). */
+function badIds(rng: Rng, len: 32 | 64): Array<[string, string]> {
+  const h = (n: number) => rng.hex(n);
+  const fixed: Array<[string, string]> = [
+    ['empty', ''],
+    ['one char short', h(len - 1)], ['one char long', h(len + 1)], ['half the length', h(len / 2)], ['twice the length', h(len * 2)],
+    ['one char', h(1)], ['the other kind of id', h(len === 64 ? 32 : 64)],
+    ['uppercase', h(len).toUpperCase()], ['one uppercase char', `${h(len - 1)}A`],
+    ['non-hex letter', `${h(len - 1)}g`], ['dash', `${h(len - 1)}-`], ['dot', `${h(len - 1)}.`], ['encoded space', `${h(len - 1)}%20`],
+    ['plus', `${h(len - 1)}+`], ['leading encoded space', `%20${h(len)}`], ['trailing tab', `${h(len)}%09`],
+    ['fullwidth digit', `${h(len - 1)}${enc('\uff10')}`], ['arabic-indic digit', `${h(len - 1)}${enc('\u0663')}`],
+    ['combining mark', `${h(len)}${enc('\u0301')}`], ['emoji', `${h(len - 2)}${enc('\u{1f600}')}`],
+    ['right-to-left override', `${enc('\u202e')}${h(len - 1)}`], ['terminal escape', `${h(len - 4)}%1b%5b2J`],
+    ['NUL', `${h(len - 1)}%00`], ['NUL after a whole id', `${h(len)}%00`], ['newline', `${h(len)}%0a`], ['CRLF', `${h(len - 2)}%0d%0a`],
+    ['invalid UTF-8', `${h(len - 1)}%ff`], ['overlong UTF-8 dot', `${h(len - 2)}%c0%ae`], ['broken escape', `${h(len - 1)}%zz`],
+    ['lone percent', `${h(len - 1)}%`], ['4 KiB long', h(4096)], ['15 KiB long', h(15_000)],
+    ['an id then ;x', `${h(len)};x`], ['an id then %2f', `${h(len)}%2f`], ['an id then %2f..', `${h(len)}%2f..`],
+  ];
+  const pieces = ['a', 'f', '0', '9', 'A', 'F', 'g', 'z', '.', '-', '_', '~', '%2f', '%2e', '%5c', '%00', '%25', '%ff', '%1b', enc('\u00e9'), enc('\u202e'), enc('\uff41')];
+  for (let i = 0; i < 6; i++) {
+    let s = '';
+    const n = rng.range(1, 90);
+    for (let j = 0; j < n; j++) s += rng.chance(0.7) ? rng.hex(1) : rng.pick(pieces);
+    fixed.push([`random soup #${i}`, s]);
+  }
+  return fixed;
+}
+
+/** Traversal attempts, as what follows a route's prefix; `raw` ones undici would normalize. */
+function traversals(): Array<{ name: string; segment: string; raw?: boolean }> {
+  return [
+    { name: '..%2f to the key', segment: '..%2f..%2fcerts%2fnode-key.pem' },
+    { name: '%2e%2e', segment: '%2e%2e' },
+    { name: '%2e%2e%2f..', segment: '%2e%2e%2f..' },
+    { name: 'encoded dots and slashes to the index', segment: '%2e%2e%2f%2e%2e%2fp2pfx.db' },
+    { name: 'double-encoded', segment: '..%252f..%252fcerts%252fnode-key.pem' },
+    { name: 'double-encoded dots', segment: '%252e%252e%252f%252e%252e%252f' },
+    { name: 'encoded backslashes', segment: '..%5c..%5ccerts%5cnode-key.pem' },
+    { name: 'raw backslashes', segment: '..\\..\\certs\\node-key.pem', raw: true },
+    { name: 'NUL after dots', segment: '..%00' },
+    { name: 'NUL before an extension', segment: 'node-key.pem%00.png' },
+    { name: 'dots and doubled slashes', segment: '....%2f%2f....%2f%2f' },
+    { name: 'overlong UTF-8', segment: '%c0%ae%c0%ae%c0%af%c0%ae%c0%ae%c0%af' },
+    { name: 'half-encoded dots', segment: '.%2e/.%2e/certs/node-key.pem' },
+    { name: 'dot-dot-semicolon', segment: '..;/..;/certs/node-key.pem' },
+    { name: 'raw ../', segment: '../../certs/node-key.pem', raw: true },
+    { name: 'absolute path', segment: '%2fetc%2fpasswd' },
+    { name: 'to the temp root', segment: `..%2f..%2f..%2f..%2f..%2f..%2f..%2ftmp%2f${MARKER}` },
+    { name: 'raw to the temp root', segment: `../../../../../../../tmp/${MARKER}`, raw: true },
+  ];
+}
+
+/** Values of every JSON type but the one a field wants. */
+const WRONG_VALUES: readonly unknown[] = [
+  null, true, false, 0, -1, 1.5, 2 ** 53, -(2 ** 31), 1e308, '', 'x', '1', '\u0000', `${ESC}[2J`, '\u202e', 'x'.repeat(5000),
+  [], [1], [null], ['x'], {}, { a: 1 }, { __proto__: null }, [[[[[]]]]],
+];
+
+/** A JSON text nested `depth` levels deep. */
+function deepArray(depth: number): string {
+  return `${'['.repeat(depth)}${']'.repeat(depth)}`;
+}
+function deepObject(depth: number): string {
+  return `${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}`;
+}
+
+/** A stream of `total` bytes in 1 MiB pieces. */
+function streamOf(total: number, fill = 0x61): () => AsyncIterable<Buffer> {
+  return async function* body() {
+    const piece = Buffer.alloc(1 << 20, fill);
+    for (let sent = 0; sent < total; sent += piece.length) yield piece.subarray(0, Math.min(piece.length, total - sent));
+  };
+}
+
+// ---------------------------------------------------------------- manifests
+
+function makeManifest(creds: Credentials, rng: Rng, chunkCount = 3, chunkSize = 4096): Manifest {
+  const fileIdBytes = Buffer.from(rng.hex(32), 'hex');
+  const dataKey = randomBytes(32);
+  const full = chunkSize + BLOB_OVERHEAD_BYTES;
+  const lastPlain = rng.range(1, chunkSize);
+  const chunks = Array.from({ length: chunkCount }, (_, index) => ({ index, id: rng.hex(64), size: index === chunkCount - 1 ? lastPlain + BLOB_OVERHEAD_BYTES : full }));
+  const unsigned: UnsignedManifest = {
+    version: 1, fileId: fileIdBytes.toString('hex'), chunkSize, chunkCount, totalBytes: chunks.reduce((s, c) => s + c.size, 0), chunks,
+    envelopes: [wrapForNode(dataKey, fileIdBytes, creds.nodeId, creds.x25519.publicKey)],
+    metadata: sealMetadata({ name: 'report.pdf', size: (chunkCount - 1) * chunkSize + lastPlain, mtimeMs: 0, sha256: rng.hex(64) }, dataKey, fileIdBytes),
+    createdAt: new Date().toISOString(),
+    sender: { nodeId: creds.nodeId, certPem: creds.certPem },
+  };
+  return signManifest(unsigned, creds.keyPem);
+}
+
+type Loose = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+/**
+ * A copy of `base` changed by `change`, signed again by `signer` (so that only the change is
+ * wrong); with no signer, or a value canonical JSON cannot hold, it keeps the old signature.
+ */
+function variant(base: Manifest, change: (m: Loose) => void, signer: Credentials | null): Loose {
+  const m = structuredClone(base) as Loose;
+  change(m);
+  if (signer && m && typeof m === 'object' && !Array.isArray(m)) {
+    try {
+      const { signature: _old, ...unsigned } = m;
+      return signManifest(unsigned as UnsignedManifest, signer.keyPem) as Loose;
+    } catch {
+      // a value canonical JSON refuses (a fraction): sent with the old signature
+    }
+  }
+  return m;
+}
+
+const MANIFEST_KEYS = ['version', 'fileId', 'chunkSize', 'chunkCount', 'totalBytes', 'chunks', 'envelopes', 'metadata', 'createdAt', 'sender', 'signature'] as const;
+
+/** Every place in a manifest a random mutation may hit. */
+function manifestPaths(m: Manifest): string[][] {
+  const paths: string[][] = MANIFEST_KEYS.map((k) => [k]);
+  m.chunks.forEach((_, i) => ['index', 'id', 'size'].forEach((f) => paths.push(['chunks', String(i), f])));
+  paths.push(['chunks', String(m.chunks.length)]);
+  for (const f of Object.keys(m.envelopes[0]!)) paths.push(['envelopes', '0', f]);
+  paths.push(['metadata', 'nonce'], ['metadata', 'sealed'], ['sender', 'nodeId'], ['sender', 'certPem']);
+  return paths;
+}
+
+function setPath(m: Loose, path: string[], value: unknown): void {
+  let at: Loose = m;
+  for (const key of path.slice(0, -1)) {
+    if (at[key] === null || typeof at[key] !== 'object') at[key] = {};
+    at = at[key] as Loose;
+  }
+  const last = path[path.length - 1]!;
+  if (value === undefined) delete at[last];
+  else at[last] = value;
+}
+
+// ---------------------------------------------------------------- the server fuzzer
+
+const JSON_TYPE = { 'content-type': 'application/json' } as const;
+const OCTETS = { 'content-type': 'application/octet-stream' } as const;
+const PEM_TYPE = { 'content-type': 'application/x-pem-file' } as const;
+
+test(`every route of a node refuses hostile input with a stable 4xx code and stays up (fuzz, ${REPLAY})`, { timeout: 120_000 }, async (t) => {
+  t.diagnostic(REPLAY);
+  const rng = new Rng(SEED);
+  const net = await makeNetwork(t);
+  const a = await net.add('a', { serve: false });
+  const b = await net.add('b', { serve: false });
+  // The node as `serve` runs it (inbox included), with its log kept: an error or a warning there
+  // is a failure even when no answer could carry it (a client that went away).
+  const logs: string[] = [];
+  const server = await startNode(b.node, {
+    host: '127.0.0.1', port: 0, inbox: {},
+    logger: { level: 'warn', stream: { write: (line: string) => void logs.push(line) } },
+  });
+  t.after(() => server.close());
+  const port = server.port;
+  const tls: ConnectionOptions = { ...tlsContextOptions(a.node.creds), checkServerIdentity: () => undefined };
+  const pool = new Pool(`https://127.0.0.1:${port}`, { connect: tls, connections: 4 });
+  t.after(() => pool.close());
+  const protoBefore = Object.getOwnPropertyNames(Object.prototype).sort();
+
+  const creds = a.node.creds;
+  const base = makeManifest(creds, rng);
+  const stranger = await issueNodeCert(await createCa(), { name: 'stranger', ips: ['127.0.0.1'] });
+  const strangerCreds: Credentials = { ...creds, certPem: stranger.certPem, keyPem: stranger.keyPem, nodeId: nodeIdFromCertPem(stranger.certPem) };
+  const foreignCrl = await createCrl(await createCa(), { number: 7n, revoked: [] });
+  const currentCrl = await createCrl(net.ca, { number: 2, revoked: [] });
+
+  const cases: Case[] = [];
+  const add = (route: string, name: string, req: () => Req, opts: Omit<Case, 'route' | 'name' | 'req'> = {}) => cases.push({ route, name, req, ...opts });
+
+  // -------- ids and traversal on every route with a path parameter
+  const idRoutes: Array<{ route: string; method: string; prefix: string; len: 32 | 64; codes: ErrorCode[]; body?: () => Pick<Req, 'headers' | 'body'> }> = [
+    { route: 'GET /v1/chunks/:id', method: 'GET', prefix: '/v1/chunks/', len: 64, codes: ['INVALID_ID', 'NOT_FOUND', 'BAD_REQUEST', 'CHUNK_NOT_FOUND'] },
+    { route: 'HEAD /v1/chunks/:id', method: 'HEAD', prefix: '/v1/chunks/', len: 64, codes: [] },
+    { route: 'PUT /v1/chunks/:id', method: 'PUT', prefix: '/v1/chunks/', len: 64, codes: ['INVALID_ID', 'NOT_FOUND', 'BAD_REQUEST', 'HASH_MISMATCH'], body: () => ({ headers: OCTETS, body: rng.bytes(32) }) },
+    { route: 'GET /v1/manifests/:fileId', method: 'GET', prefix: '/v1/manifests/', len: 32, codes: ['INVALID_ID', 'NOT_FOUND', 'BAD_REQUEST', 'MANIFEST_NOT_FOUND'] },
+    { route: 'PUT /v1/manifests/:fileId', method: 'PUT', prefix: '/v1/manifests/', len: 32, codes: ['INVALID_ID', 'NOT_FOUND', 'BAD_REQUEST', 'BAD_MANIFEST'], body: () => ({ headers: JSON_TYPE, body: JSON.stringify(base) }) },
+  ];
+  for (const r of idRoutes) {
+    for (const [name, segment] of badIds(rng, r.len)) {
+      const extra = r.body?.();
+      add(r.route, `malformed id: ${name}`, () => ({ method: r.method, path: `${r.prefix}${segment}`, ...extra }), r.codes.length ? { codes: r.codes } : {});
+    }
+    for (const tr of traversals()) {
+      const extra = r.body?.();
+      add(r.route, `traversal: ${tr.name}`, () => ({ method: r.method, path: `${r.prefix}${tr.segment}`, ...extra, ...(tr.raw ? { via: 'raw' as const } : {}) }), r.codes.length ? { codes: r.codes } : {});
+    }
+  }
+  // The swagger UI serves files from disk: the one place where a path names a file.
+  for (const prefix of ['/docs/static/', '/docs/', '/']) {
+    for (const tr of traversals()) add('GET /docs, /openapi.json', `traversal under ${prefix}: ${tr.name}`, () => ({ method: 'GET', path: `${prefix}${tr.segment}`, ...(tr.raw ? { via: 'raw' as const } : {}) }));
+  }
+
+  // -------- PUT /v1/chunks/:id: lengths, types, cut and oversized bodies
+  {
+    const route = 'PUT /v1/chunks/:id';
+    const id = () => rng.hex(64);
+    const codes: ErrorCode[] = ['HASH_MISMATCH', 'CHUNK_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE', 'BAD_REQUEST', 'PAYLOAD_TOO_LARGE'];
+    add(route, 'bytes that do not hash to the id', () => ({ method: 'PUT', path: `/v1/chunks/${id()}`, headers: OCTETS, body: rng.bytes(rng.range(1, 5000)) }), { codes: ['HASH_MISMATCH'] });
+    add(route, 'no body, no type', () => ({ method: 'PUT', path: `/v1/chunks/${id()}` }), { codes });
+    const types = ['application/json', 'text/plain', 'application/x-pem-file', 'multipart/form-data; boundary=x', 'application/octet-stream; charset=utf-8',
+      'APPLICATION/OCTET-STREAM', 'application/octet-stream, text/html', '', ';;;', 'x'.repeat(8000), 'application/x-www-form-urlencoded', 'image/png'];
+    for (const type of types) {
+      add(route, `content-type ${JSON.stringify(type.slice(0, 40))}`, () => ({ method: 'PUT', path: `/v1/chunks/${id()}`, headers: { 'content-type': type }, body: type === 'application/json' ? '{"a":1}' : rng.bytes(64), via: 'raw' }), { codes });
+    }
+    add(route, 'JSON that is not JSON', () => ({ method: 'PUT', path: `/v1/chunks/${id()}`, headers: JSON_TYPE, body: '{"a":' }), { codes });
+    const lengths = ['-1', '99999999999999999999', '18446744073709551615', String(MAX_BLOB_BYTES + 1), String(2 ** 53 + 1), '1e3', '0x10', '+16', '16, 16', '16 16', ''];
+    for (const cl of lengths) {
+      // The client says the length and sends 16 bytes: the server must refuse it without waiting for more.
+      add(route, `content-length ${JSON.stringify(cl)} over 16 bytes`, () => {
+        const head = `PUT /v1/chunks/${id()} HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\ncontent-type: application/octet-stream\r\ncontent-length: ${cl}\r\n\r\n`;
+        return { method: 'PUT', path: '/v1/chunks/…', via: 'raw', bytes: Buffer.concat([Buffer.from(head), rng.bytes(16)]) };
+      }, { codes });
+    }
+    add(route, 'two different content-lengths', () => ({ method: 'PUT', path: `/v1/chunks/${id()}`, via: 'raw', bytes: Buffer.from(`PUT /v1/chunks/${id()} HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-type: application/octet-stream\r\ncontent-length: 4\r\ncontent-length: 5\r\n\r\nabcde`) }), { codes });
+    add(route, 'content-length and chunked together (smuggling)', () => ({ method: 'PUT', path: `/v1/chunks/${id()}`, via: 'raw', bytes: Buffer.from(`PUT /v1/chunks/${id()} HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-type: application/octet-stream\r\ncontent-length: 4\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\nGET /v1/health HTTP/1.1\r\nhost: x\r\n\r\n`) }), { codes });
+    add(route, 'transfer-encoding gzip', () => ({ method: 'PUT', path: `/v1/chunks/${id()}`, via: 'raw', headers: { ...OCTETS, 'transfer-encoding': 'gzip' }, body: 'abcd' }), { codes });
+    add(route, 'chunked with a size that is not hex', () => ({ method: 'PUT', path: `/v1/chunks/${id()}`, via: 'raw', headers: { ...OCTETS, 'transfer-encoding': 'chunked' }, body: 'zz\r\nabcd\r\n0\r\n\r\n' }), { codes, mayGoUnanswered: true });
+    add(route, 'chunked with an overflowing size', () => ({ method: 'PUT', path: `/v1/chunks/${id()}`, via: 'raw', headers: { ...OCTETS, 'transfer-encoding': 'chunked' }, body: 'fffffffffffffffffff\r\nabcd\r\n0\r\n\r\n' }), { codes, mayGoUnanswered: true });
+    add(route, 'chunked with a negative size', () => ({ method: 'PUT', path: `/v1/chunks/${id()}`, via: 'raw', headers: { ...OCTETS, 'transfer-encoding': 'chunked' }, body: '-4\r\nabcd\r\n0\r\n\r\n' }), { codes, mayGoUnanswered: true });
+    add(route, 'expect: 100-continue', () => ({ method: 'PUT', path: `/v1/chunks/${id()}`, via: 'raw', headers: { ...OCTETS, expect: '100-continue' }, body: rng.bytes(100) }), { codes });
+    add(route, 'expect: something else', () => ({ method: 'PUT', path: `/v1/chunks/${id()}`, via: 'raw', headers: { ...OCTETS, expect: 'the-unexpected' }, body: rng.bytes(100) }), { codes: [...codes, 'BAD_REQUEST'] });
+    for (const [name, declared, sent] of [['a body that stops early', 1000, 100], ['a body that stops after the headers', 4096, 0], ['a body that stops one byte short', 64, 63], ['a large body that stops early', 4_000_000, 1_000_000]] as const) {
+      add(route, name, () => {
+        const head = Buffer.from(`PUT /v1/chunks/${id()} HTTP/1.1\r\nhost: x\r\ncontent-type: application/octet-stream\r\ncontent-length: ${declared}\r\n\r\n`);
+        const bytes = Buffer.concat([head, rng.bytes(sent)]);
+        return { method: 'PUT', path: '/v1/chunks/…', via: 'raw', bytes, cutAt: bytes.length };
+      }, { codes, mayGoUnanswered: true });
+    }
+    add(route, 'a chunked body that stops early', () => {
+      const bytes = Buffer.from(`PUT /v1/chunks/${id()} HTTP/1.1\r\nhost: x\r\ncontent-type: application/octet-stream\r\ntransfer-encoding: chunked\r\n\r\n100\r\n${'a'.repeat(50)}`);
+      return { method: 'PUT', path: '/v1/chunks/…', via: 'raw', bytes, cutAt: bytes.length };
+    }, { codes, mayGoUnanswered: true });
+    add(route, `a streamed body over the cap (${MAX_BLOB_BYTES + 1024} bytes, no length)`, () => ({ method: 'PUT', path: `/v1/chunks/${id()}`, headers: OCTETS, body: streamOf(MAX_BLOB_BYTES + 1024) }), { codes: ['CHUNK_TOO_LARGE'] });
+    add(route, 'a body of exactly the cap that does not hash to its id', () => ({ method: 'PUT', path: `/v1/chunks/${id()}`, headers: OCTETS, body: Buffer.alloc(MAX_BLOB_BYTES) }), { codes: ['HASH_MISMATCH'] });
+  }
+
+  // -------- POST /v1/chunks/missing
+  {
+    const route = 'POST /v1/chunks/missing';
+    const codes: ErrorCode[] = ['BAD_REQUEST', 'PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE'];
+    const post = (body: string | Buffer, headers: Record<string, string> = JSON_TYPE): Req => ({ method: 'POST', path: '/v1/chunks/missing', headers, body });
+    add(route, 'no ids (valid)', () => post('{"ids":[]}'), { ok: [200], codes: [] });
+    add(route, `the most ids allowed (${MAX_MISSING_IDS}, valid)`, () => post(JSON.stringify({ ids: Array.from({ length: MAX_MISSING_IDS }, () => rng.hex(64)) })), { ok: [200], codes: [] });
+    add(route, `one id over the limit (${MAX_MISSING_IDS + 1})`, () => post(JSON.stringify({ ids: Array.from({ length: MAX_MISSING_IDS + 1 }, () => rng.hex(64)) })), { codes: ['BAD_REQUEST'] });
+    add(route, '200,000 short ids', () => post(JSON.stringify({ ids: Array.from({ length: 200_000 }, () => 'a') })), { codes });
+    const idsValues: Array<[string, unknown]> = [
+      ['a string', 'x'], ['an object', {}], ['null', null], ['a number', 1], ['true', true], ['numbers', [1, 2]], ['nulls', [null]],
+      ['objects', [{}]], ['uppercase', [rng.hex(64).toUpperCase()]], ['traversal', ['../../certs/node-key.pem']],
+      ['an id and a NUL', [`${rng.hex(64)}\u0000`]], ['an id and %00', [`${rng.hex(64)}%00`]], ['empty strings', ['']], ['one char short', [rng.hex(63)]],
+      ['a 100 KiB string', ['a'.repeat(100_000)]], ['valid then invalid', [rng.hex(64), 'zz']], ['terminal escapes', [`${ESC}[2J${ESC}]0;x${BEL}`]],
+      ['unicode digits', ['\uff10'.repeat(64)]], ['the same id twice (valid)', [rng.hex(64), rng.hex(64)]],
+    ];
+    // Fastify's schema coercion (coerceTypes: 'array') takes [[id]] and a lone id as [id]: lenient, harmless.
+    idsValues.push(['nested arrays (coerced: valid)', [[rng.hex(64)]]], ['a lone id (coerced: valid)', rng.hex(64)]);
+    for (const [name, ids] of idsValues) {
+      add(route, `ids: ${name}`, () => post(JSON.stringify({ ids })), /valid\)$/.test(name) ? { ok: [200], codes: [] } : { codes: ['BAD_REQUEST'] });
+    }
+    const bodies: Array<[string, string | Buffer]> = [
+      ['an empty object', '{}'], ['an extra key', '{"ids":[],"extra":1}'], ['__proto__ with ids', '{"__proto__":{"ids":[]}}'],
+      ['ids and __proto__', '{"ids":[],"__proto__":{"polluted":true}}'], ['constructor.prototype', '{"ids":[],"constructor":{"prototype":{"polluted":true}}}'],
+      ['an array', '[]'], ['null', 'null'], ['a string', '"ids"'], ['nothing', ''], ['a cut object', '{"ids":["'], ['trailing garbage', '{"ids":[]}xyz'],
+      ['a 100k-deep array', `{"ids":${deepArray(100_000)}}`], ['a 100k-deep object', deepObject(100_000)], ['1e999', '{"ids":1e999}'],
+      ['invalid UTF-8', Buffer.concat([Buffer.from('{"ids":["'), Buffer.from([0xff, 0xfe, 0xc0]), Buffer.from('"]}')])],
+      ['UTF-16', Buffer.from('\ufeff{"ids":[]}', 'utf16le')], ['a byte-order mark', '\ufeff{"ids":[]}'], ['duplicate keys', '{"ids":"x","ids":[]}'],
+    ];
+    for (const [name, body] of bodies) add(route, `body: ${name}`, () => post(body), name === 'duplicate keys' || name === 'a byte-order mark' ? { codes, ok: [200] } : { codes });
+    for (const type of ['text/plain', 'application/octet-stream', 'application/x-www-form-urlencoded', 'application/x-pem-file', 'application/json; charset=utf-16', 'application/JSON', 'multipart/form-data; boundary=x']) {
+      // A charset parameter is not looked at (the body is read as UTF-8), as media types' case is not.
+      add(route, `content-type ${type}`, () => post('{"ids":[]}', { 'content-type': type }), { codes, ok: /^application\/json/i.test(type) ? [200] : [] });
+    }
+    add(route, 'no content-type', () => ({ method: 'POST', path: '/v1/chunks/missing', via: 'raw', body: '{"ids":[]}' }), { codes });
+    add(route, `declared ${MAX_MANIFEST_BYTES + 1} bytes`, () => ({ method: 'POST', path: '/v1/chunks/missing', via: 'raw', headers: { ...JSON_TYPE, 'content-length': String(MAX_MANIFEST_BYTES + 1) }, body: '{"ids":[]}' }), { codes: ['PAYLOAD_TOO_LARGE'] });
+    add(route, 'negative content-length', () => ({ method: 'POST', path: '/v1/chunks/missing', via: 'raw', headers: { ...JSON_TYPE, 'content-length': '-5' }, body: '{"ids":[]}' }), { codes });
+    add(route, `a streamed body over the limit (${MAX_MANIFEST_BYTES + 1024} bytes)`, () => ({ method: 'POST', path: '/v1/chunks/missing', headers: JSON_TYPE, body: streamOf(MAX_MANIFEST_BYTES + 1024, 0x20) }), { codes: ['PAYLOAD_TOO_LARGE'] });
+    add(route, 'a body that stops early', () => {
+      const bytes = Buffer.from(`POST /v1/chunks/missing HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 500\r\n\r\n{"ids":["${rng.hex(64)}",`);
+      return { method: 'POST', path: '/v1/chunks/missing', via: 'raw', bytes, cutAt: bytes.length };
+    }, { codes, mayGoUnanswered: true });
+    for (let i = 0; i < 8; i++) {
+      const n = rng.pick([0, 1, 5, 100, MAX_MISSING_IDS - 1, MAX_MISSING_IDS + rng.range(1, 50)]);
+      const bad = rng.chance(0.5);
+      add(route, `random list #${i} (${n} ids${bad ? ', one malformed' : ''})`, () => {
+        const ids: unknown[] = Array.from({ length: n }, () => rng.hex(64));
+        if (bad) ids.splice(rng.int(ids.length + 1), 0, rng.pick(WRONG_VALUES));
+        return post(JSON.stringify({ ids }));
+      }, !bad && n <= MAX_MISSING_IDS ? { ok: [200], codes: [] } : { codes: ['BAD_REQUEST'] });
+    }
+  }
+
+  // -------- GET /v1/chunks?after=&limit=
+  {
+    const route = 'GET /v1/chunks';
+    const q = (query: string): Req => ({ method: 'GET', path: `/v1/chunks${query}` });
+    for (const query of ['', '?', '?limit=1', `?limit=${MAX_PAGE}`, '?after=', `?after=${rng.hex(64)}`, `?after=${rng.hex(10)}&limit=5`, '?limit=1e3', '?limit=0x10', '?limit=%205']) {
+      add(route, `valid query ${JSON.stringify(query)}`, () => q(query), { ok: [200], codes: [] });
+    }
+    const refused = [
+      '?limit=-1', '?limit=0', `?limit=${MAX_PAGE + 1}`, '?limit=1000000000', '?limit=1e400', '?limit=NaN', '?limit=abc', '?limit=', '?limit=1.5',
+      '?limit=%00', '?limit=5%00', `?limit=${2 ** 53 + 1}`, '?limit=99999999999999999999', '?limit=-99999999999999999999', '?limit=1&limit=2', '?limit[]=1', '?limit[a]=1',
+      '?limit=Infinity', '?limit=true',
+      `?after=${rng.hex(64).toUpperCase()}`, `?after=${rng.hex(65)}`, '?after=g', `?after=${enc('\u00e9')}`, '?after=%00', '?after=..%2f..%2f', `?after=${rng.hex(10_000)}`,
+      '?after=a&after=b', '?after[]=a', `?after=${enc(`${ESC}[2J`)}`,
+      '?x=1', '?__proto__=1', '?__proto__[polluted]=1', '?constructor[prototype][polluted]=1', '?toString=1', '?hasOwnProperty=x', '?&&&=', '?=',
+      '?after=%zz', `?${'a'.repeat(15_000)}=1`,
+    ];
+    for (const query of refused) add(route, `query ${JSON.stringify(query.slice(0, 60))}`, () => q(query), { codes: ['BAD_REQUEST'] });
+    const keys = ['after', 'limit', 'after', 'limit', 'x', '__proto__', 'constructor', 'after[]'];
+    const values = ['', '-1', '0', '1', '10001', '1e9', 'abc', rng.hex(64), rng.hex(64).toUpperCase(), '%00', '%ff', enc('\u202e'), '..%2f', rng.hex(3)];
+    for (let i = 0; i < 16; i++) {
+      const parts = Array.from({ length: rng.range(1, 4) }, () => `${rng.pick(keys)}=${rng.pick(values)}`);
+      add(route, `random query #${i}`, () => q(`?${parts.join('&')}`), { codes: ['BAD_REQUEST'], ok: [200] });
+    }
+  }
+
+  // -------- PUT /v1/manifests/:fileId
+  {
+    const route = 'PUT /v1/manifests/:fileId';
+    const codes: ErrorCode[] = ['BAD_MANIFEST', 'BAD_REQUEST'];
+    const put = (m: unknown, opts: { id?: string; headers?: Record<string, string> } = {}): Req => {
+      const id = opts.id ?? ((m as Loose | null)?.fileId as string | undefined) ?? base.fileId;
+      return { method: 'PUT', path: `/v1/manifests/${typeof id === 'string' && /^[0-9a-f]{32}$/.test(id) ? id : base.fileId}`, headers: opts.headers ?? JSON_TYPE, body: typeof m === 'string' || Buffer.isBuffer(m) ? m : JSON.stringify(m) };
+    };
+    const bad = (name: string, change: (m: Loose) => void, signer: Credentials | null = creds, extra: Omit<Case, 'route' | 'name' | 'req'> = {}) => {
+      add(route, name, () => put(variant(base, change, signer)), { codes, ...extra });
+    };
+    add(route, 'a valid manifest (control)', () => put(base), { ok: [201], codes: [] });
+    add(route, 'the same manifest again (control)', () => put(base), { ok: [200], codes: [] });
+    const full = base.chunkSize + BLOB_OVERHEAD_BYTES;
+    const fix = (m: Loose) => { m.totalBytes = (m.chunks as Array<{ size: number }>).reduce((s, c) => s + c.size, 0); };
+    bad('chunkCount one more', (m) => { m.chunkCount += 1; });
+    bad('chunkCount one less', (m) => { m.chunkCount -= 1; });
+    bad('chunkCount 0', (m) => { m.chunkCount = 0; });
+    bad('chunkCount 2^32-1', (m) => { m.chunkCount = 0xffffffff; });
+    bad('an index gap', (m) => { m.chunks[1].index = 2; m.chunks[2].index = 3; });
+    bad('indices from 1', (m) => { for (const c of m.chunks) c.index += 1; });
+    bad('indices reversed', (m) => { m.chunks.forEach((c: Loose, i: number) => { c.index = m.chunks.length - 1 - i; }); });
+    bad('a chunk listed twice', (m) => { m.chunks[1].id = m.chunks[0].id; });
+    bad('one chunk at every index', (m) => { for (const c of m.chunks) c.id = m.chunks[0].id; });
+    bad('a chunk listed twice, sizes consistent', (m) => { m.chunks.push({ ...m.chunks[0], index: 3 }); m.chunks[2].size = full; m.chunks[3].size = full; m.chunkCount = 4; fix(m); });
+    bad('a middle chunk one byte short', (m) => { m.chunks[0].size -= 1; fix(m); });
+    bad('the last chunk over a full one', (m) => { m.chunks[2].size = full + 1; fix(m); });
+    bad('a size below the blob overhead', (m) => { m.chunks[2].size = BLOB_OVERHEAD_BYTES - 1; fix(m); });
+    bad('a size over the blob cap', (m) => { m.chunks[2].size = MAX_BLOB_BYTES + 1; fix(m); });
+    bad('a fractional size', (m) => { m.chunks[2].size += 0.5; fix(m); });
+    bad('a negative size', (m) => { m.chunks[2].size = -1; fix(m); });
+    bad('totalBytes one more', (m) => { m.totalBytes += 1; });
+    bad('totalBytes negative', (m) => { m.totalBytes = -1; });
+    bad('totalBytes 2^53', (m) => { m.totalBytes = 2 ** 53; });
+    bad('chunkSize below the minimum', (m) => { m.chunkSize = 4095; });
+    bad('chunkSize over the maximum', (m) => { m.chunkSize = MAX_CHUNK_BYTES + 1; });
+    bad('chunkSize as a string', (m) => { m.chunkSize = '4096'; });
+    bad('version 2', (m) => { m.version = 2; });
+    bad('version "1"', (m) => { m.version = '1'; });
+    add(route, 'a fileId that is not the URL\'s', () => put(base, { id: rng.hex(32) }), { codes });
+    bad('an uppercase fileId', (m) => { m.fileId = m.fileId.toUpperCase(); });
+    bad('createdAt not a date', (m) => { m.createdAt = 'yesterday'; });
+    bad('createdAt out of range', (m) => { m.createdAt = '2026-13-45T99:99:99Z'; });
+    bad('createdAt 10 KiB long', (m) => { m.createdAt = `2026-01-01T00:00:00.${'0'.repeat(10_000)}Z`; });
+    bad('no envelopes', (m) => { m.envelopes = []; });
+    bad('65 envelopes', (m) => { m.envelopes = Array.from({ length: 65 }, () => m.envelopes[0]); });
+    bad('scrypt N 2^30', (m) => { m.envelopes.push({ type: 'password', kdf: 'scrypt', N: 2 ** 30, r: 8, p: 1, salt: 'AAAA', nonce: 'AAAA', wrapped: 'AAAA' }); });
+    bad('scrypt r 1000, p 1000', (m) => { m.envelopes.push({ type: 'password', kdf: 'scrypt', N: 1024, r: 1000, p: 1000, salt: 'AAAA', nonce: 'AAAA', wrapped: 'AAAA' }); });
+    bad('an unknown envelope type', (m) => { m.envelopes[0].type = 'rsa'; });
+    bad('a 10k-char recipient', (m) => { m.envelopes[0].recipient = 'R'.repeat(10_000); });
+    bad('sealed metadata 10 KiB', (m) => { m.metadata.sealed = 'A'.repeat(10_240); });
+    bad('metadata not base64', (m) => { m.metadata.sealed = `${ESC}[2J!!`; });
+    bad('a garbage sender certificate', (m) => { m.sender.certPem = '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n'; });
+    bad('the CA certificate as sender', (m) => { m.sender.certPem = creds.caCertPem; });
+    bad('another node\'s id as sender', (m) => { m.sender.nodeId = b.node.creds.nodeId; });
+    bad('a sender of another network, signed by it', (m) => { m.sender = { nodeId: strangerCreds.nodeId, certPem: strangerCreds.certPem }; }, strangerCreds);
+    bad('a 128-char sender id', (m) => { m.sender.nodeId = 'N'.repeat(128); });
+    bad('an empty signature', (m) => { m.signature = ''; }, null);
+    bad('a garbage signature', (m) => { m.signature = randomBytes(64).toString('base64'); }, null);
+    bad('the signature of another manifest', (m) => { m.signature = makeManifest(creds, rng).signature; }, null);
+    bad('a change after signing', (m) => { m.createdAt = new Date(Date.now() + 1000).toISOString(); }, null);
+    bad('a 1 MiB signature', (m) => { m.signature = 'A'.repeat(1 << 20); }, null);
+    bad('an extra top-level field', (m) => { m.extra = 1; });
+    bad('an extra field in a chunk', (m) => { m.chunks[0].extra = 1; });
+    bad('an extra field in an envelope', (m) => { m.envelopes[0].extra = 1; });
+    // (A change to the signature itself is sent as it is: signing again would undo it.)
+    for (const key of MANIFEST_KEYS) bad(`no ${key}`, (m) => { delete m[key]; }, key === 'signature' ? null : creds);
+    for (const key of MANIFEST_KEYS) {
+      for (let i = 0; i < 2; i++) {
+        const value = rng.pick(WRONG_VALUES);
+        bad(`${key} = ${JSON.stringify(value)?.slice(0, 30)}`, (m) => { m[key] = structuredClone(value); }, key === 'signature' ? null : creds);
+      }
+    }
+    // Prototype-pollution keys, written into the JSON text (an object literal cannot carry them).
+    const text = JSON.stringify(base);
+    const insert = (at: string, what: string) => text.replace(at, `${at}${what},`);
+    const pollution: Array<[string, string]> = [
+      ['__proto__ at the top', insert('{', '"__proto__":{"polluted":true}')],
+      ['__proto__ in a chunk', insert('"chunks":[{', '"__proto__":{"polluted":true}')],
+      ['__proto__ in the metadata', insert('"metadata":{', '"__proto__":{"sealed":"AAAA"}')],
+      ['__proto__ in the sender', insert('"sender":{', '"__proto__":{"isAdmin":true}')],
+      ['constructor.prototype at the top', insert('{', '"constructor":{"prototype":{"polluted":true}}')],
+      ['constructor.prototype in an envelope', insert('"envelopes":[{', '"constructor":{"prototype":{"polluted":true}}')],
+      ['a prototype key', insert('{', '"prototype":{"polluted":true}')],
+      ['__proto__ as the whole body', '{"__proto__":{"version":1}}'],
+      ['escaped __proto__', insert('{', '"\\u005f_proto__":{"polluted":true}')],
+    ];
+    for (const [name, body] of pollution) add(route, `pollution: ${name}`, () => put(body), { codes });
+    const nested: Array<[string, () => string]> = [
+      ['a 100k-deep array', () => deepArray(100_000)],
+      ['a 100k-deep object', () => deepObject(100_000)],
+      ['chunks nested 100k deep', () => text.replace(/"chunks":\[.*?\],"envelopes"/, `"chunks":${deepArray(100_000)},"envelopes"`)],
+      ['an unknown key nested 100k deep', () => insert('{', `"deep":${deepObject(100_000)}`)],
+      ['metadata nested 100k deep', () => text.replace(/"metadata":\{.*?\}/, `"metadata":${deepObject(100_000)}`)],
+    ];
+    for (const [name, body] of nested) add(route, `nesting: ${name}`, () => put(body()), { codes });
+    add(route, 'huge arrays: 100,000 chunks, the last listed twice', () => {
+      const n = 100_000;
+      const chunks = Array.from({ length: n }, (_, index) => ({ index, id: rng.hex(64), size: full }));
+      chunks[n - 1]!.id = chunks[n - 2]!.id;
+      return put({ ...base, chunkCount: n, chunks, totalBytes: n * full });
+    }, { codes });
+    add(route, 'huge arrays: 100,000 envelopes', () => put({ ...base, envelopes: Array.from({ length: 100_000 }, () => base.envelopes[0]) }), { codes });
+    add(route, 'huge arrays: a million zeros as chunks', () => put(`{"version":1,"chunks":[${'0,'.repeat(999_999)}0]}`), { codes });
+    add(route, 'huge arrays: a million nulls in an unknown key', () => put(insert('{', `"junk":[${'null,'.repeat(999_999)}null]`)), { codes });
+    const texts: Array<[string, string | Buffer]> = [
+      ['nothing', ''], ['an open brace', '{'], ['half a manifest', text.slice(0, text.length / 2)], ['null', 'null'], ['an array', '[]'], ['a string', '"manifest"'],
+      ['1e999', '1e999'], ['a number', '42'], ['trailing comma', `${text.slice(0, -1)},}`], ['NaN', '{"version":NaN}'], ['a comment', `// hi\n${text}`],
+      ['single quotes', "{'version':1}"], ['trailing garbage', `${text}xyz`], ['two manifests', `${text}${text}`],
+      ['invalid UTF-8', Buffer.concat([Buffer.from(text.slice(0, 20)), Buffer.from([0xff, 0xc0, 0x80]), Buffer.from(text.slice(20))])],
+      ['UTF-16', Buffer.from(text, 'utf16le')], ['a NUL byte', `${text.slice(0, 10)}\u0000${text.slice(10)}`], ['duplicate keys', insert('{', '"version":2')],
+    ];
+    for (const [name, body] of texts) add(route, `JSON: ${name}`, () => put(body), { codes, ...(name === 'duplicate keys' ? { ok: [200] } : {}) });
+    const types = ['text/plain', 'application/x-www-form-urlencoded', 'application/octet-stream', 'application/json; charset=utf-16', 'application/JSON',
+      'application/json, text/plain', 'multipart/form-data; boundary=x', 'application/x-pem-file', 'application/json; charset=latin1'];
+    for (const type of types) add(route, `content-type ${type}`, () => put(base, { headers: { 'content-type': type } }), { codes: [...codes, 'UNSUPPORTED_MEDIA_TYPE'], ok: [200] });
+    add(route, 'no content-type', () => ({ ...put(base), headers: {}, via: 'raw' }), { codes: [...codes, 'UNSUPPORTED_MEDIA_TYPE'] });
+    add(route, `declared ${MAX_MANIFEST_BYTES + 1} bytes`, () => ({ ...put(base), via: 'raw', headers: { ...JSON_TYPE, 'content-length': String(MAX_MANIFEST_BYTES + 1) } }), { codes: ['PAYLOAD_TOO_LARGE'] });
+    add(route, 'negative content-length', () => ({ ...put(base), via: 'raw', headers: { ...JSON_TYPE, 'content-length': '-1' } }), { codes });
+    add(route, 'a huge content-length', () => ({ ...put(base), via: 'raw', headers: { ...JSON_TYPE, 'content-length': '99999999999999999999999' } }), { codes: [...codes, 'PAYLOAD_TOO_LARGE'] });
+    add(route, 'a body that stops early', () => {
+      const r = put(base);
+      const bytes = requestBytes({ ...r, headers: { ...JSON_TYPE, connection: 'keep-alive' } });
+      return { ...r, via: 'raw', bytes, cutAt: bytes.length - 100 };
+    }, { codes, mayGoUnanswered: true });
+    const paths = manifestPaths(base);
+    for (let i = 0; i < 40; i++) {
+      const changes = Array.from({ length: rng.range(1, 3) }, () => ({ path: rng.pick(paths), value: rng.chance(0.1) ? undefined : rng.pick(WRONG_VALUES) }));
+      const resign = rng.chance(0.7) && !changes.some((c) => c.path[0] === 'signature');
+      const name = changes.map((c) => `${c.path.join('.')}=${c.value === undefined ? '(deleted)' : JSON.stringify(c.value)?.slice(0, 20)}`).join(', ');
+      add(route, `random mutation #${i}: ${name}${resign ? ' (signed again)' : ''}`, () => put(variant(base, (m) => { for (const c of changes) setPath(m, c.path, structuredClone(c.value)); }, resign ? creds : null)), { codes, ok: [200, 201] });
+    }
+  }
+
+  // -------- PUT /v1/crl
+  {
+    const route = 'PUT /v1/crl';
+    const codes: ErrorCode[] = ['CRL_INVALID', 'UNSUPPORTED_MEDIA_TYPE', 'PAYLOAD_TOO_LARGE', 'BAD_REQUEST'];
+    const putCrl = (body: string | Buffer, headers: Record<string, string> = PEM_TYPE): Req => ({ method: 'PUT', path: '/v1/crl', headers, body });
+    const pem = (der: Buffer) => `-----BEGIN X509 CRL-----\n${der.toString('base64').replace(/.{64}/g, '$&\n')}\n-----END X509 CRL-----\n`;
+    add(route, 'a newer CRL of the network (control: taken)', () => putCrl(currentCrl), { ok: [200], codes: [], disk: /^b\/certs\/crl\.pem$/ });
+    add(route, 'the same CRL again (control: not newer, kept as is)', () => putCrl(currentCrl), { ok: [200], codes: [] });
+    const bodies: Array<[string, () => string | Buffer]> = [
+      ['nothing', () => ''], ['garbage', () => 'garbage'], ['random bytes', () => rng.bytes(2000)], ['random DER in a PEM', () => pem(rng.bytes(500))],
+      ['two CRL blocks', () => `${currentCrl}${currentCrl}`], ['the CA certificate', () => creds.caCertPem], ['a node certificate', () => creds.certPem],
+      ['a private key', () => stranger.keyPem], ['a CRL of another CA', () => foreignCrl], ['a PEM of 100k lines', () => `-----BEGIN X509 CRL-----\n${'AAAA\n'.repeat(100_000)}-----END X509 CRL-----\n`],
+      ['DER nested 50k deep', () => pem(Buffer.concat([Buffer.from('3080'.repeat(50_000), 'hex'), Buffer.alloc(100_000)]))],
+      ['DER with a 4 GiB length', () => pem(Buffer.from('3084ffffffff0000', 'hex'))], ['DER with a 2^64 length', () => pem(Buffer.from('3088ffffffffffffffff00', 'hex'))],
+      ['a CRL with a byte flipped', () => { const der = Buffer.from(currentCrl.replace(/-----[^-]+-----|\s/g, ''), 'base64'); der[der.length - 10]! ^= 1; return pem(der); }],
+      ['a CRL cut in half', () => { const der = Buffer.from(currentCrl.replace(/-----[^-]+-----|\s/g, ''), 'base64'); return pem(der.subarray(0, der.length >> 1)); }],
+      ['terminal escapes', () => `${ESC}[2J${ESC}]0;pwned${BEL}`], ['a BEGIN line only', () => '-----BEGIN X509 CRL-----\n'],
+      ['just under the limit', () => 'A'.repeat(MAX_CRL_BYTES - 1)],
+    ];
+    for (const [name, body] of bodies) add(route, name, () => putCrl(body()), { codes });
+    for (const [type, body] of [['application/octet-stream', 'x'], ['application/json', '"garbage"'], ['application/json', '{"crl":"x"}'], ['text/plain', 'garbage'],
+      ['application/pkix-crl', 'x'], ['application/x-www-form-urlencoded', 'crl=x'], ['application/x-pem-file; charset=utf-16', 'x']] as const) {
+      add(route, `content-type ${type}, ${body}`, () => putCrl(body, { 'content-type': type }), { codes });
+    }
+    add(route, 'no content-type', () => ({ ...putCrl('garbage', {}), via: 'raw' }), { codes });
+    add(route, `declared ${MAX_CRL_BYTES + 1} bytes`, () => ({ ...putCrl('x'), via: 'raw', headers: { ...PEM_TYPE, 'content-length': String(MAX_CRL_BYTES + 1) } }), { codes: ['PAYLOAD_TOO_LARGE'] });
+    add(route, `a streamed body over the limit (${MAX_CRL_BYTES + 1024} bytes)`, () => ({ method: 'PUT', path: '/v1/crl', headers: PEM_TYPE, body: streamOf(MAX_CRL_BYTES + 1024) }), { codes: ['PAYLOAD_TOO_LARGE'] });
+    add(route, 'negative content-length', () => ({ ...putCrl('x'), via: 'raw', headers: { ...PEM_TYPE, 'content-length': '-1' } }), { codes });
+    add(route, 'a body that stops early', () => {
+      const bytes = Buffer.from(`PUT /v1/crl HTTP/1.1\r\nhost: x\r\ncontent-type: application/x-pem-file\r\ncontent-length: 4000\r\n\r\n-----BEGIN X509 CRL-----\nAAAA`);
+      return { method: 'PUT', path: '/v1/crl', via: 'raw', bytes, cutAt: bytes.length };
+    }, { codes, mayGoUnanswered: true });
+    for (let i = 0; i < 8; i++) {
+      add(route, `random PEM-ish body #${i}`, () => putCrl(rng.chance(0.5) ? pem(rng.bytes(rng.range(0, 3000))) : rng.bytes(rng.range(1, 3000)).toString('latin1')), { codes });
+    }
+  }
+
+  // -------- the read-only routes: wrong methods, hostile queries and headers
+  const readOnly = [
+    ['GET /v1/health', '/v1/health'], ['GET /v1/identity', '/v1/identity'], ['GET /v1/manifests', '/v1/manifests'],
+    ['GET /v1/crl', '/v1/crl'], ['GET /docs, /openapi.json', '/openapi.json'], ['GET /docs, /openapi.json', '/docs/'],
+  ] as const;
+  for (const [route, path] of readOnly) {
+    for (const method of ['POST', 'DELETE', 'PATCH', 'OPTIONS', 'HEAD', ...(path === '/v1/crl' ? [] : ['PUT'])]) {
+      add(route, `method ${method} on ${path}`, () => ({ method, path, ...(method === 'POST' || method === 'PATCH' ? { headers: JSON_TYPE, body: '{}' } : {}) }), method === 'HEAD' ? {} : { codes: ['NOT_FOUND', 'BAD_REQUEST'] });
+    }
+    for (const query of ['?__proto__[polluted]=1', '?a=%zz', `?${'q'.repeat(15_000)}`, `?x=${enc(`${ESC}[2J`)}`, '?constructor[prototype][x]=1']) {
+      add(route, `query ${JSON.stringify(query.slice(0, 40))} on ${path}`, () => ({ method: 'GET', path: `${path}${query}` }), { ok: [200, 302], codes: ['BAD_REQUEST'] });
+    }
+  }
+
+  // -------- HTTP framing, answered by the node's HTTP layer before any route
+  {
+    const route = 'HTTP framing';
+    const raw = (name: string, text: string | Buffer, opts: Omit<Case, 'route' | 'name' | 'req'> & { cut?: boolean } = {}) => {
+      const bytes = Buffer.isBuffer(text) ? text : Buffer.from(text, 'latin1');
+      const { cut, ...rest } = opts;
+      add(route, name, () => ({ method: '?', path: '?', via: 'raw', bytes, ...(cut ? { cut: true } : {}) }), rest);
+    };
+    raw('a garbage request line', 'HELLO\r\n\r\n');
+    raw('an unknown method', 'FOO /v1/health HTTP/1.1\r\nhost: x\r\n\r\n');
+    raw('HTTP/1.0 without host', 'GET /v1/health HTTP/1.0\r\n\r\n', { ok: [200] });
+    raw('HTTP/1.1 without host', 'GET /v1/health HTTP/1.1\r\nconnection: close\r\n\r\n', { codes: ['BAD_REQUEST'] });
+    raw('the HTTP/2 preface', 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', { mayGoUnanswered: true });
+    raw('HTTP/9.9', 'GET /v1/health HTTP/9.9\r\nhost: x\r\n\r\n');
+    raw('a header without a colon', 'GET /v1/health HTTP/1.1\r\nhost: x\r\nnocolon\r\n\r\n');
+    raw('a header name with a space', 'GET /v1/health HTTP/1.1\r\nhost: x\r\nbad name: 1\r\n\r\n');
+    raw('a NUL in a header value', 'GET /v1/health HTTP/1.1\r\nhost: x\r\nx-a: a\u0000b\r\n\r\n');
+    raw('an escape in a header value', `GET /v1/health HTTP/1.1\r\nhost: x\r\nconnection: close\r\nx-a: ${ESC}[2J\r\n\r\n`, { ok: [200] });
+    raw('obs-fold', 'GET /v1/health HTTP/1.1\r\nhost: x\r\nx-a: a\r\n b\r\n\r\n');
+    raw('a header over 16 KiB', `GET /v1/health HTTP/1.1\r\nhost: x\r\nx-a: ${'a'.repeat(20_000)}\r\n\r\n`);
+    raw('a request line over 16 KiB', `GET /v1/chunks/${'a'.repeat(20_000)} HTTP/1.1\r\nhost: x\r\n\r\n`);
+    raw('3000 headers', `GET /v1/health HTTP/1.1\r\nhost: x\r\nconnection: close\r\n${Array.from({ length: 3000 }, (_, i) => `x-${i}: 1\r\n`).join('')}\r\n`, { ok: [200] });
+    raw('an absolute-form target', 'GET https://evil.example/v1/nothing HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n');
+    raw('an asterisk-form target', 'OPTIONS * HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n');
+    raw('CONNECT', 'CONNECT 127.0.0.1:1 HTTP/1.1\r\nhost: 127.0.0.1:1\r\n\r\n', { mayGoUnanswered: true });
+    raw('a target without a leading slash', 'GET v1/health HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n');
+    raw('a bare LF request', 'GET /v1/nothing HTTP/1.1\nhost: x\nconnection: close\n\n');
+    raw('a space in the target', 'GET /v1/chunks/a b HTTP/1.1\r\nhost: x\r\n\r\n');
+    raw('a raw escape in the target', `GET /v1/chunks/${ESC}[2J HTTP/1.1\r\nhost: x\r\n\r\n`);
+    raw('a raw UTF-8 target', Buffer.from('GET /v1/chunks/\u00e9\u202e HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n', 'utf8'));
+    raw('a GET with a body', `GET /v1/nothing HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-length: 5\r\n\r\nhello`);
+    raw('pipelined: a 404 then garbage', 'GET /v1/nothing HTTP/1.1\r\nhost: x\r\n\r\nGARBAGE\r\n\r\n');
+    raw('a request that stops in the headers', 'GET /v1/health HTTP/1.1\r\nhost: x\r\nx-a: 1', { mayGoUnanswered: true, cut: true });
+  }
+
+  // -------- run them all, one at a time
+  const allowed = /^b\/p2pfx\.db(-wal|-shm|-journal)?$/;
+  let before = await tree(net.dir);
+  const failures: string[] = [];
+  const counts = new Map<string, number>();
+  const started = Date.now();
+  for (const [i, c] of cases.entries()) {
+    counts.set(c.route, (counts.get(c.route) ?? 0) + 1);
+    const r = c.req();
+    const outcome = (r.via === 'raw' || r.cutAt !== undefined || r.cut || r.bytes) ? await rawExchange(port, tls, r) : await poolExchange(pool, r);
+    const problems = judge(c, r, outcome);
+    // Whatever the server still does for a client that went away must end, and leave nothing behind.
+    const allow = c.disk ? new RegExp(`${allowed.source}|${c.disk.source}`) : allowed;
+    let changes: string[] = [];
+    for (let tries = 0; tries < 40; tries++) {
+      const after = await tree(net.dir);
+      changes = treeChanges(before, after, allow);
+      if (changes.length === 0 || tries === 39) {
+        before = after; // a change is reported once, by the case that made it
+        break;
+      }
+      await sleep(50);
+    }
+    problems.push(...changes.map((ch) => `disk changed: ${ch}`));
+    const health = await poolExchange(pool, { method: 'GET', path: '/v1/health' });
+    if (health.status !== 200 || (JSON.parse(health.body.toString()) as { status?: string }).status !== 'ok') problems.push(`/v1/health afterwards: ${describeOutcome(health)}`);
+    for (const line of logs.splice(0)) {
+      const level = (JSON.parse(line) as { level?: number }).level ?? 0;
+      if (level >= 40) problems.push(`server log: ${line.slice(0, 400)}`);
+    }
+    if (problems.length > 0) {
+      failures.push(`#${i} ${c.route} — ${c.name}\n    request: ${describeReq(r)}\n    answer: ${describeOutcome(outcome)}\n    ${problems.join('\n    ')}`);
+    }
+    if (health.status !== 200) break; // the node is down: the cases after would only say so again
+  }
+  await sleep(100);
+  for (const line of logs.splice(0)) if (((JSON.parse(line) as { level?: number }).level ?? 0) >= 40) failures.push(`server log after the run: ${line.slice(0, 400)}`);
+  const escaped = await markerEntries([tmpdir(), join(net.dir, '..'), repoRoot, process.cwd(), '/tmp']);
+  if (escaped.length > 0) failures.push(`files written outside the home: ${escaped.join(', ')}`);
+  const protoAfter = Object.getOwnPropertyNames(Object.prototype).sort();
+  if (JSON.stringify(protoAfter) !== JSON.stringify(protoBefore) || ({} as Record<string, unknown>).polluted !== undefined) {
+    failures.push(`Object.prototype was changed: ${protoAfter.filter((k) => !protoBefore.includes(k)).join(', ')}`);
+  }
+  assert.deepEqual(await b.node.store.list(), [], 'no chunk was kept');
+
+  t.diagnostic(`${cases.length} cases in ${Date.now() - started} ms (${REPLAY}):`);
+  for (const [route, n] of counts) t.diagnostic(`${String(n).padStart(4)}  ${route}`);
+  assert.ok(cases.length >= 300 && cases.length <= 1200, `a few hundred cases, not ${cases.length}`);
+  assert.equal(failures.length, 0, `${failures.length} of ${cases.length} cases failed (${REPLAY}):\n${failures.slice(0, 400).join('\n')}${failures.length > 40 ? `\n… and ${failures.length - 40} more` : ''}`);
+});
+
+// ---------------------------------------------------------------- the CLI
+
+interface CliCase {
+  name: string;
+  args: string[];
+  /** Codes an exit 1 may carry (any code of core/errors.ts but INTERNAL when absent). */
+  codes?: readonly string[];
+  /** Paths (relative to the network's folder) this case may create or change. */
+  allow?: RegExp;
+}
+
+function judgeCli(c: CliCase, r: CliResult): string[] {
+  const problems: string[] = [];
+  if (r.signal !== null) problems.push(`killed by ${r.signal}`);
+  if (r.code !== 1 && r.code !== 2) problems.push(`exit code ${r.code}`);
+  for (const [name, text] of [['stdout', r.stdout], ['stderr', r.stderr]] as const) {
+    const raw = RAW_CONTROL.exec(text);
+    if (raw) problems.push(`raw U+${raw[0].charCodeAt(0).toString(16).padStart(4, '0')} on ${name}`);
+    if (STACK_LINE.test(text)) problems.push(`a stack trace on ${name}`);
+  }
+  if (r.code === 1) {
+    const m = /^error ([A-Z_]+): \S/m.exec(r.stderr);
+    if (!m) problems.push('no "error CODE: message" line');
+    else if (!isErrorCode(m[1]) || m[1] === 'INTERNAL') problems.push(`code ${m[1]}`);
+    else if (c.codes && !c.codes.includes(m[1])) problems.push(`code ${m[1]}, expected ${c.codes.join(' or ')}`);
+    if (!/^\s*hint: \S/m.test(r.stderr)) problems.push('no hint');
+    if (r.stdout !== '') problems.push('output on stdout while failing');
+  }
+  if (r.code === 2 && !/^error: \S/m.test(r.stderr)) problems.push('a usage error without "error: …"');
+  return problems;
+}
+
+function shortArgs(args: string[]): string {
+  return JSON.stringify(args.map((a) => (a.length > 60 ? `${a.slice(0, 60)}…(${a.length} chars)` : a)));
+}
+
+test(`the CLI refuses hostile flags and arguments with a code, no stack, nothing raw (fuzz, ${REPLAY})`, { timeout: 180_000 }, async (t) => {
+  const rng = new Rng((SEED ^ 0x5bd1e995) >>> 0);
+  const net = await cliNetwork(t);
+  const served = await startServe(t, net.b);
+  const scratch = join(net.dir, 'scratch');
+  await mkdir(scratch);
+  const file = join(scratch, 'plain.txt');
+  await writeFile(file, 'hello');
+  const a = net.a;
+  const peer = served.peer;
+
+  const hostile = [
+    `${ESC}[2J`, `evil${ESC}]0;title${BEL}:8443`, `127.0.0.1:8443${ESC}[31m`, 'host\r\nX-Injected: 1', '\u202e1.0.0.721', '\u009b2J',
+    `${ESC}[6n`, `${ESC}P+q${ESC}\\`, '\u0008\u0008\u0008ok',
+  ];
+  const cases: CliCase[] = [];
+  const add = (name: string, args: string[], extra: Omit<CliCase, 'name' | 'args'> = {}) => cases.push({ name, args, ...extra });
+
+  for (const v of ['-1', '0', '4095', '17M', '1e9', '99999999999999999999', '4K5', 'NaN', '-4K', '', '9'.repeat(400), ...hostile.slice(0, 2)]) {
+    add(`send --chunk-size ${JSON.stringify(v)}`, ['send', file, '--home', a, '--peer', peer, '--chunk-size', v], { codes: ['INVALID_ARGUMENT'] });
+  }
+  for (const v of ['1e9', '0', '-1', '1.5', '257', '99999999999999999999', '', hostile[0]!]) {
+    const cmd = rng.pick([['send', file], ['get', rng.hex(32)]]);
+    add(`${cmd[0]} --concurrency ${JSON.stringify(v)}`, [...cmd, '--home', a, '--peer', peer, '--concurrency', v], { codes: ['INVALID_ARGUMENT'] });
+  }
+  const peerValues = [...hostile, '127.0.0.1:99999', '127.0.0.1:-1', '[::1', 'x'.repeat(100_000), `127.0.0.1:${'9'.repeat(1000)}`, '', ' ', ':8443'];
+  const peerCommands = [['send', file], ['files'], ['chunks'], ['get', rng.hex(32)], ['peers', 'add']];
+  for (const v of peerValues) {
+    const cmd = rng.pick(peerCommands);
+    const args = cmd[0] === 'peers' ? [...cmd, v, '--home', a] : [...cmd, '--home', a, '--peer', v];
+    add(`${cmd.join(' ')} with peer ${JSON.stringify(v.slice(0, 30))}`, args, { codes: ['INVALID_PEER', 'INVALID_ARGUMENT', 'MANIFEST_NOT_FOUND', 'PEER_UNREACHABLE'] });
+  }
+  // --home pointing at a file, or at a name with terminal escapes.
+  for (const cmd of [['id'], ['files', '--peer', peer], ['chunks'], ['certs'], ['send', file, '--peer', peer], ['serve', '--host', '127.0.0.1', '--port', '0', '--no-discovery'], ['peers', '--no-check']]) {
+    add(`${cmd.join(' ')} --home FILE`, [...cmd, '--home', file], { codes: ['INVALID_ARGUMENT'] });
+  }
+  add('--home through a file', ['id', '--home', join(file, 'sub')], { codes: ['INVALID_ARGUMENT'] });
+  const escHome = join(scratch, `home${ESC}[2J${ESC}]0;t${BEL}`);
+  for (const cmd of [['id'], ['files', '--peer', peer], ['chunks']]) {
+    add(`${cmd.join(' ')} --home with escapes`, [...cmd, '--home', escHome], { allow: /^scratch\/home/ });
+  }
+  // Unknown flags and commands, missing arguments, very long arguments.
+  const long = 'x'.repeat(100_000);
+  add('an unknown option with escapes', [`--${ESC}[2J`]);
+  add('an unknown option with a title escape', ['send', `--${ESC}]0;pwned${BEL}`, file]);
+  add('a dash then an escape', ['files', `-${ESC}`]);
+  add('an unknown option of 100k chars', ['id', `--${long}`, '--home', a]);
+  add('an unknown option=value with escapes', ['id', '--home', a, `--bogus=${ESC}[2J`]);
+  add('an unknown command with escapes', [`${ESC}[2Jpwn`]);
+  add('an unknown command with a right-to-left override', ['\u202esdnammoc']);
+  add('an unknown subcommand with escapes', ['certs', `${ESC}[2J`, '--home', a]);
+  add('a missing option value', ['send', file, '--home', a, '--peer']);
+  add('a missing argument', ['certs', 'issue', '--home', a]);
+  add('too many arguments', ['get', 'a', 'b', `${ESC}[2J`, '--home', a]);
+  add('a file name with escapes that does not exist', ['send', join(scratch, `${ESC}[2J`), '--home', a, '--peer', peer], { codes: ['FILE_NOT_FOUND'] });
+  add('a folder for a file', ['send', join(scratch, 'nope', '..', '..', '..', MARKER), '--home', a, '--peer', peer], { codes: ['FILE_NOT_FOUND'] });
+  add('get a 100k-char name', ['get', long, '--home', a, '--peer', peer], { codes: ['MANIFEST_NOT_FOUND', 'INVALID_ARGUMENT'] });
+  add('get a name with escapes', ['get', `${ESC}[2J${ESC}]0;t${BEL}`, '--home', a, '--peer', peer], { codes: ['MANIFEST_NOT_FOUND', 'INVALID_ARGUMENT'] });
+  add('get a traversal', ['get', `../../${MARKER}`, '--home', a, '--peer', peer], { codes: ['MANIFEST_NOT_FOUND', 'INVALID_ARGUMENT'] });
+  add('certs issue a 100k-char name', ['certs', 'issue', long, '--home', a], { codes: ['INVALID_ARGUMENT'] });
+  add('certs issue a name with escapes', ['certs', 'issue', `${ESC}[2J`, '--home', a], { codes: ['INVALID_ARGUMENT'] });
+  add('certs issue a traversal name', ['certs', 'issue', `../../../${MARKER}`, '--home', a], { codes: ['INVALID_ARGUMENT'] });
+  add('certs issue ..', ['certs', 'issue', '..', '--home', a], { codes: ['CERTS_EXIST', 'INVALID_ARGUMENT'] });
+  add('certs revoke a name with escapes', ['certs', 'revoke', `${ESC}[2J`, '--home', a], { codes: ['CERT_NOT_FOUND', 'INVALID_ARGUMENT'] });
+  add('certs create --name with escapes', ['certs', '--home', join(scratch, 'fresh'), '--name', `${ESC}[2J`], { codes: ['INVALID_ARGUMENT'], allow: /^scratch\/fresh/ });
+  add('peers remove a name with escapes', ['peers', 'remove', `${ESC}[2J`, '--home', a]);
+  add('chunks --limit -1', ['chunks', '--home', a, '--limit', '-1'], { codes: ['INVALID_ARGUMENT'] });
+  add('chunks --limit 1e9', ['chunks', '--home', a, '--limit', '1e9'], { codes: ['INVALID_ARGUMENT'] });
+  add('chunks --limit with escapes', ['chunks', '--home', a, '--limit', `${ESC}[2J`], { codes: ['INVALID_ARGUMENT'] });
+  for (const port of ['-1', '1e9', '65536', `${ESC}[2J`]) {
+    add(`serve --port ${JSON.stringify(port)}`, ['serve', '--home', a, '--host', '127.0.0.1', '--port', port, '--no-discovery'], { codes: ['INVALID_ARGUMENT'] });
+  }
+  for (const expires of [`${ESC}[2J`, '-1s', '99999999999h', '0s']) {
+    add(`invite --expires ${JSON.stringify(expires)}`, ['invite', '--home', a, '--host', '127.0.0.1', '--port', '0', '--expires', expires], { codes: ['INVALID_ARGUMENT'] });
+  }
+  add('join a host with escapes', ['join', `${ESC}[2J`, 'AAAA-AAAA-AAAA-AA', '--home', join(scratch, 'joiner')], { codes: ['INVALID_PEER', 'INVALID_ARGUMENT'], allow: /^scratch\/joiner/ });
+  add('join with a code with escapes', ['join', '127.0.0.1:1', `${ESC}[2J`, '--home', join(scratch, 'joiner')], { codes: ['INVITE_CODE_INVALID', 'INVALID_ARGUMENT'], allow: /^scratch\/joiner/ });
+  add('--password of 100k chars', ['files', '--home', a, '--peer', `127.0.0.1:1`, '--password', long], { codes: ['PEER_UNREACHABLE'] });
+
+  // Run 4 at a time; the tree is compared around each batch.
+  // A command opening a home lays it out (chunks/, received/, the index, the key-agreement key).
+  const allowedAlways = /^(a|beta)\/(p2pfx\.db(-wal|-shm|-journal)?|certs\/node-x25519-key\.pem|chunks|chunks\/\.tmp|received)$/;
+  const failures: string[] = [];
+  const started = Date.now();
+  let before = await tree(net.dir);
+  const BATCH = 4;
+  for (let i = 0; i < cases.length; i += BATCH) {
+    const batch = cases.slice(i, i + BATCH);
+    const results = await Promise.all(batch.map((c) => runCli(t, c.args, { cwd: scratch, timeoutMs: 20_000 })));
+    batch.forEach((c, j) => {
+      const r = results[j]!;
+      const problems = judgeCli(c, r);
+      if (problems.length > 0) {
+        failures.push(`#${i + j} ${c.name}: ${shortArgs(c.args)}\n    exit ${r.code}\n    stdout: ${JSON.stringify(r.stdout.slice(0, 300))}\n    stderr: ${JSON.stringify(r.stderr.slice(0, 400))}\n    ${problems.join('\n    ')}`);
+      }
+    });
+    const after = await tree(net.dir);
+    const allow = new RegExp(`${allowedAlways.source}|${batch.map((c) => c.allow?.source).filter(Boolean).join('|') || '$^'}`);
+    const changes = treeChanges(before, after, allow);
+    if (changes.length > 0) failures.push(`disk changed by one of ${batch.map((c) => c.name).join(' / ')}:\n    ${changes.join('\n    ')}`);
+    before = after;
+  }
+  const escaped = await markerEntries([tmpdir(), net.dir, join(net.dir, '..'), repoRoot, scratch]);
+  if (escaped.length > 0) failures.push(`files written outside the home: ${escaped.join(', ')}`);
+  t.diagnostic(`${cases.length} CLI cases in ${Date.now() - started} ms (${REPLAY})`);
+  assert.equal(failures.length, 0, `${failures.length} of ${cases.length} CLI cases failed (${REPLAY}):\n${failures.join('\n')}`);
+});
+
+test('a file name with terminal escapes, sent by a peer, is never printed raw by files or get', { timeout: 120_000 }, async (t) => {
+  const net = await cliNetwork(t);
+  const served = await startServe(t, net.b);
+  const creds = await loadCredentials(new Home(net.a));
+  const rng = new Rng((SEED ^ 0x27d4eb2f) >>> 0);
+  // `send` refuses such a name (cli.test.ts), so the manifest is made by hand, as a hostile peer would.
+  const name = `evil${ESC}[2J${ESC}]0;title${BEL}\u202egpj.exe\u009b31m`;
+  const fileIdBytes = Buffer.from(rng.hex(32), 'hex');
+  const dataKey = randomBytes(32);
+  const content = Buffer.from('not red');
+  const unsigned: UnsignedManifest = {
+    version: 1, fileId: fileIdBytes.toString('hex'), chunkSize: 4096, chunkCount: 1, totalBytes: content.length + BLOB_OVERHEAD_BYTES,
+    chunks: [{ index: 0, id: createHash('sha256').update(rng.bytes(8)).digest('hex'), size: content.length + BLOB_OVERHEAD_BYTES }],
+    envelopes: [wrapForNode(dataKey, fileIdBytes, creds.nodeId, creds.x25519.publicKey), await wrapWithPassword(dataKey, fileIdBytes, 'pw', { N: 1024, r: 8, p: 1 })],
+    metadata: sealMetadata({ name, size: content.length, mtimeMs: 0, sha256: createHash('sha256').update(content).digest('hex') }, dataKey, fileIdBytes),
+    createdAt: new Date().toISOString(), sender: { nodeId: creds.nodeId, certPem: creds.certPem },
+  };
+  const manifest = signManifest(unsigned, creds.keyPem);
+  const client = new PeerClient({ host: served.host, port: served.port }, creds);
+  t.after(() => client.close());
+  await client.putManifest(manifest);
+  const c = await net.issue('gamma');
+  const runs: Array<[string, string[]]> = [
+    ['files', ['files', '--home', net.a, '--peer', served.peer]],
+    ['files --json', ['files', '--home', net.a, '--peer', served.peer, '--json']],
+    ['files --all', ['files', '--home', net.a, '--peer', served.peer, '--all']],
+    ['files --password (another node)', ['files', '--home', c, '--peer', served.peer, '--password', 'pw']],
+    ['get by id', ['get', manifest.fileId, '--home', net.a, '--peer', served.peer]],
+    ['get by id --json', ['get', manifest.fileId, '--home', net.a, '--peer', served.peer, '--json']],
+    ['get by id --password (another node)', ['get', manifest.fileId, '--home', c, '--peer', served.peer, '--password', 'pw']],
+    ['get by the name', ['get', name, '--home', net.a, '--peer', served.peer]],
+    ['chunks --peer', ['chunks', '--home', net.a, '--peer', served.peer]],
+  ];
+  const failures: string[] = [];
+  const results = await Promise.all(runs.map(([, args]) => runCli(t, args, { cwd: net.dir })));
+  runs.forEach(([label, args], i) => {
+    const r = results[i]!;
+    const problems: string[] = [];
+    if (r.signal !== null || r.code === null || r.code > 2) problems.push(`exit ${r.code ?? r.signal}`);
+    for (const [where, text] of [['stdout', r.stdout], ['stderr', r.stderr]] as const) {
+      const raw = RAW_CONTROL.exec(text);
+      if (raw) problems.push(`raw U+${raw[0].charCodeAt(0).toString(16).padStart(4, '0')} on ${where}`);
+      if (STACK_LINE.test(text)) problems.push(`a stack trace on ${where}`);
+    }
+    if (r.code === 1 && /^error INTERNAL/m.test(r.stderr)) problems.push('INTERNAL');
+    if (label.startsWith('files') && r.code === 0 && !r.stdout.includes(manifest.fileId)) problems.push('the file is not listed');
+    // Where the name is echoed at all, it is shown escaped.
+    if (`${r.stdout}${r.stderr}`.includes('evil') && !/evil\\+(x1b|u001b)/.test(`${r.stdout}${r.stderr}`)) problems.push('the name is echoed without its escapes shown');
+    if (label.startsWith('get by') && !/evil\\+(x1b|u001b)/.test(r.stderr)) problems.push('get does not name the refused file, escaped');
+    if (problems.length > 0) failures.push(`${label}: ${shortArgs(args)}\n    exit ${r.code}\n    stdout: ${JSON.stringify(r.stdout.slice(0, 500))}\n    stderr: ${JSON.stringify(r.stderr.slice(0, 500))}\n    ${problems.join('\n    ')}`);
+  });
+  for (const home of [net.a, c]) {
+    for (const f of await listFiles(join(home, 'received'))) failures.push(`written: ${JSON.stringify(f)}`);
+  }
+  assert.equal(failures.length, 0, failures.join('\n'));
+});
+
+test('the CLI says FILE_NOT_FOUND, not INTERNAL, for a path the system calls too long', { timeout: 60_000 }, async (t) => {
+  const net = await cliNetwork(t);
+  const scratch = join(net.dir, 'scratch');
+  await mkdir(scratch);
+  const failures: string[] = [];
+  for (const path of [join(scratch, 'x'.repeat(100_000)), join(scratch, 'n'.repeat(300))]) {
+    const c: CliCase = { name: 'a path too long', args: ['send', path, '--home', net.a, '--peer', '127.0.0.1:1'], codes: ['FILE_NOT_FOUND', 'INVALID_ARGUMENT'] };
+    const r = await runCli(t, c.args, { cwd: scratch });
+    const problems = judgeCli(c, r);
+    if (problems.length > 0) failures.push(`${shortArgs(c.args)}: ${problems.join('; ')}\n    stderr: ${JSON.stringify(r.stderr.slice(0, 200))}`);
+  }
+  assert.equal(failures.length, 0, failures.join('\n'));
+});
