@@ -131,7 +131,7 @@ test('a missing file to send is reported and the menu goes on', async (t) => {
   const port = await closedPort();
   const r = await runCli(t, ['menu', '--home', a], { input: `${opening(port)}1\n${join(dir, 'nope.bin')}\n5\n` });
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stdout, /Path of the file \(or folder\) to send: error FILE_NOT_FOUND: .*nope\.bin$/m);
+  assert.match(r.stdout, /Path of the file \(or folder\) to send: error FILE_NOT_FOUND: .*nope\.bin"?$/m);
   assert.match(r.stdout, /^\s+hint: /m);
   assert.match(r.stdout, /Bye\.\n$/);
 });
