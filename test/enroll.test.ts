@@ -131,7 +131,7 @@ async function readBody(req: NodeJS.ReadableStream): Promise<Record<string, unkn
 
 // --- codes ---------------------------------------------------------------------------------------
 
-test('invite codes: 13 random base32 characters and a luhn32 check character, XXXX-XXXX-XXXX-XX', () => {
+test('invite codes: 13 random base32 characters and a luhn32 check character, shown in four dash-separated groups', () => {
   const seen = new Set<string>();
   for (let i = 0; i < 200; i++) {
     const code = generateInviteCode();

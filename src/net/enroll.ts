@@ -120,7 +120,7 @@ export interface JoinResponseFields {
 
 export interface CreatedInvite {
   id: string;
-  /** Shown once (XXXX-XXXX-XXXX-XX) and stored nowhere. */
+  /** Shown once (four dash-separated groups, e.g. K7QM-2XHP-NRTA-4C) and stored nowhere. */
   code: string;
   expiresAt: Date;
 }

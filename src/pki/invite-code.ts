@@ -1,6 +1,6 @@
 // Invite codes (DESIGN "Trust", enrollment): 13 random base32 characters (65 bits) and one
-// luhn32 check character, shown as XXXX-XXXX-XXXX-XX. The code is the only secret the two
-// machines share; the CA keeps a slow hash of it (the code key), never the code itself.
+// luhn32 check character, shown as four dash-separated groups (e.g. K7QM-2XHP-NRTA-4C). The code
+// is the only secret the two machines share; the CA keeps a slow hash of it (the code key), never the code itself.
 import { randomInt, scrypt } from 'node:crypto';
 import { P2pfxError } from '../core/errors.js';
 import { MiB } from '../core/limits.js';
@@ -19,7 +19,7 @@ const CODE_KEY_BYTES = 32;
 // scrypt N=2^15, r=8, p=1: ~100 ms and 32 MiB per guess for whoever tries codes offline.
 const SCRYPT = { N: 2 ** 15, r: 8, p: 1, maxmem: 64 * MiB } as const; // the default maxmem (32 MiB) is just too small for N·r·128
 
-/** A fresh code, formatted for display (XXXX-XXXX-XXXX-XX). */
+/** A fresh code, formatted for display (four dash-separated groups, e.g. K7QM-2XHP-NRTA-4C). */
 export function generateInviteCode(): string {
   let data = '';
   for (let i = 0; i < INVITE_CODE_DATA_CHARS; i++) data += BASE32_ALPHABET[randomInt(BASE32_ALPHABET.length)];
@@ -36,7 +36,7 @@ export function parseInviteCode(text: string): string {
   const compact = typeof text === 'string' ? text.replace(/[-\s]/g, '').toUpperCase() : '';
   const fail = (why: string): P2pfxError => new P2pfxError('INVITE_CODE_INVALID', `the invite code ${why}`);
   if (compact.length !== INVITE_CODE_CHARS) {
-    throw fail(`has ${compact.length} letters and digits; a code has ${INVITE_CODE_CHARS} (XXXX-XXXX-XXXX-XX)`);
+    throw fail(`has ${compact.length} letters and digits; a code has ${INVITE_CODE_CHARS} (four dash-separated groups, e.g. K7QM-2XHP-NRTA-4C)`);
   }
   const bad = [...compact].find((c) => !BASE32_ALPHABET.includes(c));
   if (bad !== undefined) throw fail(`contains ${JSON.stringify(bad)}: codes use the letters A-Z and the digits 2-7 only`);
@@ -47,7 +47,7 @@ export function parseInviteCode(text: string): string {
   return compact;
 }
 
-/** XXXX-XXXX-XXXX-XX of a valid code in any accepted spelling. Throws INVITE_CODE_INVALID. */
+/** The display form (four dash-separated groups, e.g. K7QM-2XHP-NRTA-4C) of a valid code in any accepted spelling. Throws INVITE_CODE_INVALID. */
 export function formatInviteCode(code: string): string {
   const compact = parseInviteCode(code);
   const groups: string[] = [];

@@ -1,15 +1,7 @@
 // Numbers and dates as the CLI prints them (sizes in KiB/MiB/GiB, speeds in MB/s).
 
-export function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n;
-  let u = 0;
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  return u === 0 ? `${n} B` : `${v.toFixed(v >= 100 ? 0 : 1)} ${units[u]}`;
-}
+// The same sizes as the CLI prints: one function for both.
+export { formatBytes } from '../../src/core/format.js';
 
 /** A date from the API: an ISO string, or milliseconds (or seconds) since the epoch. */
 export function toDate(v: string | number | null | undefined): Date | null {
