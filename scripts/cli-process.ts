@@ -6,10 +6,15 @@ import { fileURLToPath } from 'node:url';
 
 export const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 
+/** How to run p2pfx: this node with the built CLI, unless an installed command is named. */
+export type Program = [command: string, ...leading: string[]];
+const BUILT: Program = [process.execPath, CLI];
+
 export interface Ran { code: number; stdout: string; stderr: string }
 
-export async function p2pfx(args: string[], opts: { env?: NodeJS.ProcessEnv } = {}): Promise<Ran> {
-  const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+export async function p2pfx(args: string[], opts: { env?: NodeJS.ProcessEnv; program?: Program } = {}): Promise<Ran> {
+  const [command, ...leading] = opts.program ?? BUILT;
+  const child = spawn(command, [...leading, ...args], { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
@@ -19,8 +24,8 @@ export async function p2pfx(args: string[], opts: { env?: NodeJS.ProcessEnv } = 
 }
 
 /** Runs a command that must succeed and print one JSON object; throws with its stderr otherwise. */
-export async function p2pfxJson<T>(args: string[]): Promise<T> {
-  const r = await p2pfx([...args, '--json']);
+export async function p2pfxJson<T>(args: string[], program?: Program): Promise<T> {
+  const r = await p2pfx([...args, '--json'], { program });
   if (r.code !== 0) throw new Error(`p2pfx ${args.join(' ')} failed (exit ${r.code}):\n${r.stderr}`);
   return JSON.parse(r.stdout) as T;
 }
@@ -35,8 +40,10 @@ export interface ServingNode {
 }
 
 /** Starts `p2pfx serve` on 127.0.0.1 and a free port; resolves once it listens. */
-export async function serve(home: string, host = '127.0.0.1', extra: string[] = []): Promise<ServingNode> {
-  const child = spawn(process.execPath, [...extra, CLI, 'serve', '--home', home, '--host', host, '--port', '0', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+export async function serve(home: string, host = '127.0.0.1', extra: string[] = [], program: Program = BUILT): Promise<ServingNode> {
+  const [command, ...leading] = program;
+  // `extra` are node's own flags (the benchmark's profiling), before the CLI's path.
+  const child = spawn(command, [...extra, ...leading, 'serve', '--home', home, '--host', host, '--port', '0', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
   const { first, event } = jsonLines(child);
   const info = JSON.parse(await first) as { port: number; nodeId: string };
   return {
@@ -49,14 +56,15 @@ export async function serve(home: string, host = '127.0.0.1', extra: string[] = 
   };
 }
 
-export interface LiveCommand<T> { first: T; event<E>(match: (e: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<E>; exit: Promise<number> }
+export interface LiveCommand<T> { first: T; event<E>(match: (e: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<E>; exit: Promise<number>; kill(): void }
 
 /** Starts a long-running command with --json (e.g. `invite`); resolves with its first JSON line. */
-export async function start<T>(args: string[]): Promise<LiveCommand<T>> {
-  const child = spawn(process.execPath, [CLI, ...args, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+export async function start<T>(args: string[], program: Program = BUILT): Promise<LiveCommand<T>> {
+  const [command, ...leading] = program;
+  const child = spawn(command, [...leading, ...args, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
   const { first, event } = jsonLines(child);
   const exit = once(child, 'exit').then(([code]) => (code as number | null) ?? 1);
-  return { first: JSON.parse(await first) as T, event, exit };
+  return { first: JSON.parse(await first) as T, event, exit, kill: () => void child.kill('SIGTERM') };
 }
 
 /** The first stdout line of a child, and a way to wait for a later JSON line. */

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { ownPackageJson } from './own-files.js';
 
-/** The package version, read once from package.json (two levels above dist/src). */
-export const VERSION: string = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+/** The package version, read once from package.json (beside dist/, or inside the executable). */
+export const VERSION: string = (JSON.parse(ownPackageJson()) as { version: string }).version;

@@ -530,7 +530,7 @@ test(`every route of a node refuses hostile input with a stable 4xx code and sta
       add(r.route, `traversal: ${tr.name}`, () => ({ method: r.method, path: `${r.prefix}${tr.segment}`, ...extra, ...(tr.raw ? { via: 'raw' as const } : {}) }), r.codes.length ? { codes: r.codes } : {});
     }
   }
-  // The swagger UI serves files from disk: the one place where a path names a file.
+  // Paths under /docs and / name no file (the page is made from the route schemas), and must stay so.
   for (const prefix of ['/docs/static/', '/docs/', '/']) {
     for (const tr of traversals()) add('GET /docs, /openapi.json', `traversal under ${prefix}: ${tr.name}`, () => ({ method: 'GET', path: `${prefix}${tr.segment}`, ...(tr.raw ? { via: 'raw' as const } : {}) }));
   }
@@ -831,7 +831,7 @@ test(`every route of a node refuses hostile input with a stable 4xx code and sta
   // -------- the read-only routes: wrong methods, hostile queries and headers
   const readOnly = [
     ['GET /v1/health', '/v1/health'], ['GET /v1/identity', '/v1/identity'], ['GET /v1/manifests', '/v1/manifests'],
-    ['GET /v1/crl', '/v1/crl'], ['GET /docs, /openapi.json', '/openapi.json'], ['GET /docs, /openapi.json', '/docs/'],
+    ['GET /v1/crl', '/v1/crl'], ['GET /docs, /openapi.json', '/openapi.json'], ['GET /docs, /openapi.json', '/docs'],
   ] as const;
   for (const [route, path] of readOnly) {
     for (const method of ['POST', 'DELETE', 'PATCH', 'OPTIONS', 'HEAD', ...(path === '/v1/crl' ? [] : ['PUT'])]) {

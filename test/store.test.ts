@@ -4,6 +4,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readdir, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { spawn } from 'node:child_process';
 import { ChunkStore } from '../src/store/chunk-store.js';
 import { IndexDb } from '../src/store/index-db.js';
 import { tempDir } from './helpers/network.js';
@@ -92,4 +93,62 @@ test('the index survives reopening: manifests, journal and sealed chunk ids (WAL
   again.startJournal({ path: '/x', chunkSize: 4096, size: 11, mtimeMs: 2, fileId: 'c'.repeat(32), keyEnvelope: '{}', noncePrefix: '11'.repeat(8), sha256: null });
   assert.equal(again.sealedChunks('a'.repeat(32)).size, 0);
   assert.equal(again.getJournal('/x', 4096)?.fileId, 'c'.repeat(32));
+});
+
+test('several processes write one index at once (server, CLI, UI): every write lands, none sees SQLITE_BUSY', { timeout: 120_000 }, async (t) => {
+  const dir = await tempDir(t);
+  const path = join(dir, 'p2pfx.db');
+  const WRITERS = 4;
+  const ROUNDS = 150;
+  // Each child opens its own connection on the same new file (so migrations race too), then
+  // writes in transactions: read-then-write (notePeer), plain writes (settings) and batches.
+  const indexUrl = new URL('../src/store/index-db.js', import.meta.url).href;
+  const code = `
+    const { IndexDb } = await import(${JSON.stringify(indexUrl)});
+    const w = Number(process.argv[1]);
+    const db = new IndexDb(${JSON.stringify(path)});
+    for (let i = 0; i < ${ROUNDS}; i++) {
+      db.notePeer({ nodeId: 'peer-' + w + '-' + (i % 10), name: 'p' + w, host: '10.0.0.' + w, port: 8443 + i, source: 'discovered' });
+      db.setSetting('w' + w + '-' + i, String(i));
+      db.recordSealed(String(w).repeat(32), [{ index: i, id: 'f'.repeat(64), size: i }]);
+    }
+    db.close();`;
+  const runs = Array.from({ length: WRITERS }, (_, w) => new Promise<{ code: number | null; stderr: string }>((resolve) => {
+    const child = spawn(process.execPath, ['--input-type=module', '-e', code, String(w)], { stdio: ['ignore', 'ignore', 'pipe'] });
+    t.after(() => child.kill('SIGKILL'));
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('close', (c) => resolve({ code: c, stderr }));
+  }));
+  for (const r of await Promise.all(runs)) assert.equal(r.code, 0, r.stderr);
+  const db = new IndexDb(path);
+  t.after(() => db.close());
+  assert.equal(db.listPeers().length, WRITERS * 10);
+  for (let w = 0; w < WRITERS; w++) {
+    assert.equal(db.getSetting(`w${w}-${ROUNDS - 1}`), String(ROUNDS - 1));
+    assert.equal(db.sealedChunks(String(w).repeat(32)).size, ROUNDS);
+  }
+});
+
+test('a transaction that throws leaves nothing behind; one inside another rolls back alone', async (t) => {
+  const dir = await tempDir(t);
+  const { Sqlite } = await import('../src/store/sqlite.js');
+  const db = new Sqlite(join(dir, 'x.db'));
+  t.after(() => db.close());
+  db.exec('CREATE TABLE t (v TEXT)');
+  assert.throws(() => db.transaction(() => {
+    db.run('INSERT INTO t VALUES (?)', 'lost');
+    throw new Error('boom');
+  }), /boom/);
+  assert.deepEqual(db.all('SELECT v FROM t'), []);
+  db.transaction(() => {
+    db.run('INSERT INTO t VALUES (?)', 'outer');
+    assert.throws(() => db.transaction(() => {
+      db.run('INSERT INTO t VALUES (?)', 'inner');
+      throw new Error('inner fails');
+    }));
+    db.run('INSERT INTO t VALUES (?)', 'after');
+  });
+  assert.deepEqual(db.all<{ v: string }>('SELECT v FROM t ORDER BY rowid').map((r) => r.v), ['outer', 'after']);
+  assert.equal(db.pragma('journal_mode'), 'wal');
 });

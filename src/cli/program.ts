@@ -113,6 +113,19 @@ export function buildProgram(): Command {
     .option('--no-discovery', 'do not announce this node on the LAN, nor listen for others')
     .action(async (opts, cmd: Command) => (await import('./commands/serve.js')).serveCommand(g(cmd), { ...opts, ui: true }));
 
+  const service = program.command('service').description('run `p2pfx serve` for this home as a systemd user service (restarted on failure, started at login)');
+  service.command('install')
+    .description('write the unit (~/.config/systemd/user/p2pfx-NAME.service), enable and start it')
+    .option('--print', 'print the unit instead of installing it')
+    .option('--no-start', 'write the unit only')
+    .option('--port <port>', 'port the node serves on', String(DEFAULT_PORT))
+    .option('--host <addr>', 'address the node serves on', '0.0.0.0')
+    .option('--no-discovery', 'do not announce the node on the LAN')
+    .action(async (opts, cmd: Command) => (await import('./commands/service.js')).serviceInstallCommand(g(cmd), opts));
+  service.command('uninstall')
+    .description('stop and disable the service, and remove its unit')
+    .action(async (_opts, cmd: Command) => (await import('./commands/service.js')).serviceUninstallCommand(g(cmd)));
+
   program.command('send <file-or-folder>')
     .description('send a file or a folder to peers, which can open it (only the chunks each lacks travel)')
     .option('--peer <peer>', 'a peer to send to: HOST[:PORT], or a name or node id from the peer book (repeatable; default: every peer in the book)', collect)

@@ -59,6 +59,8 @@ export const ERROR_CODES = {
   BAD_REQUEST: { status: 400, hint: 'The request does not match the API; see /docs on the node.' },
   NOT_FOUND: { status: 404, hint: 'No such route; see /docs on the node.' },
   CANCELLED: { status: 409, hint: 'The transfer was cancelled; retry it to go on (what was done is kept).' },
+  UNSUPPORTED_RUNTIME: { status: 500, hint: 'Install Node.js 24 LTS (https://nodejs.org), or use the single executable (npm run build:exe), which needs no Node.js.' },
+  SERVICE_NOT_INSTALLED: { status: 404, hint: 'Install it with `p2pfx service install` (for the same --home).' },
   UI_TOKEN_REQUIRED: { status: 401, hint: 'Open the UI with the URL `p2pfx ui` printed: it carries the token.' },
   UI_HOST_REFUSED: { status: 403, hint: 'The UI answers only to http://127.0.0.1:PORT or http://localhost:PORT (a page of another site may not use it).' },
   INTERNAL: { status: 500, hint: 'This is a bug in p2pfx; run again with --debug and report the stack.' },

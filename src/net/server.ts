@@ -4,7 +4,6 @@ import type { ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import fastifySwagger from '@fastify/swagger';
-import fastifySwaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { P2pfxError } from '../core/errors.js';
 import { collectEvery } from '../core/gc.js';
@@ -16,6 +15,7 @@ import type { ChunkStore } from '../store/chunk-store.js';
 import type { Credentials } from '../store/credentials.js';
 import type { IndexDb } from '../store/index-db.js';
 import { VERSION } from '../version.js';
+import { renderApiDocs } from './api-docs.js';
 import { serverTlsOptions } from './tls.js';
 import { clientErrorAnswer, toWireError } from './wire-error.js';
 import { CRL_NUMBER_HEADER } from './client.js';
@@ -154,8 +154,13 @@ export async function createNodeServer(opts: NodeServerOptions): Promise<Fastify
       info: { title: 'p2pfx node API', version: VERSION, description: 'REST API v1 of a p2pfx node. Every request needs a client certificate from the network CA (mutual TLS).' },
     },
   });
-  await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
   app.get('/openapi.json', { schema: { hide: true } }, () => app.swagger());
+  let docsPage: string | undefined;
+  app.get('/docs', { schema: { hide: true } }, async (_request, reply) => {
+    docsPage ??= renderApiDocs(app.swagger() as Parameters<typeof renderApiDocs>[0]);
+    void reply.header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'");
+    return reply.type('text/html; charset=utf-8').send(docsPage);
+  });
 
   app.get('/v1/health', {
     schema: { summary: 'Status of the node', response: { 200: { type: 'object', properties: { status: { type: 'string' }, version: { type: 'string' }, nodeId: { type: 'string' }, name: { type: 'string' }, chunks: { type: 'integer' } } } } },

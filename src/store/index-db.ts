@@ -1,8 +1,8 @@
 // The node's index (p2pfx.db, SQLite in WAL mode): the catalog of manifests and the send
 // journal. Migrations are numbered by PRAGMA user_version.
 import { chmodSync } from 'node:fs';
-import Database from 'better-sqlite3';
 import type { Manifest } from '../core/manifest.js';
+import { Sqlite } from './sqlite.js';
 
 const MIGRATIONS: string[] = [
   `CREATE TABLE manifests (
@@ -115,34 +115,33 @@ export interface SendJournalEntry {
 }
 
 export class IndexDb {
-  private readonly db: Database.Database;
+  private readonly db: Sqlite;
 
   constructor(path: string) {
-    this.db = new Database(path);
+    this.db = new Sqlite(path);
     // The catalog, the peer book and the paths of files sent: the owner's business only.
     try {
       chmodSync(path, 0o600);
     } catch {
       // a file system without modes
     }
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = NORMAL');
-    this.db.pragma('busy_timeout = 5000');
     this.migrate();
   }
 
   close(): void {
-    if (this.db.open) this.db.close();
+    this.db.close();
   }
 
   private migrate(): void {
-    const version = this.db.pragma('user_version', { simple: true }) as number;
-    for (let v = version; v < MIGRATIONS.length; v++) {
-      this.db.transaction(() => {
+    // Two processes opening a new home at once: the write lock is taken before user_version is
+    // read, so each migration runs once.
+    this.db.transaction(() => {
+      const version = Number(this.db.pragma('user_version'));
+      for (let v = version; v < MIGRATIONS.length; v++) {
         this.db.exec(MIGRATIONS[v]!);
-        this.db.pragma(`user_version = ${v + 1}`);
-      })();
-    }
+        this.db.exec(`PRAGMA user_version = ${v + 1}`);
+      }
+    });
   }
 
   /**
@@ -151,18 +150,16 @@ export class IndexDb {
    */
   putManifest(m: Manifest): 'created' | 'updated' | 'kept' {
     return this.db.transaction(() => {
-      const old = this.db.prepare('SELECT sender, created_at AS createdAt FROM manifests WHERE file_id = ?').get(m.fileId) as { sender: string; createdAt: string } | undefined;
+      const old = this.db.get<{ sender: string; createdAt: string }>('SELECT sender, created_at AS createdAt FROM manifests WHERE file_id = ?', m.fileId);
       if (old && (old.sender !== m.sender.nodeId || Date.parse(old.createdAt) >= Date.parse(m.createdAt))) return 'kept';
-      this.db.prepare(
-        `INSERT OR REPLACE INTO manifests (file_id, json, sender, created_at, chunk_count, total_bytes, stored_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?)`,
-      ).run(m.fileId, JSON.stringify(m), m.sender.nodeId, m.createdAt, m.chunkCount, m.totalBytes, new Date().toISOString());
+      this.db.run(`INSERT OR REPLACE INTO manifests (file_id, json, sender, created_at, chunk_count, total_bytes, stored_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?)`, m.fileId, JSON.stringify(m), m.sender.nodeId, m.createdAt, m.chunkCount, m.totalBytes, new Date().toISOString());
       return old ? 'updated' : 'created';
-    })();
+    });
   }
 
   getManifestJson(fileId: string): string | null {
-    const row = this.db.prepare('SELECT json FROM manifests WHERE file_id = ?').get(fileId) as { json: string } | undefined;
+    const row = this.db.get<{ json: string }>('SELECT json FROM manifests WHERE file_id = ?', fileId);
     return row?.json ?? null;
   }
 
@@ -173,16 +170,14 @@ export class IndexDb {
 
   /** All manifests, newest first. */
   listManifests(): Manifest[] {
-    const rows = this.db.prepare('SELECT json FROM manifests ORDER BY created_at DESC, file_id').all() as Array<{ json: string }>;
+    const rows = this.db.all<{ json: string }>('SELECT json FROM manifests ORDER BY created_at DESC, file_id');
     return rows.map((r) => JSON.parse(r.json) as Manifest);
   }
 
   getJournal(path: string, chunkSize: number): SendJournalEntry | null {
-    const row = this.db.prepare(
-      `SELECT path, chunk_size AS chunkSize, size, mtime_ms AS mtimeMs, file_id AS fileId,
+    const row = this.db.get<SendJournalEntry>(`SELECT path, chunk_size AS chunkSize, size, mtime_ms AS mtimeMs, file_id AS fileId,
               key_envelope AS keyEnvelope, nonce_prefix AS noncePrefix, sha256
-       FROM send_journal WHERE path = ? AND chunk_size = ?`,
-    ).get(path, chunkSize) as SendJournalEntry | undefined;
+       FROM send_journal WHERE path = ? AND chunk_size = ?`, path, chunkSize);
     return row ?? null;
   }
 
@@ -191,18 +186,16 @@ export class IndexDb {
     this.db.transaction(() => {
       const old = this.getJournal(e.path, e.chunkSize);
       if (old) {
-        this.db.prepare('DELETE FROM sealed_chunks WHERE file_id = ?').run(old.fileId);
-        this.db.prepare('DELETE FROM send_journal WHERE file_id = ?').run(old.fileId);
+        this.db.run('DELETE FROM sealed_chunks WHERE file_id = ?', old.fileId);
+        this.db.run('DELETE FROM send_journal WHERE file_id = ?', old.fileId);
       }
-      this.db.prepare(
-        `INSERT INTO send_journal (path, chunk_size, size, mtime_ms, file_id, key_envelope, nonce_prefix, sha256, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      ).run(e.path, e.chunkSize, e.size, e.mtimeMs, e.fileId, e.keyEnvelope, e.noncePrefix, e.sha256, new Date().toISOString());
-    })();
+      this.db.run(`INSERT INTO send_journal (path, chunk_size, size, mtime_ms, file_id, key_envelope, nonce_prefix, sha256, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, e.path, e.chunkSize, e.size, e.mtimeMs, e.fileId, e.keyEnvelope, e.noncePrefix, e.sha256, new Date().toISOString());
+    });
   }
 
   finishJournal(fileId: string, sha256: string): void {
-    this.db.prepare('UPDATE send_journal SET sha256 = ?, updated_at = ? WHERE file_id = ?').run(sha256, new Date().toISOString(), fileId);
+    this.db.run('UPDATE send_journal SET sha256 = ?, updated_at = ? WHERE file_id = ?', sha256, new Date().toISOString(), fileId);
   }
 
   /**
@@ -210,33 +203,32 @@ export class IndexDb {
    * later run can tell whether re-sealing gives the same bytes (same plaintext) or not.
    */
   recordSealed(fileId: string, chunks: ReadonlyArray<{ index: number; id: string; size: number }>): void {
-    const insert = this.db.prepare('INSERT OR REPLACE INTO sealed_chunks (file_id, idx, chunk_id, size) VALUES (?, ?, ?, ?)');
     this.db.transaction(() => {
-      for (const c of chunks) insert.run(fileId, c.index, c.id, c.size);
-    })();
+      for (const c of chunks) this.db.run('INSERT OR REPLACE INTO sealed_chunks (file_id, idx, chunk_id, size) VALUES (?, ?, ?, ?)', fileId, c.index, c.id, c.size);
+    });
   }
 
   /** The nonce prefix of a file being downloaded (read off its first blob), for a resumed get. */
   notePartial(fileId: string, noncePrefix: string): void {
-    this.db.prepare('INSERT OR REPLACE INTO partial_downloads (file_id, nonce_prefix, updated_at) VALUES (?, ?, ?)').run(fileId, noncePrefix, new Date().toISOString());
+    this.db.run('INSERT OR REPLACE INTO partial_downloads (file_id, nonce_prefix, updated_at) VALUES (?, ?, ?)', fileId, noncePrefix, new Date().toISOString());
   }
 
   partialNoncePrefix(fileId: string): string | null {
-    const row = this.db.prepare('SELECT nonce_prefix AS p FROM partial_downloads WHERE file_id = ?').get(fileId) as { p: string } | undefined;
+    const row = this.db.get<{ p: string }>('SELECT nonce_prefix AS p FROM partial_downloads WHERE file_id = ?', fileId);
     return row?.p ?? null;
   }
 
   forgetPartial(fileId: string): void {
-    this.db.prepare('DELETE FROM partial_downloads WHERE file_id = ?').run(fileId);
+    this.db.run('DELETE FROM partial_downloads WHERE file_id = ?', fileId);
   }
 
   /** A file reassembled into a folder of this node (by `get`, or on its own when sent here). */
   noteReceived(fileId: string, path: string, sha256: string): void {
-    this.db.prepare('INSERT OR REPLACE INTO received_files (file_id, path, sha256, received_at) VALUES (?, ?, ?, ?)').run(fileId, path, sha256, new Date().toISOString());
+    this.db.run('INSERT OR REPLACE INTO received_files (file_id, path, sha256, received_at) VALUES (?, ?, ?, ?)', fileId, path, sha256, new Date().toISOString());
   }
 
   receivedPath(fileId: string): string | null {
-    const row = this.db.prepare('SELECT path FROM received_files WHERE file_id = ?').get(fileId) as { path: string } | undefined;
+    const row = this.db.get<{ path: string }>('SELECT path FROM received_files WHERE file_id = ?', fileId);
     return row?.path ?? null;
   }
 
@@ -245,15 +237,15 @@ export class IndexDb {
    * it holds reads this instead of parsing and verifying the CRL again.
    */
   crlFacts(pemSha256: string): string | null {
-    const row = this.db.prepare('SELECT json FROM crl_facts WHERE pem_sha256 = ?').get(pemSha256) as { json: string } | undefined;
+    const row = this.db.get<{ json: string }>('SELECT json FROM crl_facts WHERE pem_sha256 = ?', pemSha256);
     return row?.json ?? null;
   }
 
   putCrlFacts(pemSha256: string, json: string): void {
     this.db.transaction(() => {
-      this.db.prepare('DELETE FROM crl_facts').run();
-      this.db.prepare('INSERT INTO crl_facts (pem_sha256, json) VALUES (?, ?)').run(pemSha256, json);
-    })();
+      this.db.run('DELETE FROM crl_facts');
+      this.db.run('INSERT INTO crl_facts (pem_sha256, json) VALUES (?, ?)', pemSha256, json);
+    });
   }
 
   /**
@@ -266,54 +258,50 @@ export class IndexDb {
       const old = this.getPeer(p.nodeId);
       const addresses = [{ host: p.host, port: p.port, seenAt: now }, ...(old?.addresses ?? []).filter((a) => a.host !== p.host || a.port !== p.port)].slice(0, MAX_PEER_ADDRESSES);
       const source = old?.source === 'added' ? 'added' : p.source;
-      this.db.prepare('INSERT OR REPLACE INTO peers (node_id, name, addresses, last_seen, added_at, source) VALUES (?, ?, ?, ?, ?, ?)')
-        .run(p.nodeId, p.name, JSON.stringify(addresses), now, old?.addedAt ?? now, source);
+      this.db.run('INSERT OR REPLACE INTO peers (node_id, name, addresses, last_seen, added_at, source) VALUES (?, ?, ?, ?, ?, ?)', p.nodeId, p.name, JSON.stringify(addresses), now, old?.addedAt ?? now, source);
       return this.getPeer(p.nodeId)!;
-    })();
+    });
   }
 
   getPeer(nodeId: string): BookPeer | null {
-    const row = this.db.prepare('SELECT node_id AS nodeId, name, addresses, last_seen AS lastSeen, added_at AS addedAt, source FROM peers WHERE node_id = ?').get(nodeId) as (Omit<BookPeer, 'addresses'> & { addresses: string }) | undefined;
+    const row = this.db.get<Omit<BookPeer, 'addresses'> & { addresses: string }>('SELECT node_id AS nodeId, name, addresses, last_seen AS lastSeen, added_at AS addedAt, source FROM peers WHERE node_id = ?', nodeId);
     return row ? { ...row, addresses: JSON.parse(row.addresses) as BookPeer['addresses'] } : null;
   }
 
   listPeers(): BookPeer[] {
-    const rows = this.db.prepare('SELECT node_id AS nodeId, name, addresses, last_seen AS lastSeen, added_at AS addedAt, source FROM peers ORDER BY name, node_id').all() as Array<Omit<BookPeer, 'addresses'> & { addresses: string }>;
+    const rows = this.db.all<Omit<BookPeer, 'addresses'> & { addresses: string }>('SELECT node_id AS nodeId, name, addresses, last_seen AS lastSeen, added_at AS addedAt, source FROM peers ORDER BY name, node_id');
     return rows.map((r) => ({ ...r, addresses: JSON.parse(r.addresses) as BookPeer['addresses'] }));
   }
 
   removePeer(nodeId: string): boolean {
-    return this.db.prepare('DELETE FROM peers WHERE node_id = ?').run(nodeId).changes > 0;
+    return this.db.run('DELETE FROM peers WHERE node_id = ?', nodeId) > 0;
   }
 
   getSetting(key: string): string | null {
-    const row = this.db.prepare('SELECT value FROM settings WHERE key = ?').get(key) as { value: string } | undefined;
+    const row = this.db.get<{ value: string }>('SELECT value FROM settings WHERE key = ?', key);
     return row?.value ?? null;
   }
 
   setSetting(key: string, value: string): void {
-    this.db.prepare('INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)').run(key, value);
+    this.db.run('INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)', key, value);
   }
 
   /** On the CA's machine: every certificate it issued, for `certs list` and `certs revoke`. */
   recordIssued(c: IssuedCert): void {
-    this.db.prepare('INSERT OR REPLACE INTO issued_certs (serial_hex, node_id, name, cert_pem, issued_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?)')
-      .run(c.serialHex, c.nodeId, c.name, c.certPem, c.issuedAt, c.revokedAt);
+    this.db.run('INSERT OR REPLACE INTO issued_certs (serial_hex, node_id, name, cert_pem, issued_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?)', c.serialHex, c.nodeId, c.name, c.certPem, c.issuedAt, c.revokedAt);
   }
 
   listIssued(): IssuedCert[] {
-    return this.db.prepare(
-      'SELECT serial_hex AS serialHex, node_id AS nodeId, name, cert_pem AS certPem, issued_at AS issuedAt, revoked_at AS revokedAt FROM issued_certs ORDER BY issued_at, serial_hex',
-    ).all() as IssuedCert[];
+    return this.db.all<IssuedCert>('SELECT serial_hex AS serialHex, node_id AS nodeId, name, cert_pem AS certPem, issued_at AS issuedAt, revoked_at AS revokedAt FROM issued_certs ORDER BY issued_at, serial_hex');
   }
 
   markRevoked(serialHex: string, at: string): void {
-    this.db.prepare('UPDATE issued_certs SET revoked_at = ? WHERE serial_hex = ? AND revoked_at IS NULL').run(at, serialHex);
+    this.db.run('UPDATE issued_certs SET revoked_at = ? WHERE serial_hex = ? AND revoked_at IS NULL', at, serialHex);
   }
 
   /** Chunks sealed so far for a file, by index. */
   sealedChunks(fileId: string): Map<number, { id: string; size: number }> {
-    const rows = this.db.prepare('SELECT idx, chunk_id AS id, size FROM sealed_chunks WHERE file_id = ?').all(fileId) as Array<{ idx: number; id: string; size: number }>;
+    const rows = this.db.all<{ idx: number; id: string; size: number }>('SELECT idx, chunk_id AS id, size FROM sealed_chunks WHERE file_id = ?', fileId);
     return new Map(rows.map((r) => [r.idx, { id: r.id, size: r.size }]));
   }
 }

@@ -4,8 +4,8 @@
 // Holds the scrypt code key of each invite, never the code: a copy of the database does not let
 // anyone join, short of guessing 65-bit codes through scrypt while the invite is open.
 import { randomBytes } from 'node:crypto';
-import Database from 'better-sqlite3';
 import { P2pfxError } from '../core/errors.js';
+import { Sqlite } from './sqlite.js';
 
 const SCHEMA = `CREATE TABLE IF NOT EXISTS invites (
   id              TEXT PRIMARY KEY,
@@ -45,19 +45,21 @@ export function inviteState(invite: Invite, now: Date = new Date()): InviteState
   return Date.parse(invite.expiresAt) <= now.getTime() ? 'expired' : 'pending';
 }
 
+/** SQLite gives a BLOB back as a Uint8Array; the code key is used as a Buffer. */
+function withBufferSecret(row: Invite): Invite {
+  return { ...row, secret: Buffer.from(row.secret) };
+}
+
 export class InviteBook {
-  private readonly db: Database.Database;
+  private readonly db: Sqlite;
 
   constructor(dbPath: string) {
-    this.db = new Database(dbPath);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = NORMAL');
-    this.db.pragma('busy_timeout = 5000'); // `invite` and `serve` may share the file
+    this.db = new Sqlite(dbPath); // `invite` and `serve` may share the file: WAL, busy timeout
     this.db.exec(SCHEMA);
   }
 
   close(): void {
-    if (this.db.open) this.db.close();
+    this.db.close();
   }
 
   /** Stores a new pending invite for `secret` (the code key), open for ttlMs from `now`. */
@@ -73,18 +75,18 @@ export class InviteBook {
       usedByNodeId: null,
       usedByName: null,
     };
-    this.db.prepare('INSERT INTO invites (id, secret, created_at, expires_at) VALUES (?, ?, ?, ?)')
-      .run(invite.id, invite.secret, invite.createdAt, invite.expiresAt);
+    this.db.run('INSERT INTO invites (id, secret, created_at, expires_at) VALUES (?, ?, ?, ?)', invite.id, invite.secret, invite.createdAt, invite.expiresAt);
     return invite;
   }
 
   get(id: string): Invite | null {
-    return (this.db.prepare(`SELECT ${COLUMNS} FROM invites WHERE id = ?`).get(id) as Invite | undefined) ?? null;
+    const row = this.db.get<Invite>(`SELECT ${COLUMNS} FROM invites WHERE id = ?`, id);
+    return row === undefined ? null : withBufferSecret(row);
   }
 
   /** Every invite kept, pending or not: a joiner's MAC is tried against each, to say used or expired rather than unknown. */
   list(): Invite[] {
-    return this.db.prepare(`SELECT ${COLUMNS} FROM invites ORDER BY created_at, id`).all() as Invite[];
+    return this.db.all<Invite>(`SELECT ${COLUMNS} FROM invites ORDER BY created_at, id`).map(withBufferSecret);
   }
 
   /**
@@ -92,25 +94,24 @@ export class InviteBook {
    * same code (in this process or another on the same file), exactly one gets 'claimed'.
    */
   claim(id: string, by: { nodeId: string; name: string }, now: Date = new Date()): ClaimResult {
+    // The read and the write hold the write lock together (Sqlite.transaction is IMMEDIATE).
     return this.db.transaction((): ClaimResult => {
       const invite = this.get(id);
       if (invite === null) return 'missing';
       const state = inviteState(invite, now);
       if (state !== 'pending') return state;
-      this.db.prepare('UPDATE invites SET used_at = ?, used_by_node_id = ?, used_by_name = ? WHERE id = ? AND used_at IS NULL')
-        .run(now.toISOString(), by.nodeId, by.name, id);
+      this.db.run('UPDATE invites SET used_at = ?, used_by_node_id = ?, used_by_name = ? WHERE id = ? AND used_at IS NULL', now.toISOString(), by.nodeId, by.name, id);
       return 'claimed';
-    }).immediate(); // BEGIN IMMEDIATE: the read and the write hold the write lock together
+    });
   }
 
   /** Ends a pending invite now (`invite` cancelled): its code stops working even if a listener is still up. */
   withdraw(id: string, now: Date = new Date()): void {
-    this.db.prepare('UPDATE invites SET expires_at = ? WHERE id = ? AND used_at IS NULL AND expires_at > ?')
-      .run(now.toISOString(), id, now.toISOString());
+    this.db.run('UPDATE invites SET expires_at = ? WHERE id = ? AND used_at IS NULL AND expires_at > ?', now.toISOString(), id, now.toISOString());
   }
 
   /** Forgets invites whose time ended before `before` (used or not); returns how many. */
   prune(before: Date): number {
-    return this.db.prepare('DELETE FROM invites WHERE expires_at < ?').run(before.toISOString()).changes;
+    return this.db.run('DELETE FROM invites WHERE expires_at < ?', before.toISOString());
   }
 }

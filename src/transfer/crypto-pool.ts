@@ -5,6 +5,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { P2pfxError, isErrorCode } from '../core/errors.js';
+import { workerScript } from '../own-files.js';
 import type { WorkerDone, WorkerReply, WorkerTask } from './crypto-tasks.js';
 import { transferable } from './transferable.js';
 
@@ -51,8 +52,9 @@ export class CryptoPool {
   private closed = false;
 
   constructor(size = defaultPoolSize()) {
+    const script = workerScript('crypto-worker');
     for (let i = 0; i < size; i++) {
-      const worker = new Worker(new URL('./crypto-worker.js', import.meta.url));
+      const worker = 'url' in script ? new Worker(script.url) : new Worker(script.code, { eval: true });
       worker.unref();
       worker.on('message', (reply: WorkerReply) => this.settle(reply));
       worker.on('error', (err) => this.failAll(err));

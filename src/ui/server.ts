@@ -4,12 +4,10 @@
 // cookie is used at all: nothing a browser sends on its own opens the API — CSRF). The API calls the same transfer/ functions as the CLI: no logic of its own.
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, stat, statfs } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, stat, statfs } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { fileURLToPath } from 'node:url';
-import fastifyStatic from '@fastify/static';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
 import { P2pfxError, toP2pfxError } from '../core/errors.js';
 import { pathProblem } from '../core/folder-index.js';
@@ -26,12 +24,11 @@ import { getFolder, sendFolder } from '../transfer/folder.js';
 import { getFile } from '../transfer/get.js';
 import type { InboxEvent } from '../transfer/inbox.js';
 import { sendFile } from '../transfer/send.js';
+import { loadUiFiles } from '../own-files.js';
 import { VERSION } from '../version.js';
 import { lanAddress } from '../cli/host-info.js';
 import { Jobs, type TransferView } from './jobs.js';
 
-/** Where `npm run build` puts the page (vite): dist/ui, beside dist/src. */
-export const UI_ASSETS_DIR = fileURLToPath(new URL('../../ui/', import.meta.url));
 const TOKEN_HEADER = 'x-p2pfx-token';
 /** How long a peer may take to answer when the UI checks who is reachable. */
 const CHECK_TIMEOUT_MS = 3000;
@@ -98,16 +95,25 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
     if (!given || !sameToken(given, token)) throw new P2pfxError('UI_TOKEN_REQUIRED', 'this request needs the UI token');
   });
 
-  // The page: index.html with the token for its scripts; assets beside it.
+  // The page: index.html with the token for its scripts; the built assets beside it, served from
+  // memory by exact path (a few files, read once): no request names a file on disk.
+  const files = loadUiFiles();
   app.get('/', async (_request, reply) => {
-    const html = await readFile(join(UI_ASSETS_DIR, 'index.html'), 'utf8').catch(() => null);
-    if (html === null) return reply.status(503).type('text/plain').send('The web UI is not built: run `npm run build`.');
+    const html = files.get('index.html')?.body.toString('utf8');
+    if (html === undefined) return reply.status(503).type('text/plain').send('The web UI is not built: run `npm run build`.');
     void reply.header('content-security-policy', "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; connect-src 'self'");
     void reply.header('x-frame-options', 'DENY');
     void reply.header('referrer-policy', 'no-referrer'); // the URL carries the token
     return reply.type('text/html; charset=utf-8').send(html.replace('<head>', `<head>\n    <meta name="p2pfx-token" content="${token}">`));
   });
-  await app.register(fastifyStatic, { root: UI_ASSETS_DIR, prefix: '/', index: false, wildcard: true, serve: true, decorateReply: false });
+  app.get('/*', async (request, reply) => {
+    const path = request.url.split('?')[0]!.slice(1);
+    const file = path === 'index.html' ? undefined : files.get(path);
+    if (file === undefined) throw new P2pfxError('NOT_FOUND', `no file ${JSON.stringify(path.slice(0, 100))}`);
+    // Vite names assets by their content's hash: they never change under one name.
+    if (path.startsWith('assets/')) void reply.header('cache-control', 'public, max-age=31536000, immutable');
+    return reply.type(file.type).send(file.body);
+  });
 
   app.get('/api/node', async () => ({
     name: node.creds.name, nodeId: node.creds.nodeId, isCa: await isCa(node), version: VERSION, home: node.home.root, serving: opts.serving,

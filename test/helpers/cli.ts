@@ -32,6 +32,10 @@ export interface RunOptions {
   env?: Record<string, string>;
   cwd?: string;
   timeoutMs?: number;
+  /** Runs this program (the single executable, an installed `p2pfx`) instead of node + the built CLI. */
+  program?: string;
+  /** The whole environment instead of the cleaned one (e.g. an empty PATH). */
+  exactEnv?: NodeJS.ProcessEnv;
 }
 
 /** The caller's environment without anything that would change p2pfx's behaviour. */
@@ -52,11 +56,11 @@ const GRACE_MS = 3_000;
 const stopping = new WeakSet<ChildProcessWithoutNullStreams>();
 
 function spawnCli(t: TestContext, args: string[], opts: RunOptions & { tty?: boolean }): ChildProcessWithoutNullStreams {
-  const argv = [cliPath, ...args];
+  const [file, argv] = opts.program === undefined ? [process.execPath, [cliPath, ...args]] : [opts.program, args];
   // util-linux `script` runs the command on a pseudo-terminal: stdin, stdout, stderr all TTYs.
   const child = opts.tty
-    ? spawn('script', ['-qfec', [process.execPath, ...argv].map(shellQuote).join(' '), '/dev/null'], { cwd: opts.cwd ?? repoRoot, env: cleanEnv({ TERM: 'dumb', ...opts.env }), stdio: 'pipe' })
-    : spawn(process.execPath, argv, { cwd: opts.cwd ?? repoRoot, env: cleanEnv(opts.env), stdio: 'pipe' });
+    ? spawn('script', ['-qfec', [file, ...argv].map(shellQuote).join(' '), '/dev/null'], { cwd: opts.cwd ?? repoRoot, env: cleanEnv({ TERM: 'dumb', ...opts.env }), stdio: 'pipe' })
+    : spawn(file, argv, { cwd: opts.cwd ?? repoRoot, env: opts.exactEnv ?? cleanEnv(opts.env), stdio: 'pipe' });
   let set = children.get(t);
   if (!set) children.set(t, (set = new Set()));
   set.add(child);
@@ -201,8 +205,8 @@ export interface ServingNode {
 }
 
 /** Runs `p2pfx serve --home HOME --host HOST --port 0 --json` and learns its port from its first line. */
-export async function startServe(t: TestContext, home: string, host = '127.0.0.1'): Promise<ServingNode> {
-  const cli = startCli(t, ['serve', '--home', home, '--host', host, '--port', '0', '--json', '--no-discovery']);
+export async function startServe(t: TestContext, home: string, host = '127.0.0.1', opts: Pick<RunOptions, 'program' | 'exactEnv'> = {}): Promise<ServingNode> {
+  const cli = startCli(t, ['serve', '--home', home, '--host', host, '--port', '0', '--json', '--no-discovery'], opts);
   // A node that dies under a test is the first thing to know when a later command fails.
   cli.child.once('exit', (code, signal) => {
     if (!stopping.has(cli.child)) t.diagnostic(`p2pfx serve (${home}) exited during the test: ${code ?? signal}\nstderr: ${cli.stderr()}`);
