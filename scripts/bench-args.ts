@@ -1,5 +1,5 @@
 // The benchmark's command line: `npm run bench -- [--size 1G] [--runs 3] [--json] [--scp]
-// [--large-factor 4] [--chunk-size 1M]`.
+// [--syncthing] [--large-factor 4] [--chunk-size 1M]`.
 import { parseArgs } from 'node:util';
 import { GiB, KiB, MiB } from '../src/core/limits.js';
 
@@ -9,13 +9,15 @@ export interface BenchOptions {
   json: boolean;
   /** Set up a throwaway sshd on 127.0.0.1 and time scp too (also BENCH_SCP=1). */
   scp: boolean;
+  /** Start two throwaway Syncthing instances on 127.0.0.1 and time them too (also BENCH_SYNCTHING=1). */
+  syncthing: boolean;
   /** The memory run uses a file this many times --size; 0 skips it. */
   largeFactor: number;
   /** Passed to `p2pfx send --chunk-size` as typed; p2pfx checks it. */
   chunkSize: string | undefined;
 }
 
-export const USAGE = 'usage: npm run bench -- [--size 1G] [--runs 3] [--json] [--scp] [--large-factor 4] [--chunk-size 1M]';
+export const USAGE = 'usage: npm run bench -- [--size 1G] [--runs 3] [--json] [--scp] [--syncthing] [--large-factor 4] [--chunk-size 1M]';
 
 /** Throws a usage message naming the bad option. */
 export function parseBenchArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): BenchOptions {
@@ -27,6 +29,7 @@ export function parseBenchArgs(argv: string[], env: NodeJS.ProcessEnv = process.
       runs: { type: 'string', default: '3' },
       json: { type: 'boolean', default: false },
       scp: { type: 'boolean', default: false },
+      syncthing: { type: 'boolean', default: false },
       'large-factor': { type: 'string', default: '4' },
       'chunk-size': { type: 'string' },
     },
@@ -36,6 +39,7 @@ export function parseBenchArgs(argv: string[], env: NodeJS.ProcessEnv = process.
     runs: parseWhole(values.runs, '--runs', 1),
     json: values.json,
     scp: values.scp || env.BENCH_SCP === '1',
+    syncthing: values.syncthing || env.BENCH_SYNCTHING === '1',
     largeFactor: parseWhole(values['large-factor'], '--large-factor', 0),
     chunkSize: values['chunk-size'],
   };

@@ -25,12 +25,27 @@ export interface BenchResult {
   sealHash: { mbps: Spread };
   scp: { mbps: Spread } | null;
   scpNote: string | null;
-  /** Medians over the mTLS stream's median: the figures that travel between machines. */
-  ratios: { sendVsMtls: number; getVsMtls: number; scpVsMtls: number | null };
+  /** From the rescan on A to the whole file in B's folder (bench-syncthing.ts). */
+  syncthing: { mbps: Spread } | null;
+  syncthingNote: string | null;
+  /**
+   * Medians over medians: the figures that travel between machines. Over the mTLS stream's, and
+   * send's and get's over Syncthing's (null when Syncthing was not measured).
+   */
+  ratios: {
+    sendVsMtls: number;
+    getVsMtls: number;
+    scpVsMtls: number | null;
+    syncthingVsMtls: number | null;
+    sendVsSyncthing: number | null;
+    getVsSyncthing: number | null;
+  };
   large: { sizeBytes: number; send: LargeTransfer; get: LargeTransfer } | null;
   machine: Machine;
   elapsedS: number;
 }
+
+const SYNCTHING_ROW = 'Syncthing (end to end)';
 
 export function summarizeTransfers(runs: TransferRun[]): TransferSummary {
   return {
@@ -62,9 +77,12 @@ export function formatReport(r: BenchResult): string {
       [...spreadCells('mTLS stream (ceiling)', r.mtlsStream.mbps), '1.00'],
       [...spreadCells('seal+hash, one core', r.sealHash.mbps)],
       r.scp ? [...spreadCells('scp', r.scp.mbps), ratio(r.ratios.scpVsMtls)] : ['scp', '—'],
+      r.syncthing ? [...spreadCells(SYNCTHING_ROW, r.syncthing.mbps), ratio(r.ratios.syncthingVsMtls)] : [SYNCTHING_ROW, '—'],
     ]),
   ];
   if (r.scpNote) lines.push(`scp: ${r.scpNote}`);
+  if (r.syncthingNote) lines.push(`Syncthing: ${r.syncthingNote}`);
+  if (r.syncthing) lines.push(`send ${ratio(r.ratios.sendVsSyncthing)} × Syncthing, get ${ratio(r.ratios.getVsSyncthing)} × Syncthing (medians; Syncthing timed from its scan of the new file to the whole file in the other folder).`);
   lines.push(`resend of the unchanged file: ${r.resend.sentChunks} of ${r.resend.chunks} chunks moved, ${r.resend.seconds.toFixed(3)} s`);
   if (r.large) {
     lines.push('', `memory with a ${mib(r.large.sizeBytes)} file (peak RSS must not grow with size):`, table([

@@ -1,8 +1,9 @@
 // npm run bench: p2pfx send and get between two processes on 127.0.0.1, next to the figures
 // that give them meaning on this machine — the raw mTLS stream (the transport ceiling), the
-// seal+hash speed of one core, and scp where an OpenSSH server is at hand — plus the same send
-// and get with a larger file, to show that peak memory does not grow with size. Prints a table,
-// or with --json one JSON object; progress goes to stderr. Times nothing it asserts on.
+// seal+hash speed of one core, scp where an OpenSSH server is at hand, and Syncthing where it is
+// installed (those two when asked) — plus the same send and get with a larger file, to show that
+// peak memory does not grow with size. Prints a table, or with --json one JSON object; progress
+// goes to stderr. Times nothing it asserts on.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +17,7 @@ import { ProcessMeter } from './bench-proc.js';
 import { formatReport, largeTransfer, summarizeTransfers, type BenchResult } from './bench-report.js';
 import { scpRuns, scpSkipReason } from './bench-scp.js';
 import { sealHashMbps } from './bench-seal.js';
+import { syncthingRuns, syncthingSkipReason } from './bench-syncthing.js';
 import { secondsSince, spread } from './bench-stats.js';
 import { Teardown } from './bench-teardown.js';
 import { serve } from './cli-process.js';
@@ -42,6 +44,9 @@ async function runBench(opts: BenchOptions, teardown: Teardown): Promise<BenchRe
   const scpNote = scpSkipReason(opts.scp);
   const scp = scpNote === null ? await scpRuns({ dir: join(root, 'ssh'), file: file.path, sizeBytes: file.sizeBytes, runs: opts.runs, teardown }) : null;
   log(scp ? `scp: ${scp.map((v) => v.toFixed(0)).join(', ')} MB/s` : `scp skipped: ${scpNote}`);
+  const syncthingNote = syncthingSkipReason(opts.syncthing);
+  const syncthing = syncthingNote === null ? await syncthingRuns({ dir: join(root, 'syncthing'), file: file.path, sizeBytes: file.sizeBytes, sha256: file.sha256, runs: opts.runs, teardown }) : null;
+  log(syncthing ? `Syncthing (end to end): ${syncthing.map((v) => v.toFixed(0)).join(', ')} MB/s` : `Syncthing skipped: ${syncthingNote}`);
 
   const node = await serve(beta);
   teardown.add(() => node.stop());
@@ -56,14 +61,19 @@ async function runBench(opts: BenchOptions, teardown: Teardown): Promise<BenchRe
   const send = summarizeTransfers(sends);
   const get = summarizeTransfers(gets);
   const mtlsStream = { mbps: spread(mtls) };
+  const syncthingMedian = syncthing ? spread(syncthing).median : null;
   return {
     sizeBytes: opts.sizeBytes, runs: opts.runs, chunkSize: opts.chunkSize ?? null,
     send, get, resend, mtlsStream, sealHash: { mbps: spread(sealHash) },
     scp: scp ? { mbps: spread(scp) } : null, scpNote,
+    syncthing: syncthing ? { mbps: spread(syncthing) } : null, syncthingNote,
     ratios: {
       sendVsMtls: send.mbps.median / mtlsStream.mbps.median,
       getVsMtls: get.mbps.median / mtlsStream.mbps.median,
       scpVsMtls: scp ? spread(scp).median / mtlsStream.mbps.median : null,
+      syncthingVsMtls: syncthingMedian === null ? null : syncthingMedian / mtlsStream.mbps.median,
+      sendVsSyncthing: syncthingMedian === null ? null : send.mbps.median / syncthingMedian,
+      getVsSyncthing: syncthingMedian === null ? null : get.mbps.median / syncthingMedian,
     },
     large: opts.largeFactor === 0 ? null : await largeRun(bench, file, opts.sizeBytes * opts.largeFactor),
     machine: await describeMachine(),

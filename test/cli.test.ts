@@ -17,7 +17,7 @@ const RLO = '\u202e';
 /** Colours the terminal red, sets its title, and reverses what follows (shows as `…gpj.exe`). */
 const ESCAPING_NAME = `evil${ESC}[31mred${ESC}]0;title\u0007${RLO}gpj.exe`;
 
-interface SentFile { fileId: string; name: string; size: number; sha256: string; chunks: number; sentChunks: number }
+interface SentFile { fileId: string; name: string; size: number; sha256: string | null; chunks: number; sentChunks: number }
 
 async function writeRandom(dir: string, name: string, size: number): Promise<string> {
   const path = join(dir, name);
@@ -256,7 +256,7 @@ test('send, files, get through the binary: same SHA-256, never overwriting (NAME
   const sent = await send(t, a, file, b.peer, ['--password', 'pw', '--chunk-size', '64K']);
   assert.equal(sent.name, 'data.bin');
   assert.equal(sent.size, 300_000);
-  assert.equal(sent.sha256, expected);
+  assert.equal(sent.sha256, null, 'format v2: no whole-file SHA-256 on the send path');
   assert.equal(sent.chunks, 5);
   assert.equal(sent.sentChunks, 5);
 
@@ -276,10 +276,11 @@ test('send, files, get through the binary: same SHA-256, never overwriting (NAME
   assert.deepEqual(await readdir(received), ['data.bin']);
   assert.equal(await sha256File(join(received, 'data.bin')), expected);
 
-  const second = parseJson<{ path: string; name: string; sha256: string; localChunks: number }>(
+  const second = parseJson<{ path: string; name: string; sha256: string | null; localChunks: number }>(
     await runCli(t, ['get', sent.fileId, '--home', a, '--peer', b.peer, '--json']));
   assert.equal(second.path, join(received, 'data (1).bin'));
-  assert.equal(second.sha256, expected);
+  assert.equal(second.sha256, null);
+  assert.equal(await sha256File(second.path), expected);
   assert.equal(second.localChunks, 0, 'a download keeps the file, not a copy of its chunks');
   const third = await runCli(t, ['get', 'data.bin', '--home', a, '--peer', b.peer]);
   assert.equal(third.code, 0, third.stderr);
@@ -303,7 +304,7 @@ async function passwordFixture(t: TestContext, password = 'pw') {
   const { dir, a, b, issue } = await servingPair(t);
   const file = await writeRandom(dir, 'data.bin', 150_000);
   const sent = await send(t, a, file, b.peer, ['--password', password, '--chunk-size', '64K']);
-  return { b, c: await issue('gamma'), sent };
+  return { b, c: await issue('gamma'), sent: { ...sent, sha256: await sha256File(file) } };
 }
 
 test('get with a wrong password: WRONG_PASSWORD naming the file, nothing written', async (t) => {

@@ -253,3 +253,24 @@ test('WebCrypto and sealChunk agree on a random plaintext at a large index', asy
   const ours = sealChunk(KEY, NONCE_PREFIX, { fileId: FILE_ID, index, last: true }, plaintext);
   assert.deepEqual(ours, await webCryptoSeal(index, true, plaintext));
 });
+
+test('sealing and opening in slices: every length around the slice size gives the blob WebCrypto gives for the whole, and opens back into a reused buffer', async () => {
+  const { CIPHER_SLICE_BYTES } = await import('../src/core/limits.js');
+  const { openChunkInto, sealChunkInto } = await import('../src/core/chunk.js');
+  const out = Buffer.alloc(3 * CIPHER_SLICE_BYTES + BLOB_OVERHEAD_BYTES + 64, 0xee);
+  const plainOut = Buffer.alloc(3 * CIPHER_SLICE_BYTES + 64, 0xee);
+  const lengths = [0, 1, CIPHER_SLICE_BYTES - 1, CIPHER_SLICE_BYTES, CIPHER_SLICE_BYTES + 1, 2 * CIPHER_SLICE_BYTES + 7, 3 * CIPHER_SLICE_BYTES];
+  for (const length of lengths) {
+    const plain = randomBytes(length);
+    const place: ChunkPlace = { fileId: FILE_ID, index: 7, last: length % 2 === 0 };
+    const blob = sealChunkInto(out, KEY, NONCE_PREFIX, place, plain);
+    // The reference: AES-256-GCM of the whole plaintext at once, by WebCrypto.
+    const key = await crypto.subtle.importKey('raw', KEY, 'AES-GCM', false, ['encrypt']);
+    const sealed = Buffer.from(await crypto.subtle.encrypt({ name: 'AES-GCM', iv: chunkNonce(NONCE_PREFIX, 7), additionalData: chunkAad(place), tagLength: 128 }, key, plain));
+    assert.deepEqual(blob, Buffer.concat([Buffer.from([BLOB_FORMAT_V1]), chunkNonce(NONCE_PREFIX, 7), sealed]), `length ${length}`);
+    const opened = openChunkInto(plainOut, KEY, place, blob);
+    assert.equal(opened.buffer, plainOut.buffer, 'opened into the buffer given');
+    assert.deepEqual(opened, plain, `length ${length}`);
+  }
+  assert.throws(() => openChunkInto(Buffer.alloc(2), KEY, PLACE_0, sealChunk(KEY, NONCE_PREFIX, PLACE_0, PLAINTEXT)), RangeError);
+});

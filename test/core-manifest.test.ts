@@ -336,8 +336,13 @@ test('parseManifest rejects a "__proto__" key coming from JSON text', () => {
   assert.throws(() => parseManifest(JSON.parse(text)), isBadManifest);
 });
 
-test('parseManifest rejects version 2, "1" and 0', () => {
-  for (const version of [2, '1', 0]) {
+test('parseManifest reads versions 1 and 2, and rejects 3, "1", "2" and 0', () => {
+  for (const version of [1, 2]) {
+    const m = loose(SIGNED);
+    m.version = version;
+    assert.equal(parseManifest(m).version, version);
+  }
+  for (const version of [3, '1', '2', 0]) {
     const m = loose(SIGNED);
     m.version = version;
     assert.throws(() => parseManifest(m), isBadManifest, String(version));
@@ -463,11 +468,11 @@ test('parseManifest rejects a chunks array beyond 4,000,000 items by the schema\
 
 test('sealMetadata / openMetadata round trip', () => {
   const sealed = sealMetadata(META, DATA_KEY, FILE_ID);
-  assert.deepEqual(openMetadata(sealed, DATA_KEY, FILE_ID), META);
+  assert.deepEqual(openMetadata(sealed, DATA_KEY, FILE_ID, 1), META);
 });
 
 test('the manifest fixture\'s metadata opens with the data key', () => {
-  assert.deepEqual(openMetadata(SIGNED.metadata, DATA_KEY, FILE_ID), META);
+  assert.deepEqual(openMetadata(SIGNED.metadata, DATA_KEY, FILE_ID, 1), META);
 });
 
 test('sealed metadata hides the name: neither it nor its UTF-8 bytes appear in the block', () => {
@@ -479,25 +484,25 @@ test('sealed metadata hides the name: neither it nor its UTF-8 bytes appear in t
 
 test('openMetadata with a wrong key gives DECRYPT_FAILED', () => {
   const sealed = sealMetadata(META, DATA_KEY, FILE_ID);
-  assert.throws(() => openMetadata(sealed, randomBytes(32), FILE_ID), hasCode('DECRYPT_FAILED'));
+  assert.throws(() => openMetadata(sealed, randomBytes(32), FILE_ID, 1), hasCode('DECRYPT_FAILED'));
 });
 
 test('openMetadata for another file id gives DECRYPT_FAILED', () => {
   const sealed = sealMetadata(META, DATA_KEY, FILE_ID);
-  assert.throws(() => openMetadata(sealed, DATA_KEY, randomBytes(16)), hasCode('DECRYPT_FAILED'));
+  assert.throws(() => openMetadata(sealed, DATA_KEY, randomBytes(16), 1), hasCode('DECRYPT_FAILED'));
 });
 
 test('openMetadata of a tampered block gives DECRYPT_FAILED', () => {
   const sealed = sealMetadata(META, DATA_KEY, FILE_ID);
   const bytes = Buffer.from(sealed.sealed, 'base64');
   bytes[0] = (bytes[0] ?? 0) ^ 1;
-  assert.throws(() => openMetadata({ ...sealed, sealed: bytes.toString('base64') }, DATA_KEY, FILE_ID), hasCode('DECRYPT_FAILED'));
+  assert.throws(() => openMetadata({ ...sealed, sealed: bytes.toString('base64') }, DATA_KEY, FILE_ID, 1), hasCode('DECRYPT_FAILED'));
 });
 
 test('openMetadata of a block too short or with a bad nonce gives BAD_MANIFEST', () => {
   const sealed = sealMetadata(META, DATA_KEY, FILE_ID);
-  assert.throws(() => openMetadata({ ...sealed, sealed: Buffer.alloc(15).toString('base64') }, DATA_KEY, FILE_ID), isBadManifest);
-  assert.throws(() => openMetadata({ ...sealed, nonce: Buffer.alloc(11).toString('base64') }, DATA_KEY, FILE_ID), isBadManifest);
+  assert.throws(() => openMetadata({ ...sealed, sealed: Buffer.alloc(15).toString('base64') }, DATA_KEY, FILE_ID, 1), isBadManifest);
+  assert.throws(() => openMetadata({ ...sealed, nonce: Buffer.alloc(11).toString('base64') }, DATA_KEY, FILE_ID, 1), isBadManifest);
 });
 
 test('openMetadata rejects with BAD_MANIFEST an authentic block holding an unsafe name or a wrong shape', () => {
@@ -513,7 +518,7 @@ test('openMetadata rejects with BAD_MANIFEST an authentic block holding an unsaf
   ];
   for (const meta of bad) {
     const sealed = sealMetadata(meta as FileMetadata, DATA_KEY, FILE_ID);
-    assert.throws(() => openMetadata(sealed, DATA_KEY, FILE_ID), isBadManifest, JSON.stringify(meta));
+    assert.throws(() => openMetadata(sealed, DATA_KEY, FILE_ID, 1), isBadManifest, JSON.stringify(meta));
   }
 });
 

@@ -330,15 +330,15 @@ interface Member { fileId: string; size: number; sha256: string }
 async function sendMember(a: TestNode, b: TestNode, dir: string, name: string, data: Buffer): Promise<Member> {
   const path = join(dir, name);
   await writeFile(path, data);
-  const r = await sendFile({ node: a.node, client: a.client(b), path, chunkSize: CHUNK, metadataExtra: { inFolder: true } });
-  return { fileId: r.fileId, size: r.size, sha256: r.sha256 };
+  const r = await sendFile({ node: a.node, client: a.client(b), path, chunkSize: CHUNK, metadataExtra: { inFolder: true }, wholeHash: true });
+  return { fileId: r.fileId, size: r.size, sha256: r.sha256! };
 }
 
 /** A folder index crafted by hand, sent as a real folder index would be (sealed, signed, kind folder). */
 async function sendIndex(a: TestNode, b: TestNode, dir: string, index: unknown, name = 'evil'): Promise<string> {
   const path = join(dir, `index-${randomBytes(6).toString('hex')}.json`);
   await writeFile(path, typeof index === 'string' ? index : JSON.stringify(index));
-  const r = await sendFile({ node: a.node, client: a.client(b), path, chunkSize: CHUNK, name, metadataExtra: { kind: 'folder' } });
+  const r = await sendFile({ node: a.node, client: a.client(b), path, chunkSize: CHUNK, name, metadataExtra: { kind: 'folder' }, wholeHash: true });
   return r.fileId;
 }
 
@@ -421,6 +421,13 @@ test('hostile folder indexes that pass the path checks: a member that does not m
   assert.deepEqual(await snapshot(out), { files: {}, dirs: [], links: {}, other: [] }, 'staging removed on an integrity failure');
   const wrongSize = await sendIndex(a, b, data, { version: 1, entries: [file('one.txt', { ...m1, size: 4 })] });
   await assert.rejects(getFolder({ node: a.node, client: a.client(b), folderFileId: wrongSize, outDir: out }), hasCode('FILE_CORRUPT'));
+  // A member sent as a plain v2 file (no whole-file SHA-256 sealed in it) cannot stand in a folder.
+  const plainPath = join(data, 'unhashed.txt');
+  await writeFile(plainPath, 'one');
+  const unhashedMember = await sendFile({ node: a.node, client: a.client(b), path: plainPath, chunkSize: CHUNK, metadataExtra: { inFolder: true } });
+  assert.equal(unhashedMember.sha256, null);
+  const unhashed = await sendIndex(a, b, data, { version: 1, entries: [file('one.txt', { ...m1, fileId: unhashedMember.fileId })] });
+  await assert.rejects(getFolder({ node: a.node, client: a.client(b), folderFileId: unhashed, outDir: out }), hasCode('FILE_CORRUPT', /"one\.txt"/));
   const unknown = await sendIndex(a, b, data, { version: 1, entries: [file('ghost.txt', { ...m1, fileId: randomBytes(16).toString('hex') })] });
   await assert.rejects(getFolder({ node: a.node, client: a.client(b), folderFileId: unknown, outDir: out }), hasCode('MANIFEST_NOT_FOUND'));
   const left = await snapshot(out);
@@ -507,13 +514,13 @@ test('metadata marks: kind and inFolder round-trip, absent stays absent, wrong t
   const key = randomBytes(32);
   const id = randomBytes(16);
   const base: FileMetadata = { name: 'x', size: 1, mtimeMs: 1, sha256: 'a'.repeat(64) };
-  assert.deepEqual(openMetadata(sealMetadata(base, key, id), key, id), base);
-  assert.equal('kind' in openMetadata(sealMetadata(base, key, id), key, id), false);
-  assert.deepEqual(openMetadata(sealMetadata({ ...base, kind: 'folder' }, key, id), key, id), { ...base, kind: 'folder' });
-  assert.deepEqual(openMetadata(sealMetadata({ ...base, kind: 'file', inFolder: true }, key, id), key, id), { ...base, kind: 'file', inFolder: true });
-  assert.deepEqual(openMetadata(sealMetadata({ ...base, inFolder: false }, key, id), key, id), { ...base, inFolder: false });
+  assert.deepEqual(openMetadata(sealMetadata(base, key, id), key, id, 1), base);
+  assert.equal('kind' in openMetadata(sealMetadata(base, key, id), key, id, 1), false);
+  assert.deepEqual(openMetadata(sealMetadata({ ...base, kind: 'folder' }, key, id), key, id, 1), { ...base, kind: 'folder' });
+  assert.deepEqual(openMetadata(sealMetadata({ ...base, kind: 'file', inFolder: true }, key, id), key, id, 1), { ...base, kind: 'file', inFolder: true });
+  assert.deepEqual(openMetadata(sealMetadata({ ...base, inFolder: false }, key, id), key, id, 1), { ...base, inFolder: false });
   for (const bad of [{ kind: 'dir' }, { kind: 1 }, { kind: null }, { inFolder: 'yes' }, { inFolder: 1 }, { inFolder: null }]) {
-    assert.throws(() => openMetadata(sealMetadata({ ...base, ...bad } as unknown as FileMetadata, key, id), key, id), hasCode('BAD_MANIFEST'), JSON.stringify(bad));
+    assert.throws(() => openMetadata(sealMetadata({ ...base, ...bad } as unknown as FileMetadata, key, id), key, id, 1), hasCode('BAD_MANIFEST'), JSON.stringify(bad));
   }
 });
 

@@ -79,7 +79,7 @@ test('a worker reads and seals exactly as sealChunk does, hashes the whole file 
   const key = randomBytes(32);
   const noncePrefix = randomBytes(8);
   const fileId = randomBytes(16);
-  const sealer = pool.fileSealer();
+  const sealer = pool.fileSealer({ wholeHash: true });
   for (let index = 0; index < 5; index++) {
     const last = index === 4;
     const plain = data.subarray(index * 4096, Math.min(data.length, (index + 1) * 4096));
@@ -106,7 +106,7 @@ test('a worker writes each opened chunk at its offset, and refuses bytes that ar
   const blobs = pieces.map((p, index) => sealChunk(key, noncePrefix, { fileId, index, last: index === 2 }, p));
   const fh = await open(join(dir, 'out.part'), 'w');
   t.after(() => fh.close());
-  const writer = pool.fileWriter();
+  const writer = pool.fileWriter({ wholeHash: true });
   const place = (index: number) => ({ key, fileId, index, last: index === 2, id: chunkId(blobs[index]!), fd: fh.fd, position: index * 100 });
   await assert.rejects(writer.openWrite({ ...place(0), id: 'f'.repeat(64) }, Buffer.from(blobs[0]!), blobs[0]!.length), { code: 'HASH_MISMATCH' });
   await assert.rejects(writer.openWrite({ ...place(1), index: 0, position: 0 }, Buffer.from(blobs[1]!), blobs[1]!.length), { code: 'DECRYPT_FAILED' });

@@ -82,7 +82,7 @@ test('the index survives reopening: manifests, journal and sealed chunk ids (WAL
   const dir = await tempDir(t);
   const path = join(dir, 'p2pfx.db');
   const db = new IndexDb(path);
-  db.startJournal({ path: '/x', chunkSize: 4096, size: 10, mtimeMs: 1.5, fileId: 'a'.repeat(32), keyEnvelope: '{}', noncePrefix: '00'.repeat(8), sha256: null });
+  db.startJournal({ path: '/x', chunkSize: 4096, size: 10, mtimeMs: 1.5, fileId: 'a'.repeat(32), keyEnvelope: '{}', noncePrefix: '00'.repeat(8), complete: false, sha256: null });
   db.recordSealed('a'.repeat(32), [{ index: 0, id: 'b'.repeat(64), size: 39 }]);
   db.close();
   const again = new IndexDb(path);
@@ -90,7 +90,7 @@ test('the index survives reopening: manifests, journal and sealed chunk ids (WAL
   assert.equal(again.getJournal('/x', 4096)?.fileId, 'a'.repeat(32));
   assert.deepEqual([...again.sealedChunks('a'.repeat(32))], [[0, { id: 'b'.repeat(64), size: 39 }]]);
   // A new key for the same path drops the old file's sealed ids.
-  again.startJournal({ path: '/x', chunkSize: 4096, size: 11, mtimeMs: 2, fileId: 'c'.repeat(32), keyEnvelope: '{}', noncePrefix: '11'.repeat(8), sha256: null });
+  again.startJournal({ path: '/x', chunkSize: 4096, size: 11, mtimeMs: 2, fileId: 'c'.repeat(32), keyEnvelope: '{}', noncePrefix: '11'.repeat(8), complete: false, sha256: null });
   assert.equal(again.sealedChunks('a'.repeat(32)).size, 0);
   assert.equal(again.getJournal('/x', 4096)?.fileId, 'c'.repeat(32));
 });

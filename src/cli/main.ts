@@ -20,6 +20,15 @@ for (const stream of [process.stdout, process.stderr]) {
 }
 
 // No top-level await: the single executable runs this bundled as CommonJS.
+let settled = false;
 void import('./program.js').then(({ run }) => run(process.argv)).then((code) => {
+  settled = true;
   process.exitCode = code;
+});
+// The event loop emptied while the command still waited on something: a bug, never a success.
+process.once('beforeExit', () => {
+  if (settled) return;
+  process.stderr.write('error INTERNAL: the command stopped before it finished (nothing left to wait on)\n');
+  process.stderr.write(`  hint: ${ERROR_CODES.INTERNAL.hint}\n`);
+  process.exitCode = 1;
 });

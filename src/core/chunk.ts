@@ -5,7 +5,7 @@
 //   id    = hex SHA-256(blob)
 import { createCipheriv, createDecipheriv, createHash } from 'node:crypto';
 import { P2pfxError } from './errors.js';
-import { BLOB_OVERHEAD_BYTES, MAX_CHUNKS_PER_FILE } from './limits.js';
+import { BLOB_OVERHEAD_BYTES, CIPHER_SLICE_BYTES, MAX_CHUNKS_PER_FILE } from './limits.js';
 
 export const BLOB_FORMAT_V1 = 0x01;
 export const DATA_KEY_BYTES = 32;
@@ -47,7 +47,10 @@ export function sealChunk(key: Uint8Array, noncePrefix: Uint8Array, place: Chunk
   return sealChunkInto(Buffer.allocUnsafe(BLOB_OVERHEAD_BYTES + plaintext.length), key, noncePrefix, place, plaintext);
 }
 
-/** Like sealChunk, writing the blob at the start of `out` (reused buffers); returns that view. */
+/**
+ * Like sealChunk, writing the blob at the start of `out` (reused buffers); returns that view.
+ * The cipher is fed CIPHER_SLICE_BYTES at a time and each slice's output copied into place.
+ */
 export function sealChunkInto(out: Uint8Array, key: Uint8Array, noncePrefix: Uint8Array, place: ChunkPlace, plaintext: Uint8Array): Buffer {
   if (out.length < BLOB_OVERHEAD_BYTES + plaintext.length) throw new RangeError('output buffer too small for the blob');
   const nonce = chunkNonce(noncePrefix, place.index);
@@ -56,12 +59,20 @@ export function sealChunkInto(out: Uint8Array, key: Uint8Array, noncePrefix: Uin
   const blob = Buffer.from(out.buffer, out.byteOffset, BLOB_OVERHEAD_BYTES + plaintext.length);
   blob[0] = BLOB_FORMAT_V1;
   nonce.copy(blob, 1);
-  const body = cipher.update(plaintext);
-  body.copy(blob, 1 + NONCE_BYTES);
-  const tail = cipher.final();
-  tail.copy(blob, 1 + NONCE_BYTES + body.length);
+  const at = updateInSlices(cipher, plaintext, blob, 1 + NONCE_BYTES);
+  blob.set(cipher.final(), at);
   cipher.getAuthTag().copy(blob, blob.length - TAG_BYTES);
   return blob;
+}
+
+/** Runs `input` through the cipher a slice at a time, writing the output at out[at…]; returns the end. */
+function updateInSlices(cipher: { update(data: Uint8Array): Buffer }, input: Uint8Array, out: Uint8Array, at: number): number {
+  for (let i = 0; i < input.length; i += CIPHER_SLICE_BYTES) {
+    const piece = cipher.update(input.subarray(i, i + CIPHER_SLICE_BYTES));
+    out.set(piece, at);
+    at += piece.length;
+  }
+  return at;
 }
 
 /**
@@ -69,6 +80,15 @@ export function sealChunkInto(out: Uint8Array, key: Uint8Array, noncePrefix: Uin
  * was sealed for another file, index or last-flag.
  */
 export function openChunk(key: Uint8Array, place: ChunkPlace, blob: Uint8Array): Buffer {
+  return openChunkInto(Buffer.allocUnsafe(Math.max(0, blob.length - BLOB_OVERHEAD_BYTES)), key, place, blob);
+}
+
+/**
+ * Like openChunk, writing the plaintext at the start of `out` (a reused buffer at least
+ * blob length − BLOB_OVERHEAD_BYTES long); returns the view of it. On DECRYPT_FAILED `out` holds
+ * unauthenticated bytes: the caller must not use them.
+ */
+export function openChunkInto(out: Uint8Array, key: Uint8Array, place: ChunkPlace, blob: Uint8Array): Buffer {
   const bytes = Buffer.from(blob.buffer, blob.byteOffset, blob.byteLength);
   if (bytes.length < BLOB_OVERHEAD_BYTES || bytes[0] !== BLOB_FORMAT_V1) {
     throw new P2pfxError('DECRYPT_FAILED', `chunk ${place.index}: not a v1 blob`);
@@ -80,10 +100,13 @@ export function openChunk(key: Uint8Array, place: ChunkPlace, blob: Uint8Array):
   const decipher = createDecipheriv('aes-256-gcm', key, nonce);
   decipher.setAAD(chunkAad(place));
   decipher.setAuthTag(bytes.subarray(bytes.length - TAG_BYTES));
+  const plainLength = bytes.length - BLOB_OVERHEAD_BYTES;
+  if (out.length < plainLength) throw new RangeError('output buffer too small for the plaintext');
+  const plain = Buffer.from(out.buffer, out.byteOffset, plainLength);
   try {
-    const body = decipher.update(bytes.subarray(1 + NONCE_BYTES, bytes.length - TAG_BYTES));
-    const tail = decipher.final();
-    return tail.length === 0 ? body : Buffer.concat([body, tail]);
+    const at = updateInSlices(decipher, bytes.subarray(1 + NONCE_BYTES, bytes.length - TAG_BYTES), plain, 0);
+    plain.set(decipher.final(), at);
+    return plain;
   } catch (err) {
     throw new P2pfxError('DECRYPT_FAILED', `chunk ${place.index} does not open with this file's key at this place`, { cause: err });
   }

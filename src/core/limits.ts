@@ -10,6 +10,13 @@ export const DEFAULT_CHUNK_BYTES = 1 * MiB;
 export const MIN_CHUNK_BYTES = 4 * KiB;
 /** Largest accepted --chunk-size (plaintext); blobs add BLOB_OVERHEAD_BYTES. */
 export const MAX_CHUNK_BYTES = 16 * MiB;
+/**
+ * Bytes handed to one AES-GCM update() call. Node allocates a fresh output buffer per call; at
+ * 128 KiB and more glibc serves it with fresh mmap'd pages (a page fault per 4 KiB, zeroed),
+ * which cost more than the cipher. Small slices come from the heap and are reused (see DESIGN
+ * "Performance": measured 8–64 KiB, kept the best).
+ */
+export const CIPHER_SLICE_BYTES = 16 * KiB;
 /** Format byte + nonce + GCM tag. */
 export const BLOB_OVERHEAD_BYTES = 1 + 12 + 16;
 /** Hard cap on a chunk body any peer may send us. */

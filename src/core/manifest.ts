@@ -1,4 +1,7 @@
-// Manifest v1 (DESIGN "Formats > Manifest"): what a receiver needs to fetch, check and open a file.
+// Manifest v2 (DESIGN "Formats > Manifest"; v1 still read): what a receiver needs to fetch,
+// check and open a file. v2 differs from v1 in one thing: the sealed metadata need not carry a
+// whole-file SHA-256 (the signed, ordered chunk ids and each chunk's place-bound AEAD already
+// authenticate every byte and its place; the size is checked).
 // The wire shape is validated with a JSON schema, then checked for consistency, then its
 // signature is verified against the sender's certificate (trust in that certificate is the
 // caller's business: see transfer/trust.ts).
@@ -9,7 +12,11 @@ import { P2pfxError } from './errors.js';
 import type { KeyEnvelope } from './envelope.js';
 import { BLOB_OVERHEAD_BYTES, MAX_BLOB_BYTES, MAX_CHUNK_BYTES, MIN_CHUNK_BYTES } from './limits.js';
 
-export const MANIFEST_VERSION = 1;
+/** The version new manifests are written in. */
+export const MANIFEST_VERSION = 2;
+/** Versions a receiver reads. */
+export const MANIFEST_VERSIONS = [1, 2] as const;
+export type ManifestVersion = (typeof MANIFEST_VERSIONS)[number];
 const MAX_NAME_BYTES = 255;
 const MAX_METADATA_B64 = 8192;
 const MAX_ENVELOPES = 64;
@@ -23,7 +30,11 @@ export interface FileMetadata {
   name: string;
   size: number;
   mtimeMs: number;
-  sha256: string;
+  /**
+   * SHA-256 of the whole plaintext: always in v1; in v2 only where the sender hashed the file
+   * (folder members, whose index records it). A receiver checks it when present.
+   */
+  sha256?: string;
   /**
    * 'folder': the file is a folder index (transfer/folder.ts) naming the folder's member files;
    * absent means 'file'. Sealed with the rest, so a storage peer cannot tell folders from files.
@@ -34,7 +45,7 @@ export interface FileMetadata {
 }
 
 export interface Manifest {
-  version: 1;
+  version: ManifestVersion;
   fileId: string;
   chunkSize: number;
   chunkCount: number;
@@ -78,7 +89,7 @@ export const manifestSchema = {
   additionalProperties: false,
   required: ['version', 'fileId', 'chunkSize', 'chunkCount', 'totalBytes', 'chunks', 'envelopes', 'metadata', 'createdAt', 'sender', 'signature'],
   properties: {
-    version: { const: MANIFEST_VERSION },
+    version: { enum: MANIFEST_VERSIONS },
     fileId: { type: 'string', pattern: '^[0-9a-f]{32}$' },
     chunkSize: { type: 'integer', minimum: MIN_CHUNK_BYTES, maximum: MAX_CHUNK_BYTES },
     chunkCount: { type: 'integer', minimum: 1, maximum: 0xffffffff },
@@ -124,7 +135,7 @@ export function parseManifest(input: unknown): Manifest {
   if (!validateShape(input)) {
     const first = validateShape.errors?.[0];
     const where = first ? `${first.instancePath || '/'} ${first.message ?? ''}`.trim() : 'unknown';
-    throw new P2pfxError('BAD_MANIFEST', `manifest does not match schema v1: ${where}`);
+    throw new P2pfxError('BAD_MANIFEST', `manifest does not match schema v${MANIFEST_VERSIONS.join('/v')}: ${where}`);
   }
   const m = input as unknown as Manifest;
   if (m.chunks.length !== m.chunkCount) throw bad(`chunkCount ${m.chunkCount} but ${m.chunks.length} chunks listed`);
@@ -187,8 +198,11 @@ export function sealMetadata(meta: FileMetadata, dataKey: Uint8Array, fileId: Ui
   return { nonce: nonce.toString('base64'), sealed: sealed.toString('base64') };
 }
 
-/** Opens and checks the metadata block; the name is checked to be a plain file name. */
-export function openMetadata(sealed: SealedMetadata, dataKey: Uint8Array, fileId: Uint8Array): FileMetadata {
+/**
+ * Opens and checks the metadata block of a manifest of `version`; the name is checked to be a
+ * plain file name, and a v1 block must carry the whole-file SHA-256.
+ */
+export function openMetadata(sealed: SealedMetadata, dataKey: Uint8Array, fileId: Uint8Array, version: ManifestVersion): FileMetadata {
   const bytes = Buffer.from(sealed.sealed, 'base64');
   const nonce = Buffer.from(sealed.nonce, 'base64');
   if (bytes.length < 16 || nonce.length !== 12) throw bad('metadata block is too short');
@@ -201,23 +215,24 @@ export function openMetadata(sealed: SealedMetadata, dataKey: Uint8Array, fileId
   } catch (err) {
     throw new P2pfxError('DECRYPT_FAILED', 'file metadata does not open with this key', { cause: err });
   }
-  return checkMetadata(meta);
+  return checkMetadata(meta, version);
 }
 
-function checkMetadata(meta: unknown): FileMetadata {
+function checkMetadata(meta: unknown, version: ManifestVersion): FileMetadata {
   const m = meta as Partial<FileMetadata> | null;
   if (!m || typeof m !== 'object'
     || typeof m.name !== 'string' || !Number.isSafeInteger(m.size) || (m.size as number) < 0
-    || typeof m.mtimeMs !== 'number' || !Number.isFinite(m.mtimeMs)
-    || typeof m.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(m.sha256)) {
+    || typeof m.mtimeMs !== 'number' || !Number.isFinite(m.mtimeMs)) {
     throw bad('metadata block has the wrong shape');
   }
+  if (version === 1 && !('sha256' in m)) throw bad('metadata block of a v1 manifest has no SHA-256');
+  if ('sha256' in m && (typeof m.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(m.sha256))) throw bad('metadata block has a SHA-256 that is not 64 hex digits');
   // The marks are optional: absent stays absent (older senders write neither), present must be right.
   if ('kind' in m && m.kind !== 'file' && m.kind !== 'folder') throw bad('metadata block has a kind that is neither file nor folder');
   if ('inFolder' in m && typeof m.inFolder !== 'boolean') throw bad('metadata block has an inFolder mark that is not a boolean');
   checkFileName(m.name);
   return {
-    name: m.name, size: m.size as number, mtimeMs: m.mtimeMs, sha256: m.sha256,
+    name: m.name, size: m.size as number, mtimeMs: m.mtimeMs, ...(m.sha256 !== undefined ? { sha256: m.sha256 } : {}),
     ...('kind' in m ? { kind: m.kind } : {}), ...('inFolder' in m ? { inFolder: m.inFolder } : {}),
   };
 }

@@ -68,6 +68,20 @@ const MIGRATIONS: string[] = [
      key    TEXT PRIMARY KEY,
      value  TEXT NOT NULL
    );`,
+  // Format v2: a file is sent and received without a whole-file SHA-256 (DESIGN "Formats"). The
+  // journal marks a file read to the end with \`complete\` (sha256 only where it was hashed), and a
+  // received file may have no digest.
+  `ALTER TABLE send_journal ADD COLUMN complete INTEGER NOT NULL DEFAULT 0;
+   UPDATE send_journal SET complete = 1 WHERE sha256 IS NOT NULL;
+   CREATE TABLE received_files_v2 (
+     file_id     TEXT PRIMARY KEY,
+     path        TEXT NOT NULL,
+     sha256      TEXT,
+     received_at TEXT NOT NULL
+   );
+   INSERT INTO received_files_v2 SELECT file_id, path, sha256, received_at FROM received_files;
+   DROP TABLE received_files;
+   ALTER TABLE received_files_v2 RENAME TO received_files;`,
 ];
 
 /** Addresses kept per peer, most recently confirmed first. */
@@ -111,7 +125,9 @@ export interface SendJournalEntry {
   fileId: string;
   keyEnvelope: string; // JSON of an x25519 envelope for this node
   noncePrefix: string; // hex
-  sha256: string | null; // whole-file digest once read to the end
+  /** The file was read to the end once under this key (every chunk sealed and journalled). */
+  complete: boolean;
+  sha256: string | null; // whole-file digest, when that run hashed the file
 }
 
 export class IndexDb {
@@ -175,10 +191,10 @@ export class IndexDb {
   }
 
   getJournal(path: string, chunkSize: number): SendJournalEntry | null {
-    const row = this.db.get<SendJournalEntry>(`SELECT path, chunk_size AS chunkSize, size, mtime_ms AS mtimeMs, file_id AS fileId,
-              key_envelope AS keyEnvelope, nonce_prefix AS noncePrefix, sha256
+    const row = this.db.get<Omit<SendJournalEntry, 'complete'> & { complete: number }>(`SELECT path, chunk_size AS chunkSize, size, mtime_ms AS mtimeMs, file_id AS fileId,
+              key_envelope AS keyEnvelope, nonce_prefix AS noncePrefix, complete, sha256
        FROM send_journal WHERE path = ? AND chunk_size = ?`, path, chunkSize);
-    return row ?? null;
+    return row === undefined ? null : { ...row, complete: row.complete === 1 };
   }
 
   /** Starts (or restarts, under a new file id) the journal of a file. */
@@ -189,13 +205,14 @@ export class IndexDb {
         this.db.run('DELETE FROM sealed_chunks WHERE file_id = ?', old.fileId);
         this.db.run('DELETE FROM send_journal WHERE file_id = ?', old.fileId);
       }
-      this.db.run(`INSERT INTO send_journal (path, chunk_size, size, mtime_ms, file_id, key_envelope, nonce_prefix, sha256, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, e.path, e.chunkSize, e.size, e.mtimeMs, e.fileId, e.keyEnvelope, e.noncePrefix, e.sha256, new Date().toISOString());
+      this.db.run(`INSERT INTO send_journal (path, chunk_size, size, mtime_ms, file_id, key_envelope, nonce_prefix, complete, sha256, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, e.path, e.chunkSize, e.size, e.mtimeMs, e.fileId, e.keyEnvelope, e.noncePrefix, e.complete ? 1 : 0, e.sha256, new Date().toISOString());
     });
   }
 
-  finishJournal(fileId: string, sha256: string): void {
-    this.db.run('UPDATE send_journal SET sha256 = ?, updated_at = ? WHERE file_id = ?', sha256, new Date().toISOString(), fileId);
+  /** The file was read to the end under this key; `sha256` when it was hashed on the way (kept if already known). */
+  finishJournal(fileId: string, sha256: string | null): void {
+    this.db.run('UPDATE send_journal SET complete = 1, sha256 = COALESCE(?, sha256), updated_at = ? WHERE file_id = ?', sha256, new Date().toISOString(), fileId);
   }
 
   /**
@@ -223,7 +240,7 @@ export class IndexDb {
   }
 
   /** A file reassembled into a folder of this node (by `get`, or on its own when sent here). */
-  noteReceived(fileId: string, path: string, sha256: string): void {
+  noteReceived(fileId: string, path: string, sha256: string | null): void {
     this.db.run('INSERT OR REPLACE INTO received_files (file_id, path, sha256, received_at) VALUES (?, ?, ?, ?)', fileId, path, sha256, new Date().toISOString());
   }
 

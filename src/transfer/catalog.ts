@@ -2,7 +2,7 @@
 import { P2pfxError, isErrorCode, toP2pfxError } from '../core/errors.js';
 import type { KeyEnvelope } from '../core/envelope.js';
 import { isFileId } from '../core/ids.js';
-import { openMetadata, plaintextBytes, type SealedMetadata } from '../core/manifest.js';
+import { MANIFEST_VERSIONS, openMetadata, plaintextBytes, type ManifestVersion, type SealedMetadata } from '../core/manifest.js';
 import type { PeerClient } from '../net/client.js';
 import { commonNameOf, isSignedBy } from '../pki/cert-pem.js';
 import { nodeIdFromCertPem, normalizeNodeId } from '../pki/node-id.js';
@@ -30,7 +30,7 @@ export interface CatalogEntry {
 }
 
 interface Summary {
-  fileId: string; chunkCount: number; totalBytes: number; createdAt: string;
+  version: ManifestVersion; fileId: string; chunkCount: number; totalBytes: number; createdAt: string;
   sender: { nodeId: string; certPem?: unknown }; envelopes: KeyEnvelope[]; metadata: SealedMetadata;
 }
 
@@ -52,7 +52,7 @@ export async function listCatalog(client: PeerClient, creds: Credentials, passwo
       try {
         const fileId = Buffer.from(s.fileId, 'hex');
         const key = await unlockDataKey(s.envelopes, fileId, creds, { password, label: s.fileId });
-        const meta = openMetadata(s.metadata, key, fileId);
+        const meta = openMetadata(s.metadata, key, fileId, s.version);
         ({ name } = meta);
         kind = meta.kind ?? 'file';
         inFolder = meta.inFolder ?? false;
@@ -144,7 +144,7 @@ export async function resolveFileRefAcross(clients: readonly PeerClient[], creds
 
 function asSummary(raw: unknown): Summary | null {
   const s = raw as Partial<Summary> | null;
-  if (!s || typeof s !== 'object' || !isFileId(s.fileId) || !Number.isSafeInteger(s.chunkCount) || !Number.isSafeInteger(s.totalBytes)
+  if (!s || typeof s !== 'object' || !(MANIFEST_VERSIONS as readonly unknown[]).includes(s.version) || !isFileId(s.fileId) || !Number.isSafeInteger(s.chunkCount) || !Number.isSafeInteger(s.totalBytes)
     || typeof s.createdAt !== 'string' || typeof s.sender?.nodeId !== 'string' || !Array.isArray(s.envelopes)
     || typeof s.metadata?.sealed !== 'string' || typeof s.metadata.nonce !== 'string' || !isNodeId(s.sender.nodeId)) return null;
   return s as Summary;

@@ -12,7 +12,8 @@ import { transferable } from './transferable.js';
 type Pending = { resolve: (r: WorkerDone) => void; reject: (e: Error) => void };
 type TaskInput = WorkerTask extends infer T ? (T extends WorkerTask ? Omit<T, 'seq'> : never) : never;
 
-interface Slot { worker: Worker }
+/** A worker and how many tasks it has to answer: it holds the process open only while that is > 0. */
+interface Slot { worker: Worker; busy: number }
 
 interface Place { key: Uint8Array; fileId: Uint8Array; index: number; last: boolean }
 
@@ -20,8 +21,8 @@ interface Place { key: Uint8Array; fileId: Uint8Array; index: number; last: bool
 export interface FileSealer {
   /** The blob is written into `out` (moved to the worker and back) when it is large enough. */
   readSeal(args: Place & { noncePrefix: Uint8Array; fd: number; position: number; length: number; name: string }, out: Buffer): Promise<{ id: string; blob: Buffer }>;
-  /** SHA-256 of every plaintext read, in the order readSeal() was called. */
-  digest(): Promise<string>;
+  /** SHA-256 of every plaintext read, in the order readSeal() was called; null when not asked to hash. */
+  digest(): Promise<string | null>;
 }
 
 /** Checks, opens and writes chunks of one file at their offsets, hashing the plaintext in order. */
@@ -36,8 +37,12 @@ export interface FileWriter {
    * place (DECRYPT_FAILED) and writes the plaintext at `position`. `blob` comes back.
    */
   openWrite(args: Place & { id: string; fd: number; position: number }, blob: Buffer, length: number): Promise<{ blob: Buffer; plainLength: number }>;
-  digest(): Promise<string>;
+  /** SHA-256 of the whole plaintext written (and re-read), in order; null when not asked to hash. */
+  digest(): Promise<string | null>;
 }
+
+/** Whether a file's stream also takes the SHA-256 of its whole plaintext (format v1, folder members). */
+export interface StreamOptions { wholeHash: boolean }
 
 /** Workers for this machine: leave a core to the main thread, at most 4. */
 export function defaultPoolSize(): number {
@@ -55,31 +60,37 @@ export class CryptoPool {
     const script = workerScript('crypto-worker');
     for (let i = 0; i < size; i++) {
       const worker = 'url' in script ? new Worker(script.url) : new Worker(script.code, { eval: true });
+      // An idle worker must not keep the process alive; a busy one must, or a command whose only
+      // pending work is a worker's answer (re-sealing a file while no socket is open) would end
+      // with the event loop empty, before its result.
       worker.unref();
-      worker.on('message', (reply: WorkerReply) => this.settle(reply));
+      const slot: Slot = { worker, busy: 0 };
+      worker.on('message', (reply: WorkerReply) => this.settle(slot, reply));
       worker.on('error', (err) => this.failAll(err));
-      this.slots.push({ worker });
+      this.slots.push(slot);
     }
   }
 
-  fileSealer(): FileSealer {
+  fileSealer(opts: StreamOptions): FileSealer {
     const { slot, stream } = this.pin();
+    const hash = opts.wholeHash;
     return {
-      readSeal: (args, out) => this.readSeal(slot, stream, args, out),
-      digest: () => this.digest(slot, stream),
+      readSeal: (args, out) => this.readSeal(slot, stream, hash, args, out),
+      digest: () => (hash ? this.digest(slot, stream) : Promise.resolve(null)),
     };
   }
 
-  fileWriter(): FileWriter {
+  fileWriter(opts: StreamOptions): FileWriter {
     const { slot, stream } = this.pin();
+    const hash = opts.wholeHash;
     return {
-      reseal: (args, out) => this.readSeal(slot, stream, args, out),
+      reseal: (args, out) => this.readSeal(slot, stream, hash, args, out),
       openWrite: async (args, blob, length) => {
         const ab = transferable(blob);
-        const r = await this.run(slot, { op: 'openWrite', ...args, blob: ab, length, stream }, [ab]);
+        const r = await this.run(slot, { op: 'openWrite', ...args, blob: ab, length, stream, hash }, [ab]);
         return { blob: Buffer.from(r.blob!, 0, r.blobLength), plainLength: r.plainLength! };
       },
-      digest: () => this.digest(slot, stream),
+      digest: () => (hash ? this.digest(slot, stream) : Promise.resolve(null)),
     };
   }
 
@@ -95,9 +106,9 @@ export class CryptoPool {
     return { slot: this.slots[stream % this.slots.length]!, stream };
   }
 
-  private async readSeal(slot: Slot, stream: number, args: Parameters<FileSealer['readSeal']>[0], out: Buffer): Promise<{ id: string; blob: Buffer }> {
+  private async readSeal(slot: Slot, stream: number, hash: boolean, args: Parameters<FileSealer['readSeal']>[0], out: Buffer): Promise<{ id: string; blob: Buffer }> {
     const ab = transferable(out);
-    const r = await this.run(slot, { op: 'readSeal', ...args, out: ab, stream }, [ab]);
+    const r = await this.run(slot, { op: 'readSeal', ...args, out: ab, stream, hash }, [ab]);
     return { id: r.id!, blob: Buffer.from(r.blob!, 0, r.blobLength) };
   }
 
@@ -110,11 +121,13 @@ export class CryptoPool {
     const seq = this.seq++;
     return new Promise((resolve, reject) => {
       this.pending.set(seq, { resolve, reject });
+      if (slot.busy++ === 0) slot.worker.ref();
       slot.worker.postMessage({ ...task, seq } as WorkerTask, transfer);
     });
   }
 
-  private settle(reply: WorkerReply): void {
+  private settle(slot: Slot, reply: WorkerReply): void {
+    if (--slot.busy === 0) slot.worker.unref();
     const p = this.pending.get(reply.seq);
     if (!p) return;
     this.pending.delete(reply.seq);

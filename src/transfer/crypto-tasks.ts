@@ -6,8 +6,8 @@
 export interface ChunkPlaceMsg { key: Uint8Array; fileId: Uint8Array; index: number; last: boolean }
 
 export type WorkerTask =
-  | (ChunkPlaceMsg & { op: 'readSeal'; seq: number; noncePrefix: Uint8Array; fd: number; position: number; length: number; name: string; out: ArrayBuffer; stream: number })
-  | (ChunkPlaceMsg & { op: 'openWrite'; seq: number; id: string; blob: ArrayBuffer; length: number; fd: number; position: number; stream: number })
+  | (ChunkPlaceMsg & { op: 'readSeal'; seq: number; noncePrefix: Uint8Array; fd: number; position: number; length: number; name: string; out: ArrayBuffer; stream: number; hash: boolean })
+  | (ChunkPlaceMsg & { op: 'openWrite'; seq: number; id: string; blob: ArrayBuffer; length: number; fd: number; position: number; stream: number; hash: boolean })
   | { op: 'digest'; seq: number; stream: number };
 
 export interface WorkerDone {

@@ -1,10 +1,11 @@
 // Runs in a worker thread: reading and sealing chunks of a file being sent, checking, opening
-// and writing chunks of a file being received, and the whole-file SHA-256 of each — so the
-// main thread only drives sockets. Every buffer handed in is handed back for reuse.
+// and writing chunks of a file being received, and the whole-file SHA-256 of each where asked
+// (format v1, folder members) — so the main thread only drives sockets. Every buffer handed in
+// is handed back for reuse; plaintext goes through one buffer of the worker's own.
 import { createHash, type Hash } from 'node:crypto';
 import { readSync, writeSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
-import { chunkId, openChunk, sealChunkInto } from '../core/chunk.js';
+import { chunkId, openChunkInto, sealChunkInto } from '../core/chunk.js';
 import { P2pfxError } from '../core/errors.js';
 import { collectEvery } from '../core/gc.js';
 import { BLOB_OVERHEAD_BYTES } from '../core/limits.js';
@@ -13,7 +14,8 @@ import type { WorkerDone, WorkerReply, WorkerTask } from './crypto-tasks.js';
 if (!parentPort) throw new Error('crypto-worker runs only as a worker thread');
 const port = parentPort;
 const streams = new Map<number, Hash>();
-let readBuffer = Buffer.alloc(0);
+/** The plaintext of the chunk at hand (read to be sealed, or opened to be written). */
+let plainBuffer = Buffer.alloc(0);
 const afterChunk = collectEvery(4);
 
 
@@ -32,16 +34,15 @@ port.on('message', (task: WorkerTask) => {
 function run(task: WorkerTask): [WorkerDone, ArrayBuffer[]] {
   switch (task.op) {
     case 'readSeal': {
-      if (readBuffer.length < task.length) readBuffer = Buffer.allocUnsafeSlow(task.length);
-      const plain = readExactly(task.fd, readBuffer, task.length, task.position, task.name);
-      stream(task.stream).update(plain);
+      const plain = readExactly(task.fd, plainOf(task.length), task.length, task.position, task.name);
+      if (task.hash) stream(task.stream).update(plain);
       const out = task.out.byteLength >= task.length + BLOB_OVERHEAD_BYTES ? new Uint8Array(task.out) : Buffer.allocUnsafeSlow(task.length + BLOB_OVERHEAD_BYTES);
       const blob = sealChunkInto(out, task.key, task.noncePrefix, task, plain);
       return [{ seq: task.seq, ok: true, id: chunkId(blob), blob: out.buffer as ArrayBuffer, blobLength: blob.length }, [out.buffer as ArrayBuffer]];
     }
     case 'openWrite': {
       const plain = checkedOpen(task, new Uint8Array(task.blob, 0, task.length));
-      stream(task.stream).update(plain);
+      if (task.hash) stream(task.stream).update(plain);
       writeFully(task.fd, plain, task.position);
       return [{ seq: task.seq, ok: true, blob: task.blob, blobLength: task.length, plainLength: plain.length }, [task.blob]];
     }
@@ -58,7 +59,13 @@ function run(task: WorkerTask): [WorkerDone, ArrayBuffer[]] {
 function checkedOpen(task: { id: string; key: Uint8Array; fileId: Uint8Array; index: number; last: boolean }, blob: Uint8Array): Buffer {
   const actual = chunkId(blob);
   if (actual !== task.id) throw new P2pfxError('HASH_MISMATCH', `chunk ${task.id}: bytes hash to ${actual}`);
-  return openChunk(task.key, task, blob);
+  return openChunkInto(plainOf(blob.length), task.key, task, blob);
+}
+
+/** The worker's plaintext buffer, grown to hold `length` bytes. */
+function plainOf(length: number): Buffer {
+  if (plainBuffer.length < length) plainBuffer = Buffer.allocUnsafeSlow(length);
+  return plainBuffer;
 }
 
 function readExactly(fd: number, buffer: Buffer, length: number, position: number, name: string): Buffer {

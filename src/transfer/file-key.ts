@@ -14,7 +14,9 @@ export interface FileKey {
   noncePrefix: Buffer;
   /** Chunk ids already sealed under this key (and so possibly sent), by index. */
   sealed: Map<number, { id: string; size: number }>;
-  /** Whole-file SHA-256 when an earlier run read the file to the end. */
+  /** An earlier run read the file to the end under this key (every chunk id is journalled). */
+  complete: boolean;
+  /** Whole-file SHA-256, when such a run hashed the file. */
   sha256: string | null;
 }
 
@@ -29,7 +31,7 @@ export function fileKeyFor(node: LocalNode, stamp: FileStamp): FileKey {
     if (dataKey) {
       return {
         fileId: entry.fileId, fileIdBytes, dataKey, noncePrefix: Buffer.from(entry.noncePrefix, 'hex'),
-        sealed: node.db.sealedChunks(entry.fileId), sha256: entry.sha256,
+        sealed: node.db.sealedChunks(entry.fileId), complete: entry.complete, sha256: entry.sha256,
       };
     }
   }
@@ -41,13 +43,14 @@ export function newFileKey(node: LocalNode, stamp: FileStamp): FileKey {
   const fileIdBytes = randomBytes(FILE_ID_BYTES);
   const key: FileKey = {
     fileId: fileIdBytes.toString('hex'), fileIdBytes, dataKey: randomBytes(DATA_KEY_BYTES),
-    noncePrefix: randomBytes(NONCE_PREFIX_BYTES), sealed: new Map(), sha256: null,
+    noncePrefix: randomBytes(NONCE_PREFIX_BYTES), sealed: new Map(), complete: false, sha256: null,
   };
   const entry: SendJournalEntry = {
     ...stamp,
     fileId: key.fileId,
     keyEnvelope: JSON.stringify(wrapForNode(key.dataKey, fileIdBytes, node.creds.nodeId, node.creds.x25519.publicKey)),
     noncePrefix: key.noncePrefix.toString('hex'),
+    complete: false,
     sha256: null,
   };
   node.db.startJournal(entry);

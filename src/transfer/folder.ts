@@ -106,7 +106,9 @@ export async function sendFolder(opts: SendFolderOptions): Promise<SendFolderRes
     doneChunks: Math.min(totalChunks, tally.chunks + (p?.doneChunks ?? 0)), totalChunks,
     folder: { path, fileDoneBytes: p?.doneBytes ?? 0, fileTotalBytes: p?.totalBytes ?? 0, doneFiles: tally.files, totalFiles: walked.files.length },
   });
-  const common = { node: opts.node, client: opts.client, pool, chunkSize, password: opts.password, concurrency: opts.concurrency, peerKey: false, recipients, signal: opts.signal };
+  // Members and the index are hashed whole: the index records each member's SHA-256, which binds
+  // the members' bytes to the folder (format v2 leaves the whole-file hash out of plain files).
+  const common = { node: opts.node, client: opts.client, pool, chunkSize, password: opts.password, concurrency: opts.concurrency, peerKey: false, recipients, signal: opts.signal, wholeHash: true };
   try {
     const entries: FolderEntry[] = walked.dirs.map((path): FolderDirEntry => ({ path, type: 'dir' }));
     let sentChunks = 0;
@@ -119,7 +121,7 @@ export async function sendFolder(opts: SendFolderOptions): Promise<SendFolderRes
       });
       // Replaced by a link (or another file) while it was read: refused before the index names it.
       await sameFile(f);
-      entries.push({ path: f.path, type: 'file', fileId: r.fileId, size: r.size, sha256: r.sha256 });
+      entries.push({ path: f.path, type: 'file', fileId: r.fileId, size: r.size, sha256: wholeDigest(r) });
       sentChunks += r.sentChunks;
       chunkCount += r.chunkCount;
       tally.files++;
@@ -407,7 +409,16 @@ async function fetchIndex(source: MemberSource, folderFileId: string, dir: strin
   } catch (err) {
     throw notAnIndex(folderFileId, 'it is not JSON', err);
   }
-  return { index: parseFolderIndex(json), name: r.name, sha256: r.sha256 };
+  return { index: parseFolderIndex(json), name: r.name, sha256: wholeDigest(r) };
+}
+
+/**
+ * The whole-file SHA-256 of a folder member or index, which the folder format requires (a
+ * manifest without one cannot be part of a folder: FILE_CORRUPT).
+ */
+function wholeDigest(r: { fileId: string; sha256: string | null }): string {
+  if (r.sha256 === null) throw new P2pfxError('FILE_CORRUPT', `file ${r.fileId} belongs to a folder but its sender recorded no SHA-256 for it`);
+  return r.sha256;
 }
 
 function notAnIndex(fileId: string, why: string, cause?: unknown): P2pfxError {

@@ -53,7 +53,8 @@ export interface GetResult {
   name: string;
   path: string;
   size: number;
-  sha256: string;
+  /** The whole file's SHA-256, checked against the sender's, when the manifest records one (v1, folder members); else null. */
+  sha256: string | null;
   fetchedChunks: number;
   localChunks: number;
   /** Chunks found already written and checked in the partial file of an earlier run. */
@@ -119,7 +120,7 @@ async function assemble(opts: AssembleOptions): Promise<GetResult> {
   const fileId = manifest.fileId;
   const fileIdBytes = Buffer.from(fileId, 'hex');
   const dataKey = await unlockDataKey(manifest.envelopes, fileIdBytes, node.creds, { password: opts.password, askPassword: opts.askPassword, label });
-  const meta = openMetadata(manifest.metadata, dataKey, fileIdBytes);
+  const meta = openMetadata(manifest.metadata, dataKey, fileIdBytes, manifest.version);
   if (meta.size !== plaintextBytes(manifest)) {
     throw new P2pfxError('BAD_MANIFEST', `file ${label}: metadata says ${meta.size} bytes, chunks hold ${plaintextBytes(manifest)}`);
   }
@@ -162,13 +163,15 @@ async function assembleLocked(opts: LockedOptions): Promise<GetResult> {
   let keepPartial = false;
   let prefixNoted = false;
   try {
-    // One worker checks, opens, hashes and writes the chunks, in order: plaintext stays there.
-    let writer = pool.fileWriter();
+    // One worker checks, opens and writes the chunks (and hashes the plaintext where the
+    // manifest records a whole-file SHA-256), in order: plaintext stays there.
+    const stream = { wholeHash: meta.sha256 !== undefined };
+    let writer = pool.fileWriter(stream);
     let resumeAt = await verifiedPrefix(node, writer, fh, manifest, place, blobs);
     if (resumeAt < 0) {
       // A bad chunk inside the partial file: its hash stream saw it, so start over from nothing.
       await writer.digest();
-      writer = pool.fileWriter();
+      writer = pool.fileWriter(stream);
       resumeAt = 0;
     }
     let written = Math.min(resumeAt * manifest.chunkSize, meta.size);
@@ -194,9 +197,13 @@ async function assembleLocked(opts: LockedOptions): Promise<GetResult> {
     });
     const sha256 = await writer.digest();
     await fh.close();
-    if (written !== meta.size || sha256 !== meta.sha256) {
+    // Every chunk was authenticated at its place (AEAD bound to the file id, index and last
+    // flag; ids from the signed manifest): what remains to check is the size, and the whole-file
+    // SHA-256 where the sender recorded one.
+    if (written !== meta.size || (meta.sha256 !== undefined && sha256 !== meta.sha256)) {
       keepPartial = false;
-      throw new P2pfxError('FILE_CORRUPT', `file ${label}: reassembled ${written} bytes with SHA-256 ${sha256}, the sender recorded ${meta.size} bytes and ${meta.sha256}`);
+      const digests = meta.sha256 === undefined ? '' : ` with SHA-256 ${sha256}`;
+      throw new P2pfxError('FILE_CORRUPT', `file ${label}: reassembled ${written} bytes${digests}, the sender recorded ${meta.size} bytes${meta.sha256 === undefined ? '' : ` and ${meta.sha256}`}`);
     }
     const path = await publish(partPath, outDir, meta.name);
     node.db.forgetPartial(fileId);

@@ -15,7 +15,7 @@ import { checkManifest } from '../pki/manifest-trust.js';
 import { hasOwnEnvelope, unlockDataKey } from './unlock.js';
 
 export type InboxEvent =
-  | { type: 'received'; kind: 'file'; fileId: string; name: string; path: string; size: number; sha256: string; sender: string; senderName: string }
+  | { type: 'received'; kind: 'file'; fileId: string; name: string; path: string; size: number; sha256: string | null; sender: string; senderName: string }
   /** A whole folder: `size` is the bytes of all its files, `sha256` the folder index's. */
   | { type: 'received'; kind: 'folder'; fileId: string; name: string; path: string; size: number; sha256: string; files: number; dirs: number; sender: string; senderName: string }
   | { type: 'failed'; fileId: string; sender: string; senderName: string; code: string; message: string };
@@ -61,7 +61,7 @@ export class Inbox {
   private async metadata(m: Manifest): Promise<FileMetadata> {
     const fileId = Buffer.from(m.fileId, 'hex');
     const key = await unlockDataKey(m.envelopes, fileId, this.node.creds, { label: m.fileId });
-    return openMetadata(m.metadata, key, fileId);
+    return openMetadata(m.metadata, key, fileId, m.version);
   }
 
   private catching: Promise<void> | null = null;

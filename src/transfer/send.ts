@@ -39,13 +39,19 @@ export interface SendOptions {
   name?: string;
   /** Stops the send between chunks (CANCELLED); what was sent stays for a later run. */
   signal?: AbortSignal;
+  /**
+   * Also take the SHA-256 of the whole file and seal it in the metadata (folder members, whose
+   * index records it). Off by default: format v2 authenticates a file without it.
+   */
+  wholeHash?: boolean;
 }
 
 export interface SendResult {
   fileId: string;
   name: string;
   size: number;
-  sha256: string;
+  /** The whole file's SHA-256 when it was hashed (wholeHash), else null. */
+  sha256: string | null;
   chunkCount: number;
   /** Chunks PUT in this run; the rest the peer already held. */
   sentChunks: number;
@@ -101,11 +107,14 @@ class SendRun {
 
   async attempt(key: FileKey): Promise<SendResult | 'changed'> {
     const lacking = key.sealed.size > 0 ? await this.askMissing(key) : new Set<string>();
-    const quick = key.sha256 !== null && key.sealed.size === this.count;
+    const wholeHash = this.opts.wholeHash === true;
+    // The file is not read at all when an earlier run read it whole under this key (and hashed
+    // it, where a hash is wanted) and the peer lacks none of its chunks.
+    const quick = key.complete && (key.sha256 !== null || !wholeHash) && key.sealed.size === this.count;
     const { pool, client, node } = this.opts;
     const fh = await open(this.path, 'r');
     const uploads = new Uploads(this.concurrency);
-    const sealer = pool.fileSealer();
+    const sealer = pool.fileSealer({ wholeHash: wholeHash && !quick });
     const blobs = new BufferRing(this.chunkSize + BLOB_OVERHEAD_BYTES, this.concurrency + 2);
     const chunks: ChunkRef[] = new Array(this.count);
     let sent = 0;
@@ -144,7 +153,7 @@ class SendRun {
       }
       await uploads.finish();
       const digest = await sealer.digest();
-      const sha256 = key.sha256 ?? digest;
+      const sha256 = wholeHash ? (digest ?? key.sha256) : null;
       return await this.publish(key, sha256, chunks, sent, quick);
     } catch (err) {
       if (err instanceof FileChangedSignal) return 'changed';
@@ -165,13 +174,13 @@ class SendRun {
     return missing;
   }
 
-  private async publish(key: FileKey, sha256: string, chunks: ChunkRef[], sent: number, quick: boolean): Promise<SendResult> {
+  private async publish(key: FileKey, sha256: string | null, chunks: ChunkRef[], sent: number, quick: boolean): Promise<SendResult> {
     const { node, client } = this.opts;
     node.db.finishJournal(key.fileId, sha256);
     const manifest = await buildManifest(node.creds, {
       key, chunkSize: this.chunkSize, chunks, password: this.opts.password,
       recipients: [...(this.opts.recipient ? [this.opts.recipient] : []), ...(this.opts.recipients ?? [])],
-      metadata: { ...this.opts.metadataExtra, name: this.name, size: this.size, mtimeMs: this.file.mtimeMs, sha256 },
+      metadata: { ...this.opts.metadataExtra, name: this.name, size: this.size, mtimeMs: this.file.mtimeMs, ...(sha256 === null ? {} : { sha256 }) },
     });
     node.db.putManifest(manifest);
     await client.putManifest(manifest);

@@ -77,7 +77,7 @@ export async function sendCommand(g: GlobalOptions, file: string, opts: SendComm
         out.line(`Sent ${printable(result.name)} (${formatBytes(result.size)}, ${result.chunkCount} chunks) to ${client.label}, node ${client.nodeId ?? '?'}`);
         out.line(`  ${result.sentChunks} chunks moved, ${result.chunkCount - result.sentChunks} already there, in ${seconds.toFixed(2)} s (${(result.size / 1e6 / Math.max(seconds, 1e-3)).toFixed(1)} MB/s)`);
         out.line(`  file id ${result.fileId}`);
-        out.line(`  sha256  ${result.sha256}`);
+        if (result.sha256 !== null) out.line(`  sha256  ${result.sha256}`);
         const peerName = result.recipient?.name ? printable(result.recipient.name) : client.label;
         out.line(result.recipient
           ? `  ${peerName} can open it and reassembles it into its received/ folder`
@@ -145,7 +145,9 @@ export async function getCommand(g: GlobalOptions, ref: string, opts: GetCommand
     out.line(`Received ${printable(result.name)} (${formatBytes(result.size)}) from ${from}`);
     out.line(`  saved as ${printable(result.path)}`);
     out.line(`  ${result.fetchedChunks} chunks fetched, ${result.localChunks} already here, in ${seconds.toFixed(2)} s (${(result.size / 1e6 / Math.max(seconds, 1e-3)).toFixed(1)} MB/s)`);
-    out.line(`  sha256 ${result.sha256} (verified)`);
+    out.line(result.sha256 !== null
+      ? `  sha256 ${result.sha256} (verified)`
+      : `  every chunk verified: its id from the sender's signed manifest, opened at its place; size checked`);
     for (const p of result.peerProblems) out.line(`  note: ${p.peer}: ${p.code}: ${printable(p.message)} (its chunks came from another peer)`);
   }));
 }
