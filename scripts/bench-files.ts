@@ -1,6 +1,7 @@
 // The benchmark's files: random data written in 1 MiB pieces (hashed on the way, never whole
 // in memory), a fresh mtime so p2pfx treats the file as changed, and emptied chunk stores.
 import { createHash, randomFillSync } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { open, readdir, rm, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MiB } from '../src/core/limits.js';
@@ -38,4 +39,11 @@ export async function touchNew(path: string): Promise<void> {
 export async function emptyChunkStore(chunksDir: string): Promise<void> {
   const names = await readdir(chunksDir).catch(() => [] as string[]);
   await Promise.all(names.filter((n) => SHARD.test(n)).map((n) => rm(join(chunksDir, n), { recursive: true, force: true })));
+}
+
+/** SHA-256 of a file on disk, read as a stream. */
+export async function sha256Of(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const piece of createReadStream(path)) hash.update(piece as Buffer);
+  return hash.digest('hex');
 }

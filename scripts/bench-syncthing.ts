@@ -10,14 +10,15 @@
 // update to B, B requesting, verifying and writing the blocks, its fsync and the rename into place.
 // The file watcher is off: it would add its collection delay (10 s by default), not work.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { accessSync, constants, createReadStream, statSync } from 'node:fs';
+import { accessSync, constants, statSync } from 'node:fs';
 import { copyFile, link, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { delimiter, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { runChild } from './bench-child.js';
+import { sha256Of } from './bench-files.js';
 import { mbps, secondsSince } from './bench-stats.js';
 import { stopChild, type Teardown } from './bench-teardown.js';
 
@@ -59,7 +60,7 @@ export async function syncthingRuns(opts: SyncthingOptions): Promise<number[]> {
   const binary = onPath(SYNCTHING);
   if (binary === null) throw new Error('syncthing is not on PATH');
   await mkdir(opts.dir, { recursive: true });
-  const expected = opts.sha256 ?? await sha256File(opts.file);
+  const expected = opts.sha256 ?? await sha256Of(opts.file);
   const pair = await startPair(binary, opts.dir, opts.teardown);
   const runTimeoutMs = Math.ceil(RUN_TIMEOUT_BASE_MS + (opts.sizeBytes / 1e6) * RUN_TIMEOUT_MS_PER_MB);
   const results: number[] = [];
@@ -246,7 +247,7 @@ async function removeEverywhere(pair: Pair, name: string): Promise<void> {
 
 /** After the timing: the received bytes are the source's bytes. */
 async function checkReceived(path: string, expected: string): Promise<void> {
-  const actual = await sha256File(path);
+  const actual = await sha256Of(path);
   if (actual !== expected) throw new Error(`Syncthing delivered different bytes: SHA-256 ${actual}, expected ${expected}`);
 }
 
@@ -294,20 +295,6 @@ async function idle(inst: Instance): Promise<boolean> {
   return status?.state === 'idle' && (status.needTotalItems ?? 0) === 0;
 }
 
-/** The size of the file at `path`, or null while there is none. */
-async function sizeOf(path: string): Promise<number | null> {
-  try {
-    return (await stat(path)).size;
-  } catch {
-    return null;
-  }
-}
-
-async function sha256File(path: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const piece of createReadStream(path)) hash.update(piece as Buffer);
-  return hash.digest('hex');
-}
 
 /** Distinct free ports on 127.0.0.1: all held open together, so no two are the same. */
 async function freePorts(count: number): Promise<number[]> {
@@ -345,4 +332,13 @@ function onPath(command: string): string | null {
 
 function escapeXml(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+}
+
+/** The size of the file at `path`, or null while there is none. */
+async function sizeOf(path: string): Promise<number | null> {
+  try {
+    return (await stat(path)).size;
+  } catch {
+    return null;
+  }
 }

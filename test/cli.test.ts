@@ -402,6 +402,9 @@ async function chunkedFixture(t: TestContext) {
   const { dir, a, b } = await servingPair(t);
   const file = await writeRandom(dir, 'big.bin', 4 * 64 * 1024);
   const sent = await send(t, a, file, b.peer, ['--chunk-size', '64K']);
+  // b reassembles the file from its store on its own: let it finish before its chunks are
+  // tampered with (it would find a bad one and drop it from its store).
+  await b.cli.waitFor(/"event":"received"/);
   const chunks = await storedChunks(b.home);
   assert.equal(chunks.length, sent.chunks);
   return { a, b, sent, chunks };

@@ -1,4 +1,4 @@
-// The pieces of the transfer pipelines: ordered pool, buffer ring, crypto workers.
+// The pieces of the transfer pipelines: buffer ring, crypto workers.
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { open, readFile, writeFile } from 'node:fs/promises';
@@ -7,54 +7,9 @@ import { test } from 'node:test';
 import { chunkId, sealChunk } from '../src/core/chunk.js';
 import { BufferRing } from '../src/core/buffer-ring.js';
 import { CryptoPool } from '../src/transfer/crypto-pool.js';
-import { runOrdered } from '../src/transfer/ordered-pool.js';
 import { tempDir } from './helpers/network.js';
 
 const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-test('runOrdered consumes in index order, never more than `concurrency` fetches or `window` results at once', async () => {
-  let running = 0;
-  let maxRunning = 0;
-  const consumed: number[] = [];
-  let maxAhead = 0;
-  await runOrdered({
-    count: 50, concurrency: 4, window: 6,
-    fetch: async (i) => {
-      running++;
-      maxRunning = Math.max(maxRunning, running);
-      maxAhead = Math.max(maxAhead, i - consumed.length);
-      await delay((i * 7) % 5);
-      running--;
-      return i * 2;
-    },
-    consume: (i, r) => {
-      assert.equal(r, i * 2);
-      consumed.push(i);
-    },
-  });
-  assert.deepEqual(consumed, Array.from({ length: 50 }, (_, i) => i));
-  assert.ok(maxRunning <= 4, `at most 4 running (${maxRunning})`);
-  assert.ok(maxAhead < 6, `never more than the window ahead (${maxAhead})`);
-});
-
-test('runOrdered rejects with the first failure only after the fetches under way have ended', async () => {
-  const ended: number[] = [];
-  await assert.rejects(runOrdered({
-    count: 10, concurrency: 4,
-    fetch: async (i) => {
-      if (i === 1) throw new Error('boom');
-      await delay(20);
-      ended.push(i);
-      return i;
-    },
-    consume: () => undefined,
-  }), /boom/);
-  assert.deepEqual(ended.sort(), [0, 2, 3], 'the three started beside the failure finished before the rejection');
-});
-
-test('runOrdered with nothing to do resolves at once', async () => {
-  await runOrdered({ count: 0, concurrency: 3, fetch: async () => 1, consume: () => assert.fail('nothing to consume') });
-});
 
 test('a buffer ring hands back what it was given, up to its size and count', () => {
   const ring = new BufferRing(1024, 2);

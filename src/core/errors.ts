@@ -57,6 +57,7 @@ export const ERROR_CODES = {
   UNSUPPORTED_MEDIA_TYPE: { status: 415, hint: 'Chunks are sent as application/octet-stream, manifests as application/json.' },
   REQUEST_TIMEOUT: { status: 408, hint: 'The request (headers and body) did not arrive within the node\'s time limit; the connection was closed.' },
   BAD_REQUEST: { status: 400, hint: 'The request does not match the API; see /docs on the node.' },
+  UPGRADE_REQUIRED: { status: 426, hint: 'Bulk streams are an HTTP/1.1 upgrade to p2pfx-frames/1; see /docs on the node.' },
   NOT_FOUND: { status: 404, hint: 'No such route; see /docs on the node.' },
   CANCELLED: { status: 409, hint: 'The transfer was cancelled; retry it to go on (what was done is kept).' },
   UNSUPPORTED_RUNTIME: { status: 500, hint: 'Install Node.js 24 LTS (https://nodejs.org), or use the single executable (npm run build:exe), which needs no Node.js.' },

@@ -27,6 +27,8 @@ export const MAX_CHUNKS_PER_FILE = 0xffff_ffff;
 export const MAX_MANIFEST_BYTES = 64 * MiB;
 /** Ids per `missing` request. */
 export const MAX_MISSING_IDS = 16384;
+/** Chunks a fetcher may ask for on a bulk stream before they are served; past it the node stops reading asks until it catches up. */
+export const MAX_PENDING_FETCHES = 1024;
 /** Page size cap for listings. */
 export const MAX_PAGE = 10000;
 /** Default API port, as in the original. */

@@ -1,15 +1,17 @@
-// Client of a peer's REST API: one undici Pool of keep-alive mTLS connections per peer.
+// Client of a peer's REST API over one PeerTransport (a keep-alive pool of mTLS connections).
 import { createHash, X509Certificate } from 'node:crypto';
 import { connect as connectTls, type SecureContextOptions, type TLSSocket } from 'node:tls';
-import { buildConnector, Pool, type Dispatcher } from 'undici';
 import { wrapForNode } from '../core/envelope.js';
 import { P2pfxError, isErrorCode } from '../core/errors.js';
+import { BULK_STREAM_PATH, FRAMES_PROTOCOL, type BulkMode } from '../core/frames.js';
+import { FetchChannel, UploadChannel, type ChannelOptions } from './bulk-client.js';
 import { MAX_BLOB_BYTES, MAX_CRL_BYTES, MAX_MANIFEST_BYTES } from '../core/limits.js';
 import type { Manifest } from '../core/manifest.js';
 import { nodeIdFromSpki } from '../pki/node-id.js';
 import type { Credentials } from '../store/credentials.js';
 import type { Revocation } from '../store/revocation.js';
 import { formatPeer, type PeerAddress } from './peer-address.js';
+import { PeerTransport, timeoutError, type TransportRequest, type TransportResponse } from './peer-transport.js';
 import { tlsContextOptions } from './tls.js';
 import { errorCodes } from './transport-errors.js';
 
@@ -37,6 +39,8 @@ export type ManifestSummary = Omit<Manifest, 'chunks'>;
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 const DEFAULT_IDLE_TIMEOUT_MS = 30_000;
 const PROBE_TIMEOUT_MS = 3_000;
+/** Idle keep-alive connections to a peer are closed after this. */
+const KEEP_ALIVE_MS = 30_000;
 
 // TLS alerts the peer sends when it refuses our certificate.
 const ALERT_RE = /ALERT_(UNKNOWN_CA|CERTIFICATE_REQUIRED|BAD_CERTIFICATE|CERTIFICATE_REVOKED|CERTIFICATE_EXPIRED|UNSUPPORTED_CERTIFICATE|DECRYPT_ERROR|HANDSHAKE_FAILURE|ACCESS_DENIED|CERTIFICATE_UNKNOWN)/;
@@ -50,7 +54,7 @@ const VERIFY_CODES = new Set([
 export class PeerClient {
   readonly peer: PeerAddress;
   readonly label: string;
-  private pool: Pool;
+  private readonly transport: PeerTransport;
   private tlsOptions: SecureContextOptions;
   private remoteNodeId: string | null = null;
   private readonly revocation: Revocation | null;
@@ -62,48 +66,28 @@ export class PeerClient {
     this.label = formatPeer(peer);
     this.tlsOptions = tlsContextOptions(creds);
     this.revocation = opts.revocation ?? null;
-    this.pool = this.makePool();
+    this.transport = new PeerTransport({
+      host: peer.host, port: peer.port, label: this.label,
+      connections: opts.connections ?? 8,
+      connectTimeoutMs: opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+      idleTimeoutMs: opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
+      keepAliveMs: KEEP_ALIVE_MS,
+      onConnect: (socket) => {
+        this.notePeerCertificate(socket);
+        const expected = this.opts.expectNodeId;
+        if (expected !== undefined && this.remoteNodeId !== expected) {
+          return new P2pfxError('PEER_MISMATCH', `the node at ${this.label} is ${this.remoteNodeId ?? 'unknown'}, not ${expected} as the peer book says`);
+        }
+        return null;
+      },
+    }, this.tlsOptions);
     // A newer CRL applies to every connection made after it: new TLS options, a new pool (the
     // old one finishes what it has in flight). Sessions are never resumed: a resumed session
     // skips the certificate checks, CRL included.
     this.unfollow = this.revocation?.onChange(() => {
       this.tlsOptions = tlsContextOptions(this.creds);
-      const old = this.pool;
-      this.pool = this.makePool();
-      void old.close().catch(() => undefined);
+      this.transport.renew(this.tlsOptions);
     }) ?? null;
-  }
-
-  private makePool(): Pool {
-    const connector = buildConnector({
-      ...this.tlsOptions,
-      rejectUnauthorized: true,
-      // A LAN address is not an identity (DHCP moves it); the CA signature and the node id are.
-      checkServerIdentity: () => undefined,
-      timeout: this.opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
-      maxCachedSessions: 0,
-    } as buildConnector.BuildOptions);
-    const idle = this.opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
-    return new Pool(`https://${this.label}`, {
-      connections: this.opts.connections ?? 8,
-      headersTimeout: idle,
-      bodyTimeout: idle,
-      keepAliveTimeout: 30_000,
-      connect: (options, callback) => connector(options, (err, socket) => {
-        if (err || !socket) {
-          callback(err ?? new Error('no socket'), null);
-          return;
-        }
-        this.notePeerCertificate(socket as TLSSocket);
-        const expected = this.opts.expectNodeId;
-        if (expected !== undefined && this.remoteNodeId !== expected) {
-          socket.destroy();
-          callback(new P2pfxError('PEER_MISMATCH', `the node at ${this.label} is ${this.remoteNodeId ?? 'unknown'}, not ${expected} as the peer book says`), null);
-          return;
-        }
-        callback(null, socket);
-      }),
-    });
   }
 
   /** The node id of the peer's certificate, known once a connection was made. */
@@ -115,7 +99,7 @@ export class PeerClient {
   async close(): Promise<void> {
     await this.crlSync;
     this.unfollow?.();
-    if (!this.pool.closed && !this.pool.destroyed) await this.pool.close();
+    await this.transport.close();
   }
 
   /** Fetches the peer's CRL (untrusted PEM text: the caller checks it). */
@@ -193,7 +177,7 @@ export class PeerClient {
 
   async putChunk(id: string, blob: Uint8Array): Promise<{ created: boolean }> {
     const res = await this.request({ method: 'PUT', path: `/v1/chunks/${id}`, body: blob, headers: { 'content-type': 'application/octet-stream' } }, [200, 201]);
-    return (await res.body.json()) as { created: boolean };
+    return (await readJson(res, 64 * 1024, this.label)) as { created: boolean };
   }
 
   /**
@@ -229,6 +213,40 @@ export class PeerClient {
     return blob.length === declared ? blob : blob.subarray(0, declared);
   }
 
+  /** A bulk stream to upload chunks (DESIGN "Bulk streams"). */
+  async openUpload(): Promise<UploadChannel> {
+    return new UploadChannel(await this.upgradeTo('upload'), this.channelOptions());
+  }
+
+  /**
+   * A bulk stream to fetch chunks: `onChunk` gets each in the order asked (its blob in a buffer
+   * from `alloc`, or null where the peer lacks it); `onFailure` gets the failure and the ids
+   * still unanswered, once.
+   */
+  async openFetch(alloc: (size: number) => Buffer, onChunk: (id: string, blob: Buffer | null) => void, onFailure: (err: P2pfxError, unanswered: string[]) => void): Promise<FetchChannel> {
+    return new FetchChannel(await this.upgradeTo('fetch'), this.channelOptions(), alloc, onChunk, onFailure);
+  }
+
+  private channelOptions(): ChannelOptions {
+    return { label: this.label, idleTimeoutMs: this.opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS, transportError: (err) => this.transportError(err) };
+  }
+
+  private async upgradeTo(mode: BulkMode): Promise<TLSSocket> {
+    const path = `${BULK_STREAM_PATH}?mode=${mode}`;
+    let r: Awaited<ReturnType<PeerTransport['upgrade']>>;
+    try {
+      r = await this.transport.upgrade(path, FRAMES_PROTOCOL);
+    } catch (err) {
+      throw await this.requestError(err);
+    }
+    if ('refused' in r) {
+      this.noteCrlNumber(r.refused.headers[CRL_NUMBER_HEADER]);
+      throw await this.answerError(r.refused, 'GET', path);
+    }
+    this.noteCrlNumber(r.headers[CRL_NUMBER_HEADER]);
+    return r.socket;
+  }
+
   async listChunks(after = '', limit = 1000): Promise<{ chunks: Array<{ id: string; size: number }>; next: string | null }> {
     const qs = new URLSearchParams({ limit: String(limit) });
     if (after) qs.set('after', after);
@@ -251,7 +269,7 @@ export class PeerClient {
     return body.manifests;
   }
 
-  private async json<T>(method: Dispatcher.HttpMethod, path: string, body?: unknown): Promise<T> {
+  private async json<T>(method: string, path: string, body?: unknown): Promise<T> {
     const res = await this.request({
       method, path,
       ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
@@ -260,20 +278,30 @@ export class PeerClient {
   }
 
   /** Sends a request; any status outside `ok` becomes the peer's P2pfxError (or PEER_ERROR). */
-  private async request(options: Omit<Dispatcher.RequestOptions, 'origin'>, ok: number[]): Promise<Dispatcher.ResponseData> {
-    let res: Dispatcher.ResponseData;
+  private async request(options: TransportRequest, ok: number[]): Promise<TransportResponse> {
+    let res: TransportResponse;
     try {
-      res = await this.pool.request(options);
+      res = await this.transport.request(options);
     } catch (err) {
-      const mapped = this.transportError(err);
-      if (mapped.code === 'PEER_UNREACHABLE' && /was closed/.test(mapped.message) && (await this.closesAfterHandshake())) {
-        if (this.revocation?.selfRevoked) throw this.selfRevokedError(err);
-        throw new P2pfxError('CERT_REJECTED', `peer ${this.label} closed the connection right after the TLS handshake without answering: it refuses this node's certificate (not from its CA, expired, or revoked)`, { cause: err });
-      }
-      throw mapped;
+      throw await this.requestError(err);
     }
     this.noteCrlNumber(res.headers[CRL_NUMBER_HEADER]);
-    if (ok.includes(res.statusCode)) return res;
+    if (ok.includes(res.status)) return res;
+    throw await this.answerError(res, options.method, options.path);
+  }
+
+  /** A request that got no answer: what the transport says, told apart from a refused certificate. */
+  private async requestError(err: unknown): Promise<P2pfxError> {
+    const mapped = this.transportError(err);
+    if (mapped.code === 'PEER_UNREACHABLE' && /was closed/.test(mapped.message) && (await this.closesAfterHandshake())) {
+      if (this.revocation?.selfRevoked) return this.selfRevokedError(err);
+      return new P2pfxError('CERT_REJECTED', `peer ${this.label} closed the connection right after the TLS handshake without answering: it refuses this node's certificate (not from its CA, expired, or revoked)`, { cause: err });
+    }
+    return mapped;
+  }
+
+  /** The peer's error answer as a P2pfxError: its code when it is one of ours, else PEER_ERROR. */
+  private async answerError(res: TransportResponse, method: string, path: string): Promise<P2pfxError> {
     let wire: { error?: { code?: unknown; message?: unknown } } = {};
     try {
       wire = (await readJson(res, 64 * 1024, this.label)) as typeof wire;
@@ -281,9 +309,9 @@ export class PeerClient {
       // a body that is not our JSON error: reported below as PEER_ERROR
     }
     const code = wire.error?.code;
-    const message = typeof wire.error?.message === 'string' ? wire.error.message : `HTTP ${res.statusCode}`;
-    if (isErrorCode(code) && code !== 'INTERNAL') throw new P2pfxError(code, `peer ${this.label}: ${message}`);
-    throw new P2pfxError('PEER_ERROR', `peer ${this.label} answered ${options.method} ${options.path} with HTTP ${res.statusCode}: ${message}`);
+    const message = typeof wire.error?.message === 'string' ? wire.error.message : `HTTP ${res.status}`;
+    if (isErrorCode(code) && code !== 'INTERNAL') return new P2pfxError(code, `peer ${this.label}: ${message}`);
+    return new P2pfxError('PEER_ERROR', `peer ${this.label} answered ${method} ${path} with HTTP ${res.status}: ${message}`);
   }
 
   /**
@@ -342,9 +370,10 @@ export class PeerClient {
     if (has('EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL')) {
       return new P2pfxError('PEER_UNREACHABLE', `cannot reach ${where} (${codes.join(', ')})`, { cause: err });
     }
-    if (has('UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT')) return new P2pfxError('PEER_TIMEOUT', `connecting to ${where} timed out`, { cause: err });
-    if (has('UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT')) return new P2pfxError('PEER_TIMEOUT', `peer ${where} stopped answering`, { cause: err });
-    if (has('ECONNRESET', 'UND_ERR_SOCKET', 'EPIPE', 'UND_ERR_CLOSED')) {
+    const timedOut = timeoutError(err, where);
+    if (timedOut !== null) return timedOut;
+    if (has('ETIMEDOUT')) return new P2pfxError('PEER_TIMEOUT', `connecting to ${where} timed out`, { cause: err });
+    if (has('ECONNRESET', 'EPIPE', 'ECONNABORTED')) {
       return new P2pfxError('PEER_UNREACHABLE', `connection to ${where} was closed (${codes.join(', ')}); if this repeats, the peer may be refusing this node's certificate`, { cause: err });
     }
     const message = err instanceof Error ? err.message : String(err);
@@ -352,7 +381,7 @@ export class PeerClient {
   }
 }
 
-async function readJson(res: Dispatcher.ResponseData, maxBytes: number, label: string): Promise<unknown> {
+async function readJson(res: TransportResponse, maxBytes: number, label: string): Promise<unknown> {
   const pieces: Buffer[] = [];
   let size = 0;
   for await (const piece of res.body as AsyncIterable<Buffer>) {

@@ -1,6 +1,7 @@
 // The node's REST API v1 (DESIGN "REST API v1") over HTTPS with mutual TLS.
 import { X509Certificate } from 'node:crypto';
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { Readable } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import fastifySwagger from '@fastify/swagger';
@@ -16,6 +17,8 @@ import type { Credentials } from '../store/credentials.js';
 import type { IndexDb } from '../store/index-db.js';
 import { VERSION } from '../version.js';
 import { renderApiDocs } from './api-docs.js';
+import { BulkStreams } from './bulk-server.js';
+import { BULK_MODES, BULK_STREAM_PATH, FRAMES_PROTOCOL } from '../core/frames.js';
 import { serverTlsOptions } from './tls.js';
 import { clientErrorAnswer, toWireError } from './wire-error.js';
 import { CRL_NUMBER_HEADER } from './client.js';
@@ -124,22 +127,35 @@ export async function createNodeServer(opts: NodeServerOptions): Promise<Fastify
   app.addHook('onResponse', async (request) => {
     const buf = lent.get(request);
     if (buf) served.give(buf);
-    else if (request.method === 'PUT' && request.url.startsWith('/v1/chunks/')) afterPut();
+    else if (request.method === 'PUT' && request.url.startsWith('/v1/chunks')) afterPut();
   });
   const revocation = opts.revocation ?? null;
+  // A keep-alive connection made before a newer CRL was taken is not checked again by TLS:
+  // each connection's certificate is checked here once per CRL number, and a revoked one cut.
+  const checkedAt = new WeakMap<object, bigint>();
+  const revokedPeer = (socket: TLSSocket): P2pfxError | null => {
+    if (revocation === null || revocation.number === 0n || checkedAt.get(socket) === revocation.number) return null;
+    const raw = socket.getPeerCertificate?.()?.raw;
+    if (raw && revocation.revokes(new X509Certificate(raw).toString())) return new P2pfxError('CERT_REVOKED', 'this node\'s certificate is revoked');
+    checkedAt.set(socket, revocation.number);
+    return null;
+  };
+  const crlHeaders = (): Record<string, string> => (revocation && revocation.number > 0n ? { [CRL_NUMBER_HEADER]: revocation.number.toString() } : {});
+  const bulk = new BulkStreams({
+    store, idleTimeoutMs: requestTimeout, checkPeer: revokedPeer, headers: crlHeaders, afterChunk: afterPut,
+    onInternal: (err) => app.log.error({ err }, 'bulk stream cut by an internal error'),
+  });
+  app.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => bulk.handle(req, socket, head));
+  // Cut when the node stops (before it waits for its HTTP requests): they are no longer the server's.
+  app.addHook('preClose', async () => bulk.closeAll());
   if (revocation) {
-    // A keep-alive connection made before a newer CRL was taken is not checked again by TLS:
-    // each connection's certificate is checked here once per CRL number, and a revoked one cut.
-    const checkedAt = new WeakMap<object, bigint>();
     app.addHook('onRequest', async (request) => {
       const socket = request.raw.socket as TLSSocket;
-      if (revocation.number === 0n || checkedAt.get(socket) === revocation.number) return;
-      const raw = socket.getPeerCertificate?.()?.raw;
-      if (raw && revocation.revokes(new X509Certificate(raw).toString())) {
+      const refused = revokedPeer(socket);
+      if (refused !== null) {
         socket.destroy();
-        throw new P2pfxError('CERT_REVOKED', 'this node\'s certificate is revoked');
+        throw refused;
       }
-      checkedAt.set(socket, revocation.number);
     });
     app.addHook('onSend', async (_request, reply) => {
       if (revocation.number > 0n) void reply.header(CRL_NUMBER_HEADER, revocation.number.toString());
@@ -187,6 +203,19 @@ export async function createNodeServer(opts: NodeServerOptions): Promise<Fastify
     }
     const result = await store.putStream(id, body ?? []);
     return reply.status(result.created ? 201 : 200).send({ id, ...result });
+  });
+
+  // Reached here only without the upgrade (the server's 'upgrade' listener takes those): described
+  // for the API page, and told how to ask.
+  app.get(BULK_STREAM_PATH, {
+    schema: {
+      summary: `A bulk stream of chunk frames (DESIGN "Bulk streams"): send "Connection: Upgrade" and "Upgrade: ${FRAMES_PROTOCOL}"; mode=upload sends chunks and gets each one's id back once stored, mode=fetch names chunks and gets them in order`,
+      querystring: { type: 'object', required: ['mode'], additionalProperties: false, properties: { mode: { type: 'string', enum: [...BULK_MODES] } } },
+      response: { 426: ERROR_BODY },
+    },
+  }, async (_request, reply) => {
+    void reply.header('upgrade', FRAMES_PROTOCOL).header('connection', 'Upgrade');
+    return reply.status(426).send(new P2pfxError('UPGRADE_REQUIRED', `a bulk stream needs "Upgrade: ${FRAMES_PROTOCOL}"`).toJSON());
   });
 
   const chunkParams = { type: 'object', required: ['id'], properties: { id: CHUNK_ID } } as const;

@@ -12,8 +12,8 @@ import { isNoSpace, noSpaceError } from './fs-atomic.js';
 
 /** Temporary files older than this are leftovers of a killed process. */
 const STALE_TMP_MS = 10 * 60 * 1000;
-/** Bytes gathered before one write to disk while a chunk streams in. */
-const WRITE_BATCH_BYTES = 1024 * 1024;
+/** Bytes gathered before one write to disk while a chunk streams in: a chunk of the default size goes down in one write. */
+const WRITE_BATCH_BYTES = 2 * 1024 * 1024;
 /** Bytes read at a time when a chunk is re-hashed by verify(). */
 const VERIFY_READ_BYTES = 256 * 1024;
 /** Where verify() moves chunks whose bytes are not their id: kept for the user, never deleted. */
@@ -115,6 +115,21 @@ export class ChunkStore {
     }
   }
 
+  /**
+   * A chunk that arrives piece by piece from a frame stream (the bulk upload), pushed to the
+   * returned IncomingChunk: hashed as it comes, written to a temporary file a batch at a time,
+   * renamed into place by finish() only if whole and its hash is its id.
+   */
+  incoming(id: string, length: number): IncomingChunk {
+    assertChunkId(id);
+    return new IncomingChunk(this, id, length);
+  }
+
+  /** A temporary file in the store's own folder, for IncomingChunk. */
+  tempPath(id: string): string {
+    return join(this.tmpDir, `${id}.${randomBytes(6).toString('hex')}`);
+  }
+
   /** Stores a blob already in memory; its id is recomputed, never trusted. */
   async putBlob(id: string, blob: Uint8Array): Promise<PutResult> {
     const actual = chunkId(blob);
@@ -132,7 +147,7 @@ export class ChunkStore {
   }
 
   /** Moves a verified temporary file to its final name; false (and tmp removed) if already held. */
-  private async commit(tmp: string, id: string): Promise<boolean> {
+  async commit(tmp: string, id: string): Promise<boolean> {
     if (await this.has(id)) {
       await rm(tmp, { force: true });
       return false;
@@ -315,6 +330,78 @@ export class ChunkStore {
       const path = join(this.tmpDir, name);
       const info = await stat(path).catch(() => null);
       if (info && now - info.mtimeMs > STALE_TMP_MS) await rm(path, { force: true });
+    }
+  }
+}
+
+/** See ChunkStore.incoming(). */
+export class IncomingChunk {
+  private readonly hash = createHash('sha256');
+  private pieces: Buffer[] = [];
+  private gathered = 0;
+  private received = 0;
+  private tmp: string | null = null;
+  private fh: FileHandle | null = null;
+
+  constructor(private readonly store: ChunkStore, readonly id: string, readonly length: number) {}
+
+  /**
+   * Takes the next piece (a view the caller may not reuse until this returns). Returns a promise
+   * when a batch goes to disk — the caller waits for it before pushing more — else null.
+   */
+  push(piece: Buffer): Promise<void> | null {
+    this.received += piece.length;
+    if (this.received > this.length) throw new P2pfxError('CHUNK_TOO_LARGE', `chunk ${this.id} is larger than the ${this.length} bytes declared`);
+    this.hash.update(piece);
+    this.pieces.push(piece);
+    this.gathered += piece.length;
+    // Pieces off a socket are small (16–64 KiB): gathered, and written a batch at a time; a chunk
+    // of the default size goes down in one writev at its end.
+    return this.gathered >= WRITE_BATCH_BYTES && this.received < this.length ? this.flush() : null;
+  }
+
+  /** The last piece was pushed: commits the chunk, or throws HASH_MISMATCH (nothing kept). */
+  async finish(): Promise<PutResult> {
+    if (this.received !== this.length) throw new P2pfxError('BAD_REQUEST', `chunk ${this.id} ended after ${this.received} of ${this.length} bytes`);
+    const actual = this.hash.digest('hex');
+    if (actual !== this.id) {
+      await this.abort();
+      throw new P2pfxError('HASH_MISMATCH', `chunk ${this.id}: received bytes hash to ${actual}`);
+    }
+    try {
+      await this.flush();
+      await this.fh!.close();
+      this.fh = null;
+      return { created: await this.store.commit(this.tmp!, this.id), size: this.length };
+    } catch (err) {
+      await this.abort();
+      if (isNoSpace(err)) throw noSpaceError(`chunk ${this.id}`, err);
+      throw err;
+    }
+  }
+
+  /** Drops what was written (a stream cut or refused mid-chunk). Never throws. */
+  async abort(): Promise<void> {
+    this.pieces = [];
+    await this.fh?.close().catch(() => undefined);
+    this.fh = null;
+    if (this.tmp !== null) await rm(this.tmp, { force: true }).catch(() => undefined);
+  }
+
+  private async flush(): Promise<void> {
+    try {
+      if (this.fh === null) {
+        this.tmp = this.store.tempPath(this.id);
+        this.fh = await open(this.tmp, 'wx');
+      }
+      const batch = this.pieces;
+      this.pieces = [];
+      this.gathered = 0;
+      if (batch.length > 0) await writevAll(this.fh, batch);
+    } catch (err) {
+      await this.abort();
+      if (isNoSpace(err)) throw noSpaceError(`chunk ${this.id}`, err);
+      throw err;
     }
   }
 }

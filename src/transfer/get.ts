@@ -17,11 +17,12 @@ import { throwIfCancelled } from './send.js';
 import { resolveFileRefAcross } from './catalog.js';
 import { BufferRing } from '../core/buffer-ring.js';
 import { CryptoPool, type FileWriter } from './crypto-pool.js';
-import { runOrdered } from './ordered-pool.js';
+import { BulkFetch, Swarm, type Want } from './swarm.js';
 import type { ProgressListener } from './progress.js';
 import { unlockDataKey } from './unlock.js';
 
-export const DEFAULT_GET_CONCURRENCY = 8;
+/** Chunks asked of one peer and not yet answered (--concurrency). */
+export const DEFAULT_GET_CONCURRENCY = 12;
 /** Where partial downloads wait, inside the output folder, named by file id. */
 export const PARTIAL_DIR = '.p2pfx-partial';
 /** A chunk whose bytes do not match its id is asked for this many times in all. */
@@ -154,11 +155,15 @@ async function assembleLocked(opts: LockedOptions): Promise<GetResult> {
   const fileIdBytes = Buffer.from(fileId, 'hex');
   // 0600: what a node receives is readable by its owner only (other accounts on the machine may not).
   const fh = await open(partPath, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
-  const concurrency = opts.concurrency ?? DEFAULT_GET_CONCURRENCY;
+  const perPeer = Math.max(1, opts.concurrency ?? DEFAULT_GET_CONCURRENCY);
+  const swarm = opts.source;
+  // Fetched ahead of the chunk being written (at most two peers' worth), plus the chunk in the
+  // worker and one waiting: what bounds memory, whatever the number of peers.
+  const window = perPeer * Math.min(2, swarm?.clients.length ?? 1);
   const pool = opts.pool ?? new CryptoPool();
-  const blobs = new BufferRing(manifest.chunkSize + BLOB_OVERHEAD_BYTES, concurrency * 3 + 2);
-  await opts.source?.locate(manifest.chunks.map((c) => c.id));
-  const source = new ChunkSource(node, opts.source, blobs);
+  const blobs = new BufferRing(manifest.chunkSize + BLOB_OVERHEAD_BYTES, window + 2);
+  await swarm?.locate(manifest.chunks.map((c) => c.id));
+  const source = new ChunkSource(node, swarm ?? null, blobs);
   const place = (index: number) => ({ key: dataKey, fileId: fileIdBytes, index, last: index === manifest.chunkCount - 1 });
   let keepPartial = false;
   let prefixNoted = false;
@@ -176,25 +181,29 @@ async function assembleLocked(opts: LockedOptions): Promise<GetResult> {
     }
     let written = Math.min(resumeAt * manifest.chunkSize, meta.size);
     keepPartial = true;
-    await runOrdered<Fetched>({
-      count: manifest.chunkCount - resumeAt,
-      concurrency,
-      fetch: async (i) => {
+    // What the local store holds (a storage peer) is read from it; the rest comes in bulk.
+    const todo = manifest.chunks.slice(resumeAt);
+    const local = await source.localOf(todo.map((c) => c.id));
+    const remote: Want[] = todo.filter((c) => !local.has(c.id)).map((c) => ({ id: c.id, size: c.size }));
+    const bulk = swarm ? new BulkFetch(swarm, remote, { perPeer, window, alloc: source.alloc }) : null;
+    let taken = 0;
+    try {
+      for (let index = resumeAt; index < manifest.chunkCount; index++) {
         throwIfCancelled(opts.signal, label);
-        return source.fetch(manifest.chunks[resumeAt + i]!.id);
-      },
-      consume: async (i, fetched) => {
-        const index = resumeAt + i;
+        const id = manifest.chunks[index]!.id;
+        const fetched = local.has(id) ? await source.fromStore(id) : await source.fromBulk(bulk, id, taken++);
         if (!prefixNoted) {
           node.db.notePartial(fileId, blobNoncePrefix(fetched.blob.subarray(0, fetched.length)).toString('hex'));
           prefixNoted = true;
         }
-        const { blob, plainLength } = await source.openWrite(writer, { ...place(index), id: manifest.chunks[index]!.id, fd: fh.fd, position: index * manifest.chunkSize }, fetched);
+        const { blob, plainLength } = await source.openWrite(writer, { ...place(index), id, fd: fh.fd, position: index * manifest.chunkSize }, fetched);
         blobs.give(blob);
         written += plainLength;
         opts.onProgress?.({ phase: 'fetching', name: meta.name, doneBytes: written, totalBytes: meta.size, doneChunks: index + 1, totalChunks: manifest.chunkCount });
-      },
-    });
+      }
+    } finally {
+      bulk?.close();
+    }
     const sha256 = await writer.digest();
     await fh.close();
     // Every chunk was authenticated at its place (AEAD bound to the file id, index and last
@@ -269,107 +278,6 @@ async function verifiedPrefix(node: LocalNode, writer: FileWriter, fh: FileHandl
 
 interface Fetched { id: string; blob: Buffer; length: number; local: boolean; from: number }
 
-/** Errors that say the peer itself is gone or broken: it gets no more chunks in this download. */
-const PEER_DOWN = new Set(['PEER_UNREACHABLE', 'PEER_TIMEOUT', 'PEER_ERROR', 'PEER_MISMATCH', 'CERT_REJECTED', 'CERT_REVOKED', 'INTERNAL']);
-
-/**
- * The peers of one download. Each chunk goes to a peer that holds it, the one with the fewest
- * requests in flight (so a slow peer gets fewer); a peer that fails gets no more chunks, a peer
- * that lacks a chunk or serves bad bytes for it is not asked for that chunk again. What went wrong
- * is kept for the report; the download fails only when no peer is left for some chunk.
- */
-export class Swarm {
-  readonly problems: Array<{ peer: string; code: string; message: string }> = [];
-  private readonly inFlight: number[];
-  private readonly served: number[];
-  private readonly down = new Set<number>();
-  /** Chunk id → the peers (indexes) that said they lack it. Unknown: assumed held. */
-  private readonly lacking = new Map<string, Set<number>>();
-
-  constructor(readonly clients: readonly PeerClient[]) {
-    this.inFlight = clients.map(() => 0);
-    this.served = clients.map(() => 0);
-  }
-
-  /** With several peers, asks each which chunks it lacks, so chunks go only where they are. */
-  async locate(ids: readonly string[]): Promise<void> {
-    if (this.clients.length < 2) return;
-    await Promise.all(this.clients.map(async (client, i) => {
-      try {
-        for (let at = 0; at < ids.length; at += MAX_MISSING_IDS) {
-          for (const id of await client.missing(ids.slice(at, at + MAX_MISSING_IDS))) this.noteLacks(id, i);
-        }
-      } catch (err) {
-        this.fail(i, err);
-      }
-    }));
-  }
-
-  /** Fetches one chunk from the best peer for it, moving on to others as they fail. */
-  async fetch(id: string, alloc: (n: number) => Buffer, exclude: ReadonlySet<number> = new Set()): Promise<{ view: Buffer; from: number }> {
-    let last: P2pfxError | null = null;
-    for (;;) {
-      const i = this.pick(id, exclude);
-      if (i === null) {
-        throw last ?? new P2pfxError('CHUNK_NOT_FOUND', `no peer that is still reachable holds chunk ${id} (asked ${this.clients.map((c) => c.label).join(', ')})`);
-      }
-      this.inFlight[i]!++;
-      try {
-        const view = await this.clients[i]!.getChunk(id, { verify: false, alloc });
-        this.served[i]!++;
-        return { view, from: i };
-      } catch (err) {
-        last = this.fail(i, err, id);
-      } finally {
-        this.inFlight[i]!--;
-      }
-    }
-  }
-
-  /** A peer served bytes that are not the chunk: reported, and not asked for that chunk again. */
-  servedBad(i: number, id: string): void {
-    this.served[i]!--;
-    this.fail(i, new P2pfxError('HASH_MISMATCH', `peer ${this.clients[i]!.label} served chunk ${id} with bytes that do not match its id`), id);
-  }
-
-  /** Whether another peer than `i` may still hold chunk `id`. */
-  hasOther(id: string, i: number): boolean {
-    return this.pick(id, new Set([i])) !== null;
-  }
-
-  label(i: number): string {
-    return this.clients[i]!.label;
-  }
-
-  counts(): Record<string, number> {
-    return Object.fromEntries(this.clients.map((c, i) => [c.label, this.served[i]!]));
-  }
-
-  private pick(id: string, exclude: ReadonlySet<number>): number | null {
-    const lacks = this.lacking.get(id);
-    let best: number | null = null;
-    for (let i = 0; i < this.clients.length; i++) {
-      if (this.down.has(i) || exclude.has(i) || lacks?.has(i)) continue;
-      if (best === null || this.inFlight[i]! < this.inFlight[best]!) best = i;
-    }
-    return best;
-  }
-
-  private noteLacks(id: string, i: number): void {
-    let set = this.lacking.get(id);
-    if (!set) this.lacking.set(id, (set = new Set()));
-    set.add(i);
-  }
-
-  private fail(i: number, err: unknown, id?: string): P2pfxError {
-    const e = toP2pfxError(err);
-    if (this.clients.length > 1) this.problems.push({ peer: this.clients[i]!.label, code: e.code, message: e.message });
-    if (PEER_DOWN.has(e.code)) this.down.add(i);
-    else if (id !== undefined) this.noteLacks(id, i);
-    return e;
-  }
-}
-
 /**
  * Where chunks come from: the local store when held, else the swarm. Nothing is trusted until the
  * worker has checked it against its id: a bad local copy is dropped and fetched again, a peer's
@@ -381,12 +289,31 @@ class ChunkSource {
 
   constructor(private readonly node: LocalNode, private readonly swarm: Swarm | null, private readonly blobs: BufferRing) {}
 
-  async fetch(id: string): Promise<Fetched> {
-    if (await this.node.store.has(id)) {
-      const blob = await this.node.store.read(id).catch(() => null);
-      if (blob) return { id, blob, length: blob.length, local: true, from: -1 };
+  /** A buffer for a fetched blob: a reused one when it fits. */
+  readonly alloc = (n: number): Buffer => (n <= this.blobs.size ? this.blobs.take() : Buffer.allocUnsafeSlow(n));
+
+  /** Which of `ids` the local store holds. */
+  async localOf(ids: readonly string[]): Promise<Set<string>> {
+    const missing = new Set<string>();
+    for (let at = 0; at < ids.length; at += MAX_MISSING_IDS) {
+      for (const id of await this.node.store.missing(ids.slice(at, at + MAX_MISSING_IDS))) missing.add(id);
     }
+    return new Set(ids.filter((id) => !missing.has(id)));
+  }
+
+  /** A chunk from the local store; from a peer if it went missing meanwhile. */
+  async fromStore(id: string): Promise<Fetched> {
+    const blob = await this.node.store.read(id).catch(() => null);
+    if (blob) return { id, blob, length: blob.length, local: true, from: -1 };
     return this.fromPeer(id);
+  }
+
+  /** The next chunk of the bulk fetch (position `pos` of its wants). */
+  async fromBulk(bulk: BulkFetch | null, id: string, pos: number): Promise<Fetched> {
+    if (bulk === null) throw new P2pfxError('CHUNK_NOT_FOUND', `chunk ${id} is not held here, and no peer was asked`);
+    this.afterChunk();
+    const got = await bulk.take(pos);
+    return { id, blob: got.blob, length: got.length, local: false, from: got.from };
   }
 
   async openWrite(writer: FileWriter, place: Parameters<FileWriter['openWrite']>[0], first: Fetched): Promise<{ blob: Buffer; plainLength: number }> {
@@ -421,7 +348,7 @@ class ChunkSource {
     if (this.swarm === null) throw new P2pfxError('CHUNK_NOT_FOUND', `chunk ${id} is not held here, and no peer was asked`);
     this.afterChunk();
     // Ring buffers own their whole ArrayBuffer: it moves to the worker entire.
-    const { view, from } = await this.swarm.fetch(id, (n) => (n <= this.blobs.size ? this.blobs.take() : Buffer.allocUnsafeSlow(n)), exclude);
+    const { view, from } = await this.swarm.fetch(id, this.alloc, exclude);
     return { id, blob: Buffer.from(view.buffer as ArrayBuffer), length: view.length, local: false, from };
   }
 }

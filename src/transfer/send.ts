@@ -9,12 +9,14 @@ import type { PeerClient, Recipient } from '../net/client.js';
 import type { LocalNode } from '../store/local-node.js';
 import { buildManifest } from './build-manifest.js';
 import { BufferRing } from '../core/buffer-ring.js';
+import { BulkUploader } from './bulk-upload.js';
 import { CryptoPool } from './crypto-pool.js';
 import { fileKeyFor, newFileKey, type FileKey } from './file-key.js';
 import { resolveSourceFile } from './local-file.js';
 import type { ProgressListener } from './progress.js';
 
-export const DEFAULT_SEND_CONCURRENCY = 8;
+/** Chunks in flight to a peer (sealing, on the wire, being stored): --concurrency. */
+export const DEFAULT_SEND_CONCURRENCY = 12;
 
 export interface SendOptions {
   node: LocalNode;
@@ -95,14 +97,15 @@ class SendRun {
   private readonly path: string;
   private readonly size: number;
   private readonly count: number;
-  private readonly concurrency: number;
+  /** Chunks sealing, sent and not yet landed at once. */
+  private readonly window: number;
 
   constructor(private readonly opts: SendOptions & { pool: CryptoPool; recipient: Recipient | null }, private readonly file: { path: string; size: number; mtimeMs: number }, private readonly chunkSize: number) {
     this.path = file.path;
     this.size = file.size;
     this.name = opts.name ?? basename(file.path);
     this.count = Math.max(1, Math.ceil(file.size / chunkSize));
-    this.concurrency = Math.max(1, opts.concurrency ?? DEFAULT_SEND_CONCURRENCY);
+    this.window = Math.max(1, opts.concurrency ?? DEFAULT_SEND_CONCURRENCY);
   }
 
   async attempt(key: FileKey): Promise<SendResult | 'changed'> {
@@ -113,12 +116,22 @@ class SendRun {
     const quick = key.complete && (key.sha256 !== null || !wholeHash) && key.sealed.size === this.count;
     const { pool, client, node } = this.opts;
     const fh = await open(this.path, 'r');
-    const uploads = new Uploads(this.concurrency);
     const sealer = pool.fileSealer({ wholeHash: wholeHash && !quick });
-    const blobs = new BufferRing(this.chunkSize + BLOB_OVERHEAD_BYTES, this.concurrency + 2);
+    // Buffers: the chunks sealing, sent and not yet landed, and one spare.
+    const blobs = new BufferRing(this.chunkSize + BLOB_OVERHEAD_BYTES, this.window + 1);
     const chunks: ChunkRef[] = new Array(this.count);
     let sent = 0;
     let done = 0;
+    const uploads = new BulkUploader(client, {
+      window: this.window,
+      onLanded: (c) => {
+        sent++;
+        blobs.give(c.blob);
+        this.progress('sending', ++done);
+      },
+    });
+    // Chunks re-sealed only to be compared with the journal (the peer holds them): awaited apart.
+    const checks = new Set<Promise<void>>();
     try {
       for (let index = 0; index < this.count; index++) {
         const previous = key.sealed.get(index);
@@ -128,38 +141,43 @@ class SendRun {
           this.progress('sending', ++done);
           continue;
         }
-        await uploads.slot();
         throwIfCancelled(this.opts.signal, this.name);
         const position = index * this.chunkSize;
         const length = Math.min(this.chunkSize, this.size - position);
-        // Read and sealed in file order by one worker, which hashes the whole plaintext on the way.
+        // Read and sealed in file order by one worker (which hashes the whole plaintext on the
+        // way where asked); journalled before the chunk can leave, compared with the journal
+        // when it was sealed before under this key.
         const sealed = sealer.readSeal({
           key: key.dataKey, noncePrefix: key.noncePrefix, fileId: key.fileIdBytes, index, last: index === this.count - 1,
           fd: fh.fd, position, length, name: this.name,
-        }, blobs.take());
-        uploads.start(async () => {
-          const { blob, id } = await sealed;
-          if (previous !== undefined && previous.id !== id) throw new FileChangedSignal();
-          chunks[index] = { index, id, size: blob.length };
-          // Journalled before the chunk leaves: a later run compares against it.
+        }, blobs.take()).then((r) => {
+          if (previous !== undefined && previous.id !== r.id) throw new FileChangedSignal();
+          chunks[index] = { index, id: r.id, size: r.blob.length };
           if (previous === undefined) node.db.recordSealed(key.fileId, [chunks[index]!]);
-          if (needed) {
-            await client.putChunk(id, blob);
-            sent++;
-          }
-          blobs.give(blob);
-          this.progress('sending', ++done);
+          return r;
         });
+        if (needed) {
+          await uploads.add(sealed);
+          continue;
+        }
+        const check: Promise<void> = sealed.then((r) => {
+          blobs.give(r.blob);
+          this.progress('sending', ++done);
+        }).finally(() => checks.delete(check));
+        checks.add(check);
+        if (checks.size >= this.window) await Promise.race(checks);
       }
+      await Promise.all(checks);
       await uploads.finish();
       const digest = await sealer.digest();
       const sha256 = wholeHash ? (digest ?? key.sha256) : null;
       return await this.publish(key, sha256, chunks, sent, quick);
     } catch (err) {
+      await uploads.abort();
       if (err instanceof FileChangedSignal) return 'changed';
       throw err;
     } finally {
-      await uploads.settle();
+      await Promise.allSettled(checks);
       await fh.close();
     }
   }
@@ -196,36 +214,6 @@ class SendRun {
 
 /** Thrown inside a run when re-sealing under a journalled key gives other bytes. */
 class FileChangedSignal extends Error {}
-
-/** At most `limit` uploads at once; the first failure stops new ones and is rethrown. */
-class Uploads {
-  private readonly running = new Set<Promise<void>>();
-  private error: unknown = null;
-
-  constructor(private readonly limit: number) {}
-
-  async slot(): Promise<void> {
-    while (this.running.size >= this.limit && this.error === null) await Promise.race(this.running);
-    if (this.error !== null) throw this.error;
-  }
-
-  start(task: () => Promise<void>): void {
-    const p: Promise<void> = task().catch((err: unknown) => {
-      if (this.error === null) this.error = err;
-    }).finally(() => this.running.delete(p));
-    this.running.add(p);
-  }
-
-  async finish(): Promise<void> {
-    await this.settle();
-    if (this.error !== null) throw this.error;
-  }
-
-  /** Waits for every upload started to end, whatever their outcome. */
-  async settle(): Promise<void> {
-    while (this.running.size > 0) await Promise.allSettled([...this.running]);
-  }
-}
 
 /** CANCELLED once `signal` is aborted (checked between chunks). */
 export function throwIfCancelled(signal: AbortSignal | undefined, what: string): void {
