@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import { P2pfxError } from '../src/core/errors.js';
 import { signManifest, type Manifest } from '../src/core/manifest.js';
 import { getFile, PARTIAL_DIR } from '../src/transfer/get.js';
+import { bulkActivity } from '../src/net/server.js';
 import { sendFile } from '../src/transfer/send.js';
 import { makeNetwork, randomFile, tempDir, type TestNode } from './helpers/network.js';
 
@@ -27,6 +28,13 @@ async function pair(t: Parameters<typeof makeNetwork>[0]) {
  * Fails the test unless the folder holds exactly these final names, and its partial-download
  * folder holds exactly `partials` (no half file under a final name, ever).
  */
+/** Waits for `cond` (checked every 10 ms), failing after a generous bound: a hang, not a timing. */
+async function until(what: string, cond: () => boolean, boundMs = 30_000): Promise<void> {
+  for (const start = Date.now(); !cond(); await new Promise((r) => setTimeout(r, 10))) {
+    if (Date.now() - start > boundMs) assert.fail(`waited ${boundMs} ms for ${what}`);
+  }
+}
+
 async function assertFolder(dir: string, names: string[], partials: string[] = []): Promise<void> {
   const found = (await readdir(dir).catch(() => [] as string[])).filter((n) => n !== PARTIAL_DIR);
   assert.deepEqual(found.sort(), [...names].sort(), `contents of ${dir}`);
@@ -103,6 +111,8 @@ test('an interrupted send resumes with only the chunks the peer lacks', async (t
     node: a.node, client: ab, path, chunkSize: 4 * KB, concurrency: 2,
     onProgress: (p) => { if (p.doneChunks >= 20) throw new Error('interrupted'); },
   }), /interrupted/);
+  // Chunks the peer had received whole when the stream was cut still land: counted once they have.
+  await until('the peer to settle its upload', () => bulkActivity(b.server!.app) === 0);
   const before = await peerChunkCount(b);
   assert.ok(before >= 20 && before < count, `peer holds part of the file (${before})`);
   const resumed = await sendFile({ node: a.node, client: ab, path, chunkSize: 4 * KB });

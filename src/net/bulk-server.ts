@@ -39,8 +39,15 @@ export interface BulkServerOptions {
 /** Streams open now: cut when the node closes (they are no longer the HTTP server's). */
 export class BulkStreams {
   private readonly open = new Set<Duplex>();
+  /** Chunk commits under way, of open streams and of streams cut meanwhile (they still land). */
+  private readonly commits = { count: 0 };
 
   constructor(private readonly opts: BulkServerOptions) {}
+
+  /** Streams open plus chunk commits under way: 0 once every chunk received has landed. */
+  get busy(): number {
+    return this.open.size + this.commits.count;
+  }
 
   /** The server's 'upgrade' listener. */
   handle(req: IncomingMessage, socket: Duplex, head: Buffer): void {
@@ -57,7 +64,7 @@ export class BulkStreams {
     (socket as TLSSocket).setTimeout(this.opts.idleTimeoutMs, () => socket.destroy());
     this.open.add(socket);
     socket.once('close', () => this.open.delete(socket));
-    if (mode === 'upload') new UploadStream(socket, this.opts).start(head);
+    if (mode === 'upload') new UploadStream(socket, this.opts, this.commits).start(head);
     else new FetchStream(socket, this.opts).start(head);
   }
 
@@ -135,14 +142,25 @@ abstract class Stream {
   }
 }
 
-type Step = () => Promise<void> | null;
+/** Chunks of one upload committing at once (written, closed, renamed): the disk works while the socket reads on. */
+const MAX_COMMITTING = 4;
+/** Bytes of one upload taken and not yet on disk before the socket stops reading. */
+const MAX_UNWRITTEN_BYTES = 8 * 1024 * 1024;
 
-/** mode=upload. Disk work is done in order; while it runs, the socket is paused and what the parser hands on waits. */
+/**
+ * mode=upload. Each chunk is hashed as its pieces come and committed on its own while the next
+ * ones arrive; acknowledgements go out in order as commits finish. The socket stops reading while
+ * too many chunks are committing or too many bytes wait for the disk.
+ */
 class UploadStream extends Stream {
+  constructor(socket: Duplex, opts: BulkServerOptions, private readonly commits: { count: number }) {
+    super(socket, opts);
+  }
+
   private current: IncomingChunk | null = null;
-  /** Steps waiting for the disk work under way; null when none is. */
-  private waiting: Step[] | null = null;
+  private readonly committing: Array<{ chunk: IncomingChunk; done: boolean; failed: unknown }> = [];
   private peerDone = false;
+  private paused = false;
 
   override start(head: Buffer): void {
     super.start(head, ['chunk', 'end'], 'the upload');
@@ -151,36 +169,37 @@ class UploadStream extends Stream {
   protected sink(): ConstructorParameters<typeof FrameParser>[1] {
     return {
       head: ({ kind, id, length }) => {
-        if (kind === 'end') {
-          this.onEnd();
-          return;
-        }
-        this.run(() => {
-          this.current = this.opts.store.incoming(id, length);
-          return null;
-        });
+        if (kind === 'end') this.onEnd();
+        else this.current = this.opts.store.incoming(id, length);
       },
-      body: (piece) => this.run(() => this.current!.push(piece)),
-      done: () => this.run(() => {
+      body: (piece) => {
+        this.current!.push(piece);
+        this.throttle();
+      },
+      done: () => {
         const chunk = this.current;
-        if (chunk === null) return null; // the end frame's
-        return chunk.finish().then(() => {
-          if (this.current === chunk) this.current = null;
-          // Landed: said at once, so the sender may reuse that chunk's buffer.
-          if (!this.ended) this.socket.write(frameHeader(chunk.id, 0));
-          this.opts.afterChunk();
+        if (chunk === null) return; // the end frame's
+        this.current = null;
+        const entry = { chunk, done: false, failed: null as unknown };
+        this.committing.push(entry);
+        this.commits.count++;
+        chunk.finish().then(() => {
+          entry.done = true;
+        }, (err: unknown) => {
+          entry.done = true;
+          entry.failed = err ?? new Error('commit failed');
+        }).finally(() => {
+          this.commits.count--;
+          this.settle();
         });
-      }),
+        this.throttle();
+      },
     };
   }
 
   protected onEnd(): void {
     this.peerDone = true;
-    // Every ack is written before the end, after the disk work still under way.
-    this.run(() => {
-      this.finishStream();
-      return null;
-    });
+    this.settle();
   }
 
   protected override onClose(): void {
@@ -193,37 +212,38 @@ class UploadStream extends Stream {
     super.fail(err);
   }
 
-  /** Runs a step now, or after the disk work under way; a step that starts disk work pauses the socket. */
-  private run(step: Step): void {
-    if (this.waiting !== null) {
-      this.waiting.push(step);
-      return;
+  /** Acknowledges, in order, the chunks whose commit is done; ends once the peer is done and all are. */
+  private settle(): void {
+    while (this.committing.length > 0 && this.committing[0]!.done && !this.ended) {
+      const { chunk, failed } = this.committing.shift()!;
+      if (failed !== null) {
+        this.fail(failed);
+        return;
+      }
+      // Landed: said at once, so the sender may reuse that chunk's buffer.
+      this.socket.write(frameHeader(chunk.id, 0));
+      this.opts.afterChunk();
     }
-    const busy = step();
-    if (busy === null) return;
-    this.waiting = [];
-    this.socket.pause();
-    void this.drain(busy);
+    if (this.peerDone && this.committing.length === 0 && this.current === null) this.finishStream();
+    else this.throttle();
   }
 
-  private async drain(busy: Promise<void>): Promise<void> {
-    try {
-      await busy;
-      while (this.waiting !== null && this.waiting.length > 0 && !this.ended) {
-        const next = this.waiting.shift()!();
-        if (next !== null) await next;
-      }
-    } catch (err) {
-      this.fail(err);
-      return;
+  private throttle(): void {
+    const waitingForDisk = (this.current?.unwritten ?? 0) > MAX_UNWRITTEN_BYTES;
+    const busy = this.committing.length >= MAX_COMMITTING || waitingForDisk;
+    if (busy && !this.paused) {
+      this.paused = true;
+      this.socket.pause();
+      if (waitingForDisk) void this.current!.written().then(() => this.throttle());
+    } else if (!busy && this.paused && !this.ended) {
+      this.paused = false;
+      this.socket.resume();
     }
-    this.waiting = null;
-    if (!this.ended && !this.peerDone) this.socket.resume();
   }
 }
 
-/** Read buffers a fetch stream serves from: the chunk being written and the next. */
-const FETCH_BUFFERS = 2;
+/** Read buffers a fetch stream serves from: the chunk being written, the next being read, one spare. */
+const FETCH_BUFFERS = 3;
 
 /** mode=fetch. Asks are queued as they come and served in order, one chunk in the socket at a time. */
 class FetchStream extends Stream {
@@ -258,31 +278,41 @@ class FetchStream extends Stream {
     if (!this.serving) void this.serve();
   }
 
+  /** Reads one asked chunk into a reused buffer (null: not held). */
+  private async read(id: string): Promise<{ id: string; buf: Buffer; blob: Buffer | null }> {
+    const buf = this.buffers.take();
+    try {
+      return { id, buf, blob: await this.opts.store.readInto(id, (size) => (size <= buf.length ? buf : Buffer.allocUnsafeSlow(size))) };
+    } catch (err) {
+      if (!(err instanceof P2pfxError && err.code === 'CHUNK_NOT_FOUND')) throw err;
+      return { id, buf, blob: null };
+    }
+  }
+
+  /** Serves the asks in order, reading the next chunk while the one before goes out. */
   private async serve(): Promise<void> {
     this.serving = true;
+    let next: Promise<Awaited<ReturnType<FetchStream['read']>>> | null = null;
     try {
-      while (this.asked.length > 0 && !this.ended) {
-        const id = this.asked.shift()!;
+      while (!this.ended) {
+        const reading = next ?? (this.asked.length > 0 ? this.read(this.asked.shift()!) : null);
+        next = null;
+        if (reading === null) break;
+        const { id, buf, blob } = await reading;
+        if (this.asked.length > 0) next = this.read(this.asked.shift()!);
         if (this.asked.length < MAX_PENDING_FETCHES / 2 && !this.peerDone) this.socket.resume();
-        const buf = this.buffers.take();
-        let blob: Buffer | null;
-        try {
-          blob = await this.opts.store.readInto(id, (size) => (size <= buf.length ? buf : Buffer.allocUnsafeSlow(size)));
-        } catch (err) {
-          if (!(err instanceof P2pfxError && err.code === 'CHUNK_NOT_FOUND')) throw err;
-          blob = null;
-        }
-        if (this.ended) return;
+        if (this.ended) break;
         this.socket.write(frameHeader(id, blob === null ? null : blob.length));
         // The buffer goes back only once the socket has taken its bytes.
         if (blob !== null) await new Promise<void>((resolve, reject) => this.socket.write(blob, (err) => (err ? reject(err) : resolve())));
         this.buffers.give(buf);
       }
+      this.serving = false;
       if (this.peerDone) this.finishStream();
     } catch (err) {
-      this.fail(toP2pfxError(err));
-    } finally {
       this.serving = false;
+      void next?.catch(() => undefined);
+      this.fail(toP2pfxError(err));
     }
   }
 }

@@ -73,6 +73,13 @@ function requestTimeoutOf(opts: NodeServerOptions, env: NodeJS.ProcessEnv = proc
   return ms;
 }
 
+const bulkOf = new WeakMap<FastifyInstance, BulkStreams>();
+
+/** Bulk streams open and chunk commits under way on a node API (tests wait for 0 before counting chunks). */
+export function bulkActivity(app: FastifyInstance): number {
+  return bulkOf.get(app)?.busy ?? 0;
+}
+
 export async function createNodeServer(opts: NodeServerOptions): Promise<FastifyInstance> {
   const { credentials, store, db } = opts;
   const requestTimeout = requestTimeoutOf(opts);
@@ -146,6 +153,7 @@ export async function createNodeServer(opts: NodeServerOptions): Promise<Fastify
     onInternal: (err) => app.log.error({ err }, 'bulk stream cut by an internal error'),
   });
   app.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => bulk.handle(req, socket, head));
+  bulkOf.set(app, bulk);
   // Cut when the node stops (before it waits for its HTTP requests): they are no longer the server's.
   app.addHook('preClose', async () => bulk.closeAll());
   if (revocation) {

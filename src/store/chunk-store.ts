@@ -125,10 +125,18 @@ export class ChunkStore {
     return new IncomingChunk(this, id, length);
   }
 
-  /** A temporary file in the store's own folder, for IncomingChunk. */
+  /**
+   * A temporary file in the store's own folder, for IncomingChunk: unique to this process (its
+   * random tag, drawn once) and to this chunk (a counter), and of the `ID.12HEX` form a start-up
+   * cleans when stale.
+   */
   tempPath(id: string): string {
-    return join(this.tmpDir, `${id}.${randomBytes(6).toString('hex')}`);
+    this.tempCount = (this.tempCount + 1) % 0x1_0000_0000;
+    return join(this.tmpDir, `${id}.${this.tempTag}${this.tempCount.toString(16).padStart(8, '0')}`);
   }
+
+  private readonly tempTag = randomBytes(2).toString('hex');
+  private tempCount = 0;
 
   /** Stores a blob already in memory; its id is recomputed, never trusted. */
   async putBlob(id: string, blob: Uint8Array): Promise<PutResult> {
@@ -342,22 +350,38 @@ export class IncomingChunk {
   private received = 0;
   private tmp: string | null = null;
   private fh: FileHandle | null = null;
+  /** The writes of this chunk, in order; the first failure stays in it. */
+  private writes: Promise<void> = Promise.resolve();
+  /** Bytes taken and not yet on disk. */
+  private unwrittenBytes = 0;
+  private aborted = false;
 
   constructor(private readonly store: ChunkStore, readonly id: string, readonly length: number) {}
 
+  /** Bytes taken and not yet written: the caller stops reading while there are too many. */
+  get unwritten(): number {
+    return this.unwrittenBytes;
+  }
+
+  /** Resolves once the writes queued so far are done (whatever their outcome). */
+  written(): Promise<void> {
+    return this.writes.catch(() => undefined);
+  }
+
   /**
-   * Takes the next piece (a view the caller may not reuse until this returns). Returns a promise
-   * when a batch goes to disk — the caller waits for it before pushing more — else null.
+   * Takes the next piece (a view the caller must not reuse). Pieces off a socket are small
+   * (16–64 KiB): hashed at once, gathered, and written a batch at a time behind the caller's back
+   * (a chunk of the default size goes down in one writev at its end). Throws CHUNK_TOO_LARGE past
+   * the declared length.
    */
-  push(piece: Buffer): Promise<void> | null {
+  push(piece: Buffer): void {
     this.received += piece.length;
     if (this.received > this.length) throw new P2pfxError('CHUNK_TOO_LARGE', `chunk ${this.id} is larger than the ${this.length} bytes declared`);
     this.hash.update(piece);
     this.pieces.push(piece);
     this.gathered += piece.length;
-    // Pieces off a socket are small (16–64 KiB): gathered, and written a batch at a time; a chunk
-    // of the default size goes down in one writev at its end.
-    return this.gathered >= WRITE_BATCH_BYTES && this.received < this.length ? this.flush() : null;
+    this.unwrittenBytes += piece.length;
+    if (this.gathered >= WRITE_BATCH_BYTES && this.received < this.length) this.queueWrite();
   }
 
   /** The last piece was pushed: commits the chunk, or throws HASH_MISMATCH (nothing kept). */
@@ -368,8 +392,9 @@ export class IncomingChunk {
       await this.abort();
       throw new P2pfxError('HASH_MISMATCH', `chunk ${this.id}: received bytes hash to ${actual}`);
     }
+    this.queueWrite();
     try {
-      await this.flush();
+      await this.writes;
       await this.fh!.close();
       this.fh = null;
       return { created: await this.store.commit(this.tmp!, this.id), size: this.length };
@@ -382,27 +407,31 @@ export class IncomingChunk {
 
   /** Drops what was written (a stream cut or refused mid-chunk). Never throws. */
   async abort(): Promise<void> {
+    this.aborted = true;
     this.pieces = [];
+    await this.writes.catch(() => undefined);
     await this.fh?.close().catch(() => undefined);
     this.fh = null;
     if (this.tmp !== null) await rm(this.tmp, { force: true }).catch(() => undefined);
   }
 
-  private async flush(): Promise<void> {
-    try {
+  /** Sends what is gathered to disk after the writes before it. */
+  private queueWrite(): void {
+    const batch = this.pieces;
+    const bytes = this.gathered;
+    this.pieces = [];
+    this.gathered = 0;
+    this.writes = this.writes.then(async () => {
+      if (this.aborted) return;
       if (this.fh === null) {
         this.tmp = this.store.tempPath(this.id);
         this.fh = await open(this.tmp, 'wx');
       }
-      const batch = this.pieces;
-      this.pieces = [];
-      this.gathered = 0;
       if (batch.length > 0) await writevAll(this.fh, batch);
-    } catch (err) {
-      await this.abort();
-      if (isNoSpace(err)) throw noSpaceError(`chunk ${this.id}`, err);
-      throw err;
-    }
+      this.unwrittenBytes -= bytes;
+    });
+    // Seen by finish() (or abort()); not left unhandled meanwhile.
+    this.writes.catch(() => undefined);
   }
 }
 

@@ -13,6 +13,8 @@ export interface BulkUploadOptions {
   window: number;
   /** Called with each chunk once the peer stored it (its buffer may be reused). */
   onLanded: (chunk: SealedChunk) => void;
+  /** Called before a chunk is written to the stream (the sender journals what is about to leave). */
+  beforeSend?: (chunk: SealedChunk) => void;
 }
 
 export class BulkUploader {
@@ -77,6 +79,7 @@ export class BulkUploader {
           break;
         }
         this.queued.shift();
+        this.opts.beforeSend?.(chunk);
         this.sent.push(chunk);
         await channel.send(chunk.id, chunk.blob);
       }

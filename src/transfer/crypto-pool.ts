@@ -44,7 +44,10 @@ export interface FileWriter {
 /** Whether a file's stream also takes the SHA-256 of its whole plaintext (format v1, folder members). */
 export interface StreamOptions { wholeHash: boolean }
 
-/** Workers for this machine: leave a core to the main thread, at most 4. */
+/**
+ * Workers for this machine: leave a core to the main thread, at most 4. (Two workers for a
+ * download on 2 cores gained ~10 % and cost ~20 MiB of resident memory: not kept.)
+ */
 export function defaultPoolSize(): number {
   return Math.max(1, Math.min(4, availableParallelism() - 1));
 }
@@ -80,6 +83,15 @@ export class CryptoPool {
     };
   }
 
+  /** Workers in the pool. */
+  get size(): number {
+    return this.slots.length;
+  }
+
+  /**
+   * A writer for one file. Hashing the whole file needs its chunks in order on one worker; without
+   * it each chunk goes to the least busy worker.
+   */
   fileWriter(opts: StreamOptions): FileWriter {
     const { slot, stream } = this.pin();
     const hash = opts.wholeHash;
@@ -87,7 +99,8 @@ export class CryptoPool {
       reseal: (args, out) => this.readSeal(slot, stream, hash, args, out),
       openWrite: async (args, blob, length) => {
         const ab = transferable(blob);
-        const r = await this.run(slot, { op: 'openWrite', ...args, blob: ab, length, stream, hash }, [ab]);
+        const worker = hash ? slot : this.leastBusy();
+        const r = await this.run(worker, { op: 'openWrite', ...args, blob: ab, length, stream, hash }, [ab]);
         return { blob: Buffer.from(r.blob!, 0, r.blobLength), plainLength: r.plainLength! };
       },
       digest: () => (hash ? this.digest(slot, stream) : Promise.resolve(null)),
@@ -98,6 +111,10 @@ export class CryptoPool {
     this.closed = true;
     await Promise.all(this.slots.map((s) => s.worker.terminate()));
     this.failAll(new Error('crypto pool closed'));
+  }
+
+  private leastBusy(): Slot {
+    return this.slots.reduce((best, s) => (s.busy < best.busy ? s : best));
   }
 
   /** A worker for one file (files spread over the workers) and its hash stream. */

@@ -187,8 +187,14 @@ async function assembleLocked(opts: LockedOptions): Promise<GetResult> {
     const remote: Want[] = todo.filter((c) => !local.has(c.id)).map((c) => ({ id: c.id, size: c.size }));
     const bulk = swarm ? new BulkFetch(swarm, remote, { perPeer, window, alloc: source.alloc }) : null;
     let taken = 0;
+    let doneChunks = resumeAt;
+    // Chunks opened and written at once: one when the whole file is hashed on the way (in order),
+    // else one per worker — each writes at its own offset.
+    const writing = new Set<Promise<void>>();
+    const parallel = stream.wholeHash ? 1 : pool.size;
+    let writeError: unknown = null;
     try {
-      for (let index = resumeAt; index < manifest.chunkCount; index++) {
+      for (let index = resumeAt; index < manifest.chunkCount && writeError === null; index++) {
         throwIfCancelled(opts.signal, label);
         const id = manifest.chunks[index]!.id;
         const fetched = local.has(id) ? await source.fromStore(id) : await source.fromBulk(bulk, id, taken++);
@@ -196,12 +202,20 @@ async function assembleLocked(opts: LockedOptions): Promise<GetResult> {
           node.db.notePartial(fileId, blobNoncePrefix(fetched.blob.subarray(0, fetched.length)).toString('hex'));
           prefixNoted = true;
         }
-        const { blob, plainLength } = await source.openWrite(writer, { ...place(index), id, fd: fh.fd, position: index * manifest.chunkSize }, fetched);
-        blobs.give(blob);
-        written += plainLength;
-        opts.onProgress?.({ phase: 'fetching', name: meta.name, doneBytes: written, totalBytes: meta.size, doneChunks: index + 1, totalChunks: manifest.chunkCount });
+        const w: Promise<void> = source.openWrite(writer, { ...place(index), id, fd: fh.fd, position: index * manifest.chunkSize }, fetched).then(({ blob, plainLength }) => {
+          blobs.give(blob);
+          written += plainLength;
+          opts.onProgress?.({ phase: 'fetching', name: meta.name, doneBytes: written, totalBytes: meta.size, doneChunks: ++doneChunks, totalChunks: manifest.chunkCount });
+        }, (err: unknown) => {
+          writeError ??= err;
+        }).finally(() => writing.delete(w));
+        writing.add(w);
+        while (writing.size >= parallel) await Promise.race(writing);
       }
+      while (writing.size > 0) await Promise.race(writing);
+      if (writeError !== null) throw writeError;
     } finally {
+      await Promise.allSettled(writing);
       bulk?.close();
     }
     const sha256 = await writer.digest();

@@ -122,8 +122,21 @@ class SendRun {
     const chunks: ChunkRef[] = new Array(this.count);
     let sent = 0;
     let done = 0;
+    // Sealed ids are journalled before their chunk leaves, in batches: every chunk sealed so far is
+    // recorded in one transaction when the first of them is about to be sent.
+    const unjournalled: ChunkRef[] = [];
+    const journalled = new Set<string>();
+    const journal = () => {
+      if (unjournalled.length === 0) return;
+      node.db.recordSealed(key.fileId, unjournalled);
+      for (const c of unjournalled.splice(0)) journalled.add(c.id);
+    };
     const uploads = new BulkUploader(client, {
       window: this.window,
+      beforeSend: (c) => {
+        if (!journalled.has(c.id)) journal();
+        journalled.delete(c.id); // only chunks sealed and not yet sent stay in the set
+      },
       onLanded: (c) => {
         sent++;
         blobs.give(c.blob);
@@ -153,7 +166,8 @@ class SendRun {
         }, blobs.take()).then((r) => {
           if (previous !== undefined && previous.id !== r.id) throw new FileChangedSignal();
           chunks[index] = { index, id: r.id, size: r.blob.length };
-          if (previous === undefined) node.db.recordSealed(key.fileId, [chunks[index]!]);
+          if (previous === undefined) unjournalled.push(chunks[index]!);
+          else if (needed) journalled.add(r.id);
           return r;
         });
         if (needed) {
@@ -169,6 +183,7 @@ class SendRun {
       }
       await Promise.all(checks);
       await uploads.finish();
+      journal();
       const digest = await sealer.digest();
       const sha256 = wholeHash ? (digest ?? key.sha256) : null;
       return await this.publish(key, sha256, chunks, sent, quick);
