@@ -37,58 +37,7 @@ import { loadCredentials, type Credentials } from '../src/store/credentials.js';
 import { Home } from '../src/store/home.js';
 import { cliNetwork, listFiles, repoRoot, runCli, startServe, type CliResult } from './helpers/cli.js';
 import { makeNetwork } from './helpers/network.js';
-
-// ---------------------------------------------------------------- seed and PRNG
-
-/** mulberry32: a small, fast, well-mixed 32-bit generator; the same seed gives the same stream. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-class Rng {
-  private readonly next: () => number;
-  constructor(seed: number) {
-    this.next = mulberry32(seed);
-  }
-  /** 0 ≤ n < max */
-  int(max: number): number {
-    return Math.floor(this.next() * max);
-  }
-  /** lo ≤ n ≤ hi */
-  range(lo: number, hi: number): number {
-    return lo + this.int(hi - lo + 1);
-  }
-  chance(p: number): boolean {
-    return this.next() < p;
-  }
-  pick<T>(items: readonly T[]): T {
-    return items[this.int(items.length)]!;
-  }
-  hex(length: number): string {
-    let s = '';
-    for (let i = 0; i < length; i++) s += '0123456789abcdef'[this.int(16)];
-    return s;
-  }
-  bytes(length: number): Buffer {
-    const b = Buffer.allocUnsafe(length);
-    for (let i = 0; i < length; i++) b[i] = this.int(256);
-    return b;
-  }
-}
-
-function fuzzSeed(): number {
-  const text = process.env.P2PFX_FUZZ_SEED;
-  if (text === undefined || text === '') return randomBytes(4).readUInt32BE(0);
-  if (!/^\d+$/.test(text) || Number(text) > 0xffffffff) throw new Error(`P2PFX_FUZZ_SEED must be a whole number from 0 to 4294967295, got ${JSON.stringify(text)}`);
-  return Number(text);
-}
+import { Rng, fuzzSeed } from './helpers/fuzz-rng.js';
 
 const SEED = fuzzSeed();
 const REPLAY = `seed ${SEED}: replay with P2PFX_FUZZ_SEED=${SEED} node --test dist/test/fuzz.test.js`;

@@ -3,16 +3,14 @@
 // of its own (metadata kind 'folder'), so it is sealed, chunked and signed like any file. Whoever
 // sent it, a receiver trusts none of its paths: every one is checked here before anything is
 // written (the hole behind croc's CVE-2023-43616 and Syncthing's CVE-2017-1000420).
-import { Ajv } from 'ajv';
+import { validate as generatedValidateFolderIndexShape } from './generated/folder-index-validate.js';
+import type { CompiledValidator } from './manifest-schema.js';
 import { P2pfxError } from './errors.js';
 import { MiB } from './limits.js';
 import { checkFileName } from './manifest.js';
 
-export const FOLDER_INDEX_VERSION = 1;
-/** Files and directories of one folder, together. */
-export const MAX_FOLDER_ENTRIES = 100_000;
-/** UTF-8 bytes of one path inside the folder (Linux's PATH_MAX). */
-export const MAX_FOLDER_PATH_BYTES = 4096;
+export { FOLDER_INDEX_VERSION, MAX_FOLDER_ENTRIES, MAX_FOLDER_PATH_BYTES, folderIndexSchema } from './folder-index-schema.js';
+import { FOLDER_INDEX_VERSION, MAX_FOLDER_ENTRIES, MAX_FOLDER_PATH_BYTES } from './folder-index-schema.js';
 /** Directory levels below the folder itself. */
 export const MAX_FOLDER_DEPTH = 64;
 /** The index file itself: ~100 000 entries of long paths fit; a receiver reads no more. */
@@ -23,38 +21,10 @@ export interface FolderDirEntry { path: string; type: 'dir' }
 export type FolderEntry = FolderFileEntry | FolderDirEntry;
 export interface FolderIndex { version: 1; entries: FolderEntry[] }
 
-const schema = {
-  $id: 'p2pfx/folder-index/1',
-  type: 'object',
-  additionalProperties: false,
-  required: ['version', 'entries'],
-  properties: {
-    version: { const: FOLDER_INDEX_VERSION },
-    entries: {
-      type: 'array',
-      maxItems: MAX_FOLDER_ENTRIES,
-      items: {
-        type: 'object',
-        required: ['path', 'type'],
-        properties: { path: { type: 'string', maxLength: MAX_FOLDER_PATH_BYTES }, type: { enum: ['file', 'dir'] } },
-        if: { properties: { type: { const: 'file' } } },
-        then: {
-          additionalProperties: false,
-          required: ['path', 'type', 'fileId', 'size', 'sha256'],
-          properties: {
-            path: true, type: true,
-            fileId: { type: 'string', pattern: '^[0-9a-f]{32}$' },
-            size: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER },
-            sha256: { type: 'string', pattern: '^[0-9a-f]{64}$' },
-          },
-        },
-        else: { additionalProperties: false, properties: { path: true, type: true } },
-      },
-    },
-  },
-} as const;
 
-const validateShape = new Ajv({ allErrors: false, strict: true }).compile(schema);
+/** The schema's validator, compiled ahead of time by ajv (scripts/gen-validators.ts). */
+const validateFolderIndexShape = generatedValidateFolderIndexShape as CompiledValidator;
+const validateShape = validateFolderIndexShape;
 
 /**
  * Checks an untrusted folder index: its shape, then every path and how the paths fit together.
@@ -62,7 +32,7 @@ const validateShape = new Ajv({ allErrors: false, strict: true }).compile(schema
  */
 export function parseFolderIndex(input: unknown): FolderIndex {
   if (!validateShape(input)) {
-    const first = validateShape.errors?.[0];
+    const first = validateFolderIndexShape.errors?.[0];
     const where = first ? `${first.instancePath || '/'} ${first.message ?? ''}`.trim() : 'unknown';
     throw new P2pfxError('BAD_MANIFEST', `folder index does not match format v1: ${where}`);
   }

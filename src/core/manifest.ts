@@ -6,20 +6,19 @@
 // signature is verified against the sender's certificate (trust in that certificate is the
 // caller's business: see transfer/trust.ts).
 import { createCipheriv, createDecipheriv, createPrivateKey, hkdfSync, randomBytes, sign, verify, X509Certificate } from 'node:crypto';
-import { Ajv } from 'ajv';
 import { canonicalJson } from './canonical-json.js';
+import { validate as generatedValidateManifestShape } from './generated/manifest-validate.js';
+import { MANIFEST_VERSIONS, type CompiledValidator, type ManifestVersion } from './manifest-schema.js';
+
+const validateManifestShape = generatedValidateManifestShape as CompiledValidator;
 import { P2pfxError } from './errors.js';
 import type { KeyEnvelope } from './envelope.js';
 import { BLOB_OVERHEAD_BYTES, MAX_BLOB_BYTES, MAX_CHUNK_BYTES, MIN_CHUNK_BYTES } from './limits.js';
 
 /** The version new manifests are written in. */
 export const MANIFEST_VERSION = 2;
-/** Versions a receiver reads. */
-export const MANIFEST_VERSIONS = [1, 2] as const;
-export type ManifestVersion = (typeof MANIFEST_VERSIONS)[number];
+export { MANIFEST_VERSIONS, manifestSchema, type ManifestVersion } from './manifest-schema.js';
 const MAX_NAME_BYTES = 255;
-const MAX_METADATA_B64 = 8192;
-const MAX_ENVELOPES = 64;
 
 export interface ChunkRef { index: number; id: string; size: number }
 
@@ -60,68 +59,11 @@ export interface Manifest {
 
 export type UnsignedManifest = Omit<Manifest, 'signature'>;
 
-const b64 = { type: 'string', pattern: '^[A-Za-z0-9+/]*={0,2}$', maxLength: 4096 } as const;
-const envelopeSchema = {
-  oneOf: [
-    {
-      type: 'object', additionalProperties: false,
-      required: ['type', 'kdf', 'N', 'r', 'p', 'salt', 'nonce', 'wrapped'],
-      properties: {
-        type: { const: 'password' }, kdf: { const: 'scrypt' },
-        N: { type: 'integer', minimum: 1024, maximum: 1 << 20 }, r: { type: 'integer', minimum: 1, maximum: 16 },
-        p: { type: 'integer', minimum: 1, maximum: 4 }, salt: b64, nonce: b64, wrapped: b64,
-      },
-    },
-    {
-      type: 'object', additionalProperties: false,
-      required: ['type', 'recipient', 'ephemeral', 'nonce', 'wrapped'],
-      properties: {
-        type: { const: 'x25519' }, recipient: { type: 'string', maxLength: 128 },
-        ephemeral: b64, nonce: b64, wrapped: b64,
-      },
-    },
-  ],
-} as const;
 
-export const manifestSchema = {
-  $id: 'p2pfx/manifest/1',
-  type: 'object',
-  additionalProperties: false,
-  required: ['version', 'fileId', 'chunkSize', 'chunkCount', 'totalBytes', 'chunks', 'envelopes', 'metadata', 'createdAt', 'sender', 'signature'],
-  properties: {
-    version: { enum: MANIFEST_VERSIONS },
-    fileId: { type: 'string', pattern: '^[0-9a-f]{32}$' },
-    chunkSize: { type: 'integer', minimum: MIN_CHUNK_BYTES, maximum: MAX_CHUNK_BYTES },
-    chunkCount: { type: 'integer', minimum: 1, maximum: 0xffffffff },
-    totalBytes: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER },
-    chunks: {
-      type: 'array',
-      maxItems: 4_000_000,
-      items: {
-        type: 'object', additionalProperties: false, required: ['index', 'id', 'size'],
-        properties: {
-          index: { type: 'integer', minimum: 0, maximum: 0xfffffffe },
-          id: { type: 'string', pattern: '^[0-9a-f]{64}$' },
-          size: { type: 'integer', minimum: BLOB_OVERHEAD_BYTES, maximum: MAX_BLOB_BYTES },
-        },
-      },
-    },
-    envelopes: { type: 'array', minItems: 1, maxItems: MAX_ENVELOPES, items: envelopeSchema },
-    metadata: {
-      type: 'object', additionalProperties: false, required: ['nonce', 'sealed'],
-      properties: { nonce: b64, sealed: { ...b64, maxLength: MAX_METADATA_B64 } },
-    },
-    createdAt: { type: 'string', format: 'date-time', maxLength: 40 },
-    sender: {
-      type: 'object', additionalProperties: false, required: ['nodeId', 'certPem'],
-      properties: { nodeId: { type: 'string', maxLength: 128 }, certPem: { type: 'string', maxLength: 16384 } },
-    },
-    signature: b64,
-  },
-} as const;
-
-const ajv = new Ajv({ allErrors: false, strict: true, formats: { 'date-time': isIsoDate } });
-const validateShape = ajv.compile(manifestSchema);
+/** The schema's validator, compiled ahead of time by ajv (scripts/gen-validators.ts): no schema compiler at run time. */
+function validateShape(input: unknown): boolean {
+  return validateManifestShape(input) && isIsoDate((input as { createdAt: string }).createdAt);
+}
 
 function isIsoDate(text: string): boolean {
   return /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/.test(text) && !Number.isNaN(Date.parse(text));
@@ -133,7 +75,7 @@ function isIsoDate(text: string): boolean {
  */
 export function parseManifest(input: unknown): Manifest {
   if (!validateShape(input)) {
-    const first = validateShape.errors?.[0];
+    const first = validateManifestShape.errors?.[0] ?? { instancePath: '/createdAt', message: 'must be a date-time' };
     const where = first ? `${first.instancePath || '/'} ${first.message ?? ''}`.trim() : 'unknown';
     throw new P2pfxError('BAD_MANIFEST', `manifest does not match schema v${MANIFEST_VERSIONS.join('/v')}: ${where}`);
   }

@@ -116,7 +116,18 @@ abstract class Stream {
   protected finishStream(): void {
     if (this.ended) return;
     this.ended = true;
-    this.socket.end(END_FRAME);
+    this.closeAfter(END_FRAME);
+  }
+
+  /**
+   * Sends our last frame and ends our side; what the peer still sends is read and dropped until it
+   * closes (closing on unread bytes would reset the connection and could lose that last frame),
+   * for at most LINGER_MS.
+   */
+  private closeAfter(last: Buffer): void {
+    this.socket.end(last);
+    this.socket.resume();
+    setTimeout(() => this.socket.destroy(), LINGER_MS).unref();
   }
   protected onClose(): void {
     this.ended = true;
@@ -137,10 +148,12 @@ abstract class Stream {
     this.ended = true;
     const e = err instanceof P2pfxError ? err : new P2pfxError('INTERNAL', 'internal error', { cause: err });
     if (e.code === 'INTERNAL') this.opts.onInternal(err);
-    this.socket.pause();
-    this.socket.end(errorFrame(e.code, e.message));
+    this.closeAfter(errorFrame(e.code, e.message));
   }
 }
+
+/** How long a stream that said its last word waits for the peer to close before cutting it. */
+const LINGER_MS = 5000;
 
 /** Chunks of one upload committing at once (written, closed, renamed): the disk works while the socket reads on. */
 const MAX_COMMITTING = 4;

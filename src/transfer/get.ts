@@ -22,7 +22,7 @@ import type { ProgressListener } from './progress.js';
 import { unlockDataKey } from './unlock.js';
 
 /** Chunks asked of one peer and not yet answered (--concurrency). */
-export const DEFAULT_GET_CONCURRENCY = 12;
+export const DEFAULT_GET_CONCURRENCY = 8;
 /** Where partial downloads wait, inside the output folder, named by file id. */
 export const PARTIAL_DIR = '.p2pfx-partial';
 /** A chunk whose bytes do not match its id is asked for this many times in all. */

@@ -1,0 +1,39 @@
+// The JSON schema of a folder index (DESIGN "Formats > Folder"), as data: core/folder-index.ts
+// checks indexes with a validator compiled from it ahead of time (scripts/gen-validators.ts).
+
+export const FOLDER_INDEX_VERSION = 1;
+/** Files and directories of one folder, together. */
+export const MAX_FOLDER_ENTRIES = 100_000;
+/** UTF-8 bytes of one path inside the folder (Linux's PATH_MAX). */
+export const MAX_FOLDER_PATH_BYTES = 4096;
+
+export const folderIndexSchema = {
+  $id: 'p2pfx/folder-index/1',
+  type: 'object',
+  additionalProperties: false,
+  required: ['version', 'entries'],
+  properties: {
+    version: { const: FOLDER_INDEX_VERSION },
+    entries: {
+      type: 'array',
+      maxItems: MAX_FOLDER_ENTRIES,
+      items: {
+        type: 'object',
+        required: ['path', 'type'],
+        properties: { path: { type: 'string', maxLength: MAX_FOLDER_PATH_BYTES }, type: { enum: ['file', 'dir'] } },
+        if: { properties: { type: { const: 'file' } } },
+        then: {
+          additionalProperties: false,
+          required: ['path', 'type', 'fileId', 'size', 'sha256'],
+          properties: {
+            path: true, type: true,
+            fileId: { type: 'string', pattern: '^[0-9a-f]{32}$' },
+            size: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER },
+            sha256: { type: 'string', pattern: '^[0-9a-f]{64}$' },
+          },
+        },
+        else: { additionalProperties: false, properties: { path: true, type: true } },
+      },
+    },
+  },
+} as const;
