@@ -85,7 +85,9 @@ export function openChunk(key: Uint8Array, place: ChunkPlace, blob: Uint8Array):
 
 /**
  * Like openChunk, writing the plaintext at the start of `out` (a reused buffer at least
- * blob length − BLOB_OVERHEAD_BYTES long); returns the view of it. On DECRYPT_FAILED `out` holds
+ * blob length − BLOB_OVERHEAD_BYTES long); returns the view of it. `out` may be the blob itself
+ * (opened in place): each slice's plaintext lands behind the ciphertext still to be read, and the
+ * nonce and tag are taken before the first slice. On DECRYPT_FAILED `out` holds
  * unauthenticated bytes: the caller must not use them.
  */
 export function openChunkInto(out: Uint8Array, key: Uint8Array, place: ChunkPlace, blob: Uint8Array): Buffer {

@@ -3,7 +3,7 @@
 // (format v1, folder members) — so the main thread only drives sockets. Every buffer handed in
 // is handed back for reuse; plaintext goes through one buffer of the worker's own.
 import { createHash, type Hash } from 'node:crypto';
-import { readSync, writeSync } from 'node:fs';
+import { readSync, write } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
 import { chunkId, openChunkInto, sealChunkInto } from '../core/chunk.js';
 import { P2pfxError } from '../core/errors.js';
@@ -21,17 +21,26 @@ const afterChunk = collectEvery(4);
 
 port.on('message', (task: WorkerTask) => {
   try {
-    const [reply, transfer] = run(task);
-    port.postMessage(reply, transfer);
-    afterChunk();
+    const done = run(task);
+    if (Array.isArray(done)) reply(done);
+    else done.then(reply, (err: unknown) => fail(task, err));
   } catch (err) {
-    const e = toError(err);
-    const reply: WorkerReply = { seq: task.seq, ok: false, code: e.code, message: e.message };
-    port.postMessage(reply);
+    fail(task, err);
   }
 });
 
-function run(task: WorkerTask): [WorkerDone, ArrayBuffer[]] {
+function reply([done, transfer]: [WorkerDone, ArrayBuffer[]]): void {
+  port.postMessage(done, transfer);
+  afterChunk();
+}
+
+function fail(task: WorkerTask, err: unknown): void {
+  const e = toError(err);
+  const failed: WorkerReply = { seq: task.seq, ok: false, code: e.code, message: e.message };
+  port.postMessage(failed);
+}
+
+function run(task: WorkerTask): [WorkerDone, ArrayBuffer[]] | Promise<[WorkerDone, ArrayBuffer[]]> {
   switch (task.op) {
     case 'readSeal': {
       const plain = readExactly(task.fd, plainOf(task.length), task.length, task.position, task.name);
@@ -41,10 +50,16 @@ function run(task: WorkerTask): [WorkerDone, ArrayBuffer[]] {
       return [{ seq: task.seq, ok: true, id: chunkId(blob), blob: out.buffer as ArrayBuffer, blobLength: blob.length }, [out.buffer as ArrayBuffer]];
     }
     case 'openWrite': {
-      const plain = checkedOpen(task, new Uint8Array(task.blob, 0, task.length));
+      // Opened in place (the plaintext lands over the blob it comes from, behind the bytes still
+      // to be read), then written by libuv's pool: the kernel's copy into the page cache — the
+      // largest cost of a download on this VM — overlaps the next chunk's hash and decryption.
+      const blob = new Uint8Array(task.blob, 0, task.length);
+      const plain = checkedOpen(task, blob, blob);
       if (task.hash) stream(task.stream).update(plain);
-      writeFully(task.fd, plain, task.position);
-      return [{ seq: task.seq, ok: true, blob: task.blob, blobLength: task.length, plainLength: plain.length }, [task.blob]];
+      return writeFully(task.fd, plain, task.position).then(() => [
+        { seq: task.seq, ok: true, blob: task.blob, blobLength: task.length, plainLength: plain.length },
+        [task.blob],
+      ]);
     }
     case 'digest': {
       const digest = stream(task.stream).digest('hex');
@@ -56,10 +71,10 @@ function run(task: WorkerTask): [WorkerDone, ArrayBuffer[]] {
   }
 }
 
-function checkedOpen(task: { id: string; key: Uint8Array; fileId: Uint8Array; index: number; last: boolean }, blob: Uint8Array): Buffer {
+function checkedOpen(task: { id: string; key: Uint8Array; fileId: Uint8Array; index: number; last: boolean }, blob: Uint8Array, out: Uint8Array): Buffer {
   const actual = chunkId(blob);
   if (actual !== task.id) throw new P2pfxError('HASH_MISMATCH', `chunk ${task.id}: bytes hash to ${actual}`);
-  return openChunkInto(plainOf(blob.length), task.key, task, blob);
+  return openChunkInto(out, task.key, task, blob);
 }
 
 /** The worker's plaintext buffer, grown to hold `length` bytes. */
@@ -78,8 +93,15 @@ function readExactly(fd: number, buffer: Buffer, length: number, position: numbe
   return buffer.subarray(0, length);
 }
 
-function writeFully(fd: number, data: Uint8Array, position: number): void {
-  for (let done = 0; done < data.length;) done += writeSync(fd, data, done, data.length - done, position + done);
+/** Writes all of `data` at `position`, on libuv's thread pool (a short write goes on where it stopped). */
+function writeFully(fd: number, data: Uint8Array, position: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const from = (done: number): void => {
+      if (done === data.length) return resolve();
+      write(fd, data, done, data.length - done, position + done, (err, n) => (err ? reject(err) : from(done + n)));
+    };
+    from(0);
+  });
 }
 
 function stream(id: number): Hash {

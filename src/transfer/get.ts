@@ -188,10 +188,11 @@ async function assembleLocked(opts: LockedOptions): Promise<GetResult> {
     const bulk = swarm ? new BulkFetch(swarm, remote, { perPeer, window, alloc: source.alloc }) : null;
     let taken = 0;
     let doneChunks = resumeAt;
-    // Chunks opened and written at once: one when the whole file is hashed on the way (in order),
-    // else one per worker — each writes at its own offset.
+    // Chunks opened and written at once: one when the whole file is hashed on the way (in order,
+    // and a refetched chunk must not be hashed after its successor), else a few per worker: each
+    // writes at its own offset, and a worker opens the next while the kernel copies the last.
     const writing = new Set<Promise<void>>();
-    const parallel = stream.wholeHash ? 1 : pool.size;
+    const parallel = stream.wholeHash ? 1 : pool.size * WRITES_PER_WORKER;
     let writeError: unknown = null;
     try {
       for (let index = resumeAt; index < manifest.chunkCount && writeError === null; index++) {
@@ -297,6 +298,9 @@ interface Fetched { id: string; blob: Buffer; length: number; local: boolean; fr
  * worker has checked it against its id: a bad local copy is dropped and fetched again, a peer's
  * bad bytes are fetched from another peer (or, with one peer, asked for once more), then reported.
  */
+/** Chunks in a worker's hands at once in a `get` (one being opened, the others being written). */
+const WRITES_PER_WORKER = 3;
+
 class ChunkSource {
   fetched = 0;
   local = 0;
