@@ -7,7 +7,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { Ajv } from 'ajv';
 import standaloneCode from 'ajv/dist/standalone/index.js';
-import { folderIndexSchema } from '../src/core/folder-index-schema.js';
+import { folderIndexSchema, packedIndexSchema } from '../src/core/folder-index-schema.js';
 import { manifestSchema } from '../src/core/manifest-schema.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -15,6 +15,7 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const VALIDATORS = [
   { file: 'src/core/generated/manifest-validate.ts', schema: manifestSchema, from: 'src/core/manifest-schema.ts' },
   { file: 'src/core/generated/folder-index-validate.ts', schema: folderIndexSchema, from: 'src/core/folder-index-schema.ts' },
+  { file: 'src/core/generated/packed-index-validate.ts', schema: packedIndexSchema, from: 'src/core/folder-index-schema.ts' },
 ] as const;
 
 /** The TypeScript module for one schema: ajv's generated ESM code, self-contained. */

@@ -336,17 +336,37 @@ test('parseManifest rejects a "__proto__" key coming from JSON text', () => {
   assert.throws(() => parseManifest(JSON.parse(text)), isBadManifest);
 });
 
-test('parseManifest reads versions 1 and 2, and rejects 3, "1", "2" and 0', () => {
-  for (const version of [1, 2]) {
+test('parseManifest reads versions 1, 2 and 3 (a packed folder), and rejects 4, "1", "2" and 0', () => {
+  for (const version of [1, 2, 3]) {
     const m = loose(SIGNED);
     m.version = version;
     assert.equal(parseManifest(m).version, version);
   }
-  for (const version of [3, '1', '2', 0]) {
+  for (const version of [4, '1', '2', 0]) {
     const m = loose(SIGNED);
     m.version = version;
     assert.throws(() => parseManifest(m), isBadManifest, String(version));
   }
+});
+
+test('a packed folder\'s manifest (v3): chunks of any size up to the chunk size, indexes unique but not positions', () => {
+  const m = loose(SIGNED);
+  m.version = 3;
+  const chunks = m.chunks as Array<{ index: number; id: string; size: number }>;
+  chunks.reverse().forEach((c, i) => { c.index = 1000 - i; });
+  assert.equal(parseManifest(m).chunks[0]!.index, 1000, 'indexes kept, in any order');
+  const twice = structuredClone(m);
+  (twice.chunks as Array<{ index: number }>)[1]!.index = 1000;
+  assert.throws(() => parseManifest(twice), (e: unknown) => isBadManifest(e) && /index 1000 is listed twice/.test((e as Error).message));
+  const big = structuredClone(m);
+  const first = (big.chunks as Array<{ size: number }>)[0]!;
+  const grown = (big.chunkSize as number) + 30;
+  big.totalBytes = (big.totalBytes as number) + grown - first.size;
+  first.size = grown;
+  assert.throws(() => parseManifest(big), isBadManifest);
+  const v2 = structuredClone(m);
+  v2.version = 2;
+  assert.throws(() => parseManifest(v2), (e: unknown) => isBadManifest(e) && /has index/.test((e as Error).message), 'a file\'s chunks stay at their positions');
 });
 
 test('parseManifest rejects a chunkSize below 4 KiB, above 16 MiB, or not an integer', () => {

@@ -114,8 +114,8 @@ test('send DIR then getFolder: every file (empty and multi-chunk too) and every 
   assert.equal(gotProgress.at(-1)?.folder?.doneFiles, 6);
   assert.ok(gotProgress.every((p, i) => i === 0 || p.doneBytes >= gotProgress[i - 1]!.doneBytes), 'bytes only go up');
   assert.equal(a.node.db.receivedPath(sent.folderFileId), got.path);
-  const readme = sent.index.entries.find((e) => e.path === 'readme.txt');
-  assert.equal(readme?.type === 'file' ? a.node.db.receivedPath(readme.fileId) : null, join(got.path, 'readme.txt'));
+  assert.equal(got.resumedChunks, 0);
+  assert.equal(sent.manifest.version, 3, 'one packed manifest for the whole folder');
 
   const again = await getFolder({ node: a.node, client: ab, folderFileId: sent.folderFileId, outDir: out });
   assert.equal(again.path, join(out, 'project (1)'));
@@ -190,11 +190,7 @@ test('the catalog tells folders from files and marks member files; a name finds 
   assert.equal(byId.get(sent.folderFileId)?.name, 'project');
   assert.equal(byId.get(file.fileId)?.kind, 'file');
   assert.equal(byId.get(file.fileId)?.inFolder, false);
-  const members = sent.index.entries.filter((e) => e.type === 'file');
-  for (const m of members) {
-    assert.equal(byId.get(m.fileId)?.inFolder, true, m.path);
-    assert.equal(byId.get(m.fileId)?.kind, 'file', m.path);
-  }
+  assert.equal(entries.length, 2, 'a packed folder is one entry: its members are no files of their own');
   assert.equal(await resolveFileRef(ab, a.node.creds, 'project'), sent.folderFileId);
   await assert.rejects(resolveFileRef(ab, a.node.creds, 'readme.txt'), hasCode('MANIFEST_NOT_FOUND'));
 });
@@ -277,25 +273,24 @@ test('an interrupted getFolder keeps what it fetched and checked, nothing under 
   const { net, a, b, ab, work } = await setup(t);
   const src = await makeTree(work);
   const sent = await sendFolder({ node: a.node, client: ab, dir: src, chunkSize: CHUNK });
-  const files = sent.index.entries.filter((e) => e.type === 'file');
-  const lastFile = files.at(-1)!;
-  const manifest = b.node.db.getManifest(lastFile.fileId)!;
-  await b.node.store.remove(manifest.chunks[0]!.id);
+  // A member chunk in the middle goes missing on the peer: the chunks before it are written.
+  const missing = 2;
+  await b.node.store.remove(sent.manifest.chunks[missing]!.id);
   const out = join(work, 'out');
   await assert.rejects(getFolder({ node: a.node, client: ab, folderFileId: sent.folderFileId, outDir: out }), hasCode('CHUNK_NOT_FOUND'));
   assert.deepEqual(await readdir(out), [PARTIAL_DIR], 'nothing under a final name');
-  const staged = await readdir(join(out, PARTIAL_DIR, `${sent.folderFileId}.dir`, 'files'));
-  assert.equal(staged.length, files.length - 1, 'every file before the failure is kept');
-  // A run that cannot even read the index (the peer is gone) keeps them too.
+  const applied = join(out, PARTIAL_DIR, `${sent.folderFileId}.dir`, 'applied');
+  assert.equal(await readFile(applied, 'utf8'), String(missing), 'every chunk before the missing one is written and counted');
+  // A run that cannot even read the manifest (the peer is gone) keeps them too.
   const gone = await net.add('gamma');
   const toGone = a.client(gone);
   await gone.server!.close();
   await assert.rejects(getFolder({ node: a.node, client: toGone, folderFileId: sent.folderFileId, outDir: out }), hasCode('PEER_UNREACHABLE'));
-  assert.deepEqual(await readdir(join(out, PARTIAL_DIR, `${sent.folderFileId}.dir`, 'files')), staged);
+  assert.equal(await readFile(applied, 'utf8'), String(missing));
 
   await sendFolder({ node: a.node, client: ab, dir: src, chunkSize: CHUNK }); // puts the lost chunk back
   const got = await getFolder({ node: a.node, client: ab, folderFileId: sent.folderFileId, outDir: out });
-  assert.equal(got.resumedFiles, files.length - 1);
+  assert.equal(got.resumedChunks, missing);
   assert.deepEqual(await snapshot(got.path), await snapshot(src));
   assert.deepEqual(await readdir(out), ['project']);
 });
@@ -472,8 +467,8 @@ test('symbolic links planted in the output folder are never followed: .p2pfx-par
   await assert.rejects(getFolder({ node: a.node, client: ab, folderFileId: sent.folderFileId, outDir: outLock }), hasCode('INVALID_ARGUMENT', /not followed/));
   await untouched('lock');
 
-  // Links inside the staging folder where its parts go: fetch/ and fetch/.p2pfx-partial refused (kept as they are), tree/ replaced.
-  for (const part of ['fetch', `fetch/${PARTIAL_DIR}`, 'files']) {
+  // Links inside the staging folder where its parts go: the count of chunks written is refused (kept as it is), tree/ replaced.
+  for (const part of ['applied']) {
     const out = join(work, `out-${part.replace(/\W/g, '-')}`);
     const stage = join(out, PARTIAL_DIR, `${sent.folderFileId}.dir`);
     await mkdir(join(stage, part, '..'), { recursive: true });

@@ -643,7 +643,7 @@ test(`every route of a node refuses hostile input with a stable 4xx code and sta
     bad('chunkSize below the minimum', (m) => { m.chunkSize = 4095; });
     bad('chunkSize over the maximum', (m) => { m.chunkSize = MAX_CHUNK_BYTES + 1; });
     bad('chunkSize as a string', (m) => { m.chunkSize = '4096'; });
-    bad('version 3', (m) => { m.version = 3; });
+    bad('version 4', (m) => { m.version = 4; });
     bad('version "1"', (m) => { m.version = '1'; });
     add(route, 'a fileId that is not the URL\'s', () => put(base, { id: rng.hex(32) }), { codes });
     bad('an uppercase fileId', (m) => { m.fileId = m.fileId.toUpperCase(); });

@@ -37,3 +37,44 @@ export const folderIndexSchema = {
     },
   },
 } as const;
+
+/** Folder index version 2: the index of a packed folder (core/folder-pack.ts). */
+export const PACKED_INDEX_VERSION = 2;
+
+/**
+ * A packed folder's index: each file's size, permission bits, mtime and place in the folder's
+ * stream of chunks (`chunk`: position in the manifest's list, `offset`: byte in that chunk's
+ * plaintext; absent for an empty file). Its bytes follow one another from there, across chunks.
+ */
+export const packedIndexSchema = {
+  $id: 'p2pfx/folder-index/2',
+  type: 'object',
+  additionalProperties: false,
+  required: ['version', 'entries'],
+  properties: {
+    version: { const: PACKED_INDEX_VERSION },
+    entries: {
+      type: 'array',
+      maxItems: MAX_FOLDER_ENTRIES,
+      items: {
+        type: 'object',
+        required: ['path', 'type'],
+        properties: { path: { type: 'string', maxLength: MAX_FOLDER_PATH_BYTES }, type: { enum: ['file', 'dir'] } },
+        if: { properties: { type: { const: 'file' } } },
+        then: {
+          additionalProperties: false,
+          required: ['path', 'type', 'size', 'mode', 'mtimeMs'],
+          properties: {
+            path: true, type: true,
+            size: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER },
+            mode: { type: 'integer', minimum: 0, maximum: 0o7777 },
+            mtimeMs: { type: 'number', minimum: 0, maximum: 1e15 },
+            chunk: { type: 'integer', minimum: 0, maximum: 0xfffffffe },
+            offset: { type: 'integer', minimum: 0, maximum: 0xffffffff },
+          },
+        },
+        else: { additionalProperties: false, properties: { path: true, type: true } },
+      },
+    },
+  },
+} as const;

@@ -7,7 +7,8 @@ import { BLOB_OVERHEAD_BYTES, MAX_BLOB_BYTES, MAX_CHUNK_BYTES, MIN_CHUNK_BYTES }
 export type CompiledValidator = ((data: unknown) => boolean) & { errors?: ReadonlyArray<{ instancePath: string; message?: string }> | null };
 
 /** Versions a receiver reads. */
-export const MANIFEST_VERSIONS = [1, 2] as const;
+/** Versions a receiver reads: 1 and 2 for files (2 without the whole-file hash), 3 for a packed folder. */
+export const MANIFEST_VERSIONS = [1, 2, 3] as const;
 export type ManifestVersion = (typeof MANIFEST_VERSIONS)[number];
 const MAX_METADATA_B64 = 8192;
 const MAX_ENVELOPES = 64;

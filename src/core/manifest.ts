@@ -17,6 +17,8 @@ import { BLOB_OVERHEAD_BYTES, MAX_BLOB_BYTES, MAX_CHUNK_BYTES, MIN_CHUNK_BYTES }
 
 /** The version new manifests are written in. */
 export const MANIFEST_VERSION = 2;
+/** A packed folder's manifest (core/folder-pack.ts): chunks of any size up to the chunk size, indexes unique but not positions. */
+export const PACKED_MANIFEST_VERSION = 3;
 export { MANIFEST_VERSIONS, manifestSchema, type ManifestVersion } from './manifest-schema.js';
 const MAX_NAME_BYTES = 255;
 
@@ -41,6 +43,11 @@ export interface FileMetadata {
   kind?: 'file' | 'folder';
   /** The file is a member of a folder: a receiving node's inbox leaves it to the folder index. */
   inFolder?: boolean;
+  /**
+   * A packed folder (manifest v3): the bytes of its index, which end the stream of chunks from a
+   * chunk boundary. `size` counts the whole stream, index included.
+   */
+  indexBytes?: number;
 }
 
 export interface Manifest {
@@ -84,12 +91,20 @@ export function parseManifest(input: unknown): Manifest {
   const seen = new Set<string>();
   let total = 0;
   const fullSize = m.chunkSize + BLOB_OVERHEAD_BYTES;
+  const packed = m.version === PACKED_MANIFEST_VERSION;
+  const indexes = new Set<number>();
   m.chunks.forEach((c, i) => {
-    if (c.index !== i) throw bad(`chunk at position ${i} has index ${c.index}`);
+    if (packed) {
+      // A packed folder's chunks keep their index (their nonce) across versions of the folder.
+      if (indexes.has(c.index)) throw bad(`chunk index ${c.index} is listed twice`);
+      indexes.add(c.index);
+    } else if (c.index !== i) throw bad(`chunk at position ${i} has index ${c.index}`);
     if (seen.has(c.id)) throw bad(`chunk ${c.id} is listed twice`);
     seen.add(c.id);
     const last = i === m.chunkCount - 1;
-    if (last ? c.size > fullSize : c.size !== fullSize) throw bad(`chunk ${i} has size ${c.size}, expected ${last ? `at most ${fullSize}` : fullSize}`);
+    if (packed ? c.size > fullSize : last ? c.size > fullSize : c.size !== fullSize) {
+      throw bad(`chunk ${i} has size ${c.size}, expected ${packed || last ? `at most ${fullSize}` : fullSize}`);
+    }
     total += c.size;
   });
   if (total !== m.totalBytes) throw bad(`totalBytes ${m.totalBytes} but chunks add up to ${total}`);
@@ -172,10 +187,16 @@ function checkMetadata(meta: unknown, version: ManifestVersion): FileMetadata {
   // The marks are optional: absent stays absent (older senders write neither), present must be right.
   if ('kind' in m && m.kind !== 'file' && m.kind !== 'folder') throw bad('metadata block has a kind that is neither file nor folder');
   if ('inFolder' in m && typeof m.inFolder !== 'boolean') throw bad('metadata block has an inFolder mark that is not a boolean');
+  if (version === PACKED_MANIFEST_VERSION) {
+    if (m.kind !== 'folder' || !Number.isSafeInteger(m.indexBytes) || (m.indexBytes as number) < 2 || (m.indexBytes as number) > (m.size as number)) {
+      throw bad('metadata block of a packed folder has no index size that fits it');
+    }
+  } else if ('indexBytes' in m) throw bad('metadata block has an index size, yet the manifest is not a packed folder');
   checkFileName(m.name);
   return {
     name: m.name, size: m.size as number, mtimeMs: m.mtimeMs, ...(m.sha256 !== undefined ? { sha256: m.sha256 } : {}),
     ...('kind' in m ? { kind: m.kind } : {}), ...('inFolder' in m ? { inFolder: m.inFolder } : {}),
+    ...(version === PACKED_MANIFEST_VERSION ? { indexBytes: m.indexBytes as number } : {}),
   };
 }
 

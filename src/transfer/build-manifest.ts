@@ -1,7 +1,7 @@
 import type { Credentials } from '../store/credentials.js';
 import { wrapForNode, wrapWithPassword, type KeyEnvelope } from '../core/envelope.js';
 import { BLOB_OVERHEAD_BYTES } from '../core/limits.js';
-import { MANIFEST_VERSION, sealMetadata, signManifest, type ChunkRef, type FileMetadata, type Manifest } from '../core/manifest.js';
+import { MANIFEST_VERSION, PACKED_MANIFEST_VERSION, sealMetadata, signManifest, type ChunkRef, type FileMetadata, type Manifest } from '../core/manifest.js';
 import type { FileKey } from './file-key.js';
 
 export interface ManifestInput {
@@ -29,7 +29,7 @@ export async function buildManifest(creds: Credentials, input: ManifestInput): P
   const totalBytes = input.chunks.reduce((sum, c) => sum + c.size, 0);
   if (totalBytes !== input.metadata.size + input.chunks.length * BLOB_OVERHEAD_BYTES) throw new Error('chunk sizes do not add up to the file size');
   return signManifest({
-    version: MANIFEST_VERSION,
+    version: input.metadata.indexBytes === undefined ? MANIFEST_VERSION : PACKED_MANIFEST_VERSION,
     fileId: key.fileId,
     chunkSize: input.chunkSize,
     chunkCount: input.chunks.length,

@@ -6,7 +6,7 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { P2pfxError, isErrorCode } from '../core/errors.js';
 import { workerScript } from '../own-files.js';
-import type { WorkerDone, WorkerReply, WorkerTask } from './crypto-tasks.js';
+import type { ReadPart, WorkerDone, WorkerReply, WorkerTask, WritePiece } from './crypto-tasks.js';
 import { transferable } from './transferable.js';
 
 type Pending = { resolve: (r: WorkerDone) => void; reject: (e: Error) => void };
@@ -20,7 +20,7 @@ interface Place { key: Uint8Array; fileId: Uint8Array; index: number; last: bool
 /** Reads chunks of one open file at their offsets and seals them, hashing the plaintext in order. */
 export interface FileSealer {
   /** The blob is written into `out` (moved to the worker and back) when it is large enough. */
-  readSeal(args: Place & { noncePrefix: Uint8Array; fd: number; position: number; length: number; name: string }, out: Buffer): Promise<{ id: string; blob: Buffer }>;
+  readSeal(args: Place & { noncePrefix: Uint8Array; fd: number; position: number; length: number; name: string; parts?: ReadPart[] }, out: Buffer): Promise<{ id: string; blob: Buffer }>;
   /** SHA-256 of every plaintext read, in the order readSeal() was called; null when not asked to hash. */
   digest(): Promise<string | null>;
 }
@@ -104,6 +104,19 @@ export class CryptoPool {
         return { blob: Buffer.from(r.blob!, 0, r.blobLength), plainLength: r.plainLength! };
       },
       digest: () => (hash ? this.digest(slot, stream) : Promise.resolve(null)),
+    };
+  }
+
+  /**
+   * Checks a packed folder's chunk against `id`, opens it at its place and writes its pieces
+   * into their files; chunks given to one pinned worker are written in the order given.
+   */
+  scatterer(): (args: Place & { id: string; pieces: WritePiece[] }, blob: Buffer, length: number) => Promise<Buffer> {
+    const { slot } = this.pin();
+    return async (args, blob, length) => {
+      const ab = transferable(blob);
+      const r = await this.run(slot, { op: 'openScatter', ...args, blob: ab, length }, [ab]);
+      return Buffer.from(r.blob!, 0, r.blobLength);
     };
   }
 

@@ -5,10 +5,24 @@
 
 export interface ChunkPlaceMsg { key: Uint8Array; fileId: Uint8Array; index: number; last: boolean }
 
+/**
+ * A piece of a packed folder's chunk: `length` bytes of the file at `path` from `position`. The
+ * worker opens it without following a link and refuses it (FILE_CHANGED) unless it is still a
+ * regular file of `size` bytes.
+ */
+export interface ReadPart { path: string; position: number; length: number; size: number }
+
 export type WorkerTask =
-  | (ChunkPlaceMsg & { op: 'readSeal'; seq: number; noncePrefix: Uint8Array; fd: number; position: number; length: number; name: string; out: ArrayBuffer; stream: number; hash: boolean })
+  | (ChunkPlaceMsg & { op: 'readSeal'; seq: number; noncePrefix: Uint8Array; fd: number; position: number; length: number; name: string; out: ArrayBuffer; stream: number; hash: boolean; parts?: ReadPart[] })
   | (ChunkPlaceMsg & { op: 'openWrite'; seq: number; id: string; blob: ArrayBuffer; length: number; fd: number; position: number; stream: number; hash: boolean })
-  | { op: 'digest'; seq: number; stream: number };
+  | { op: 'digest'; seq: number; stream: number }
+  | (ChunkPlaceMsg & { op: 'openScatter'; seq: number; id: string; blob: ArrayBuffer; length: number; pieces: WritePiece[] });
+
+/**
+ * Where a piece of a packed folder's chunk goes: `length` bytes from the chunk's byte
+ * `chunkOffset` into the file at `path` (already created, never followed if a link) at `fileOffset`.
+ */
+export interface WritePiece { path: string; fileOffset: number; chunkOffset: number; length: number }
 
 export interface WorkerDone {
   seq: number;

@@ -3,13 +3,13 @@
 // (format v1, folder members) — so the main thread only drives sockets. Every buffer handed in
 // is handed back for reuse; plaintext goes through one buffer of the worker's own.
 import { createHash, type Hash } from 'node:crypto';
-import { readSync, write } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync, write, writeSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
 import { chunkId, openChunkInto, sealChunkInto } from '../core/chunk.js';
 import { P2pfxError } from '../core/errors.js';
 import { collectEvery } from '../core/gc.js';
 import { BLOB_OVERHEAD_BYTES } from '../core/limits.js';
-import type { WorkerDone, WorkerReply, WorkerTask } from './crypto-tasks.js';
+import type { ReadPart, WorkerDone, WorkerReply, WorkerTask, WritePiece } from './crypto-tasks.js';
 
 if (!parentPort) throw new Error('crypto-worker runs only as a worker thread');
 const port = parentPort;
@@ -43,7 +43,9 @@ function fail(task: WorkerTask, err: unknown): void {
 function run(task: WorkerTask): [WorkerDone, ArrayBuffer[]] | Promise<[WorkerDone, ArrayBuffer[]]> {
   switch (task.op) {
     case 'readSeal': {
-      const plain = readExactly(task.fd, plainOf(task.length), task.length, task.position, task.name);
+      const plain = task.parts === undefined
+        ? readExactly(task.fd, plainOf(task.length), task.length, task.position, task.name)
+        : readParts(task.parts, plainOf(task.length), task.length);
       if (task.hash) stream(task.stream).update(plain);
       const out = task.out.byteLength >= task.length + BLOB_OVERHEAD_BYTES ? new Uint8Array(task.out) : Buffer.allocUnsafeSlow(task.length + BLOB_OVERHEAD_BYTES);
       const blob = sealChunkInto(out, task.key, task.noncePrefix, task, plain);
@@ -60,6 +62,12 @@ function run(task: WorkerTask): [WorkerDone, ArrayBuffer[]] | Promise<[WorkerDon
         { seq: task.seq, ok: true, blob: task.blob, blobLength: task.length, plainLength: plain.length },
         [task.blob],
       ]);
+    }
+    case 'openScatter': {
+      const blob = new Uint8Array(task.blob, 0, task.length);
+      const plain = checkedOpen(task, blob, blob);
+      scatter(plain, task.pieces);
+      return [{ seq: task.seq, ok: true, blob: task.blob, blobLength: task.length, plainLength: plain.length }, [task.blob]];
     }
     case 'digest': {
       const digest = stream(task.stream).digest('hex');
@@ -81,6 +89,43 @@ function checkedOpen(task: { id: string; key: Uint8Array; fileId: Uint8Array; in
 function plainOf(length: number): Buffer {
   if (plainBuffer.length < length) plainBuffer = Buffer.allocUnsafeSlow(length);
   return plainBuffer;
+}
+
+/** A packed folder's chunk written out: each piece into its file (created before, never followed). */
+function scatter(plain: Buffer, pieces: readonly WritePiece[]): void {
+  for (const piece of pieces) {
+    if (piece.chunkOffset + piece.length > plain.length) throw new P2pfxError('BAD_MANIFEST', `folder index: ${piece.path} runs past its chunk`);
+    const fd = openSync(piece.path, constants.O_WRONLY | constants.O_NOFOLLOW);
+    try {
+      const data = plain.subarray(piece.chunkOffset, piece.chunkOffset + piece.length);
+      for (let done = 0; done < data.length;) done += writeSync(fd, data, done, data.length - done, piece.fileOffset + done);
+    } finally {
+      closeSync(fd);
+    }
+  }
+}
+
+/** A packed folder's chunk: each piece read from its own file, one after the other. */
+function readParts(parts: readonly ReadPart[], buffer: Buffer, length: number): Buffer {
+  let at = 0;
+  for (const part of parts) {
+    let fd: number;
+    try {
+      fd = openSync(part.path, constants.O_RDONLY | constants.O_NOFOLLOW);
+    } catch (err) {
+      throw new P2pfxError('FILE_CHANGED', `${part.path} is gone or became a link while the folder was being sent`, { cause: err });
+    }
+    try {
+      const st = fstatSync(fd);
+      if (!st.isFile() || st.size !== part.size) throw new P2pfxError('FILE_CHANGED', `${part.path} changed while the folder was being sent`);
+      readExactly(fd, buffer.subarray(at), part.length, part.position, part.path);
+    } finally {
+      closeSync(fd);
+    }
+    at += part.length;
+  }
+  if (at !== length) throw new Error('a packed chunk\'s pieces do not add up to its length');
+  return buffer.subarray(0, length);
 }
 
 function readExactly(fd: number, buffer: Buffer, length: number, position: number, name: string): Buffer {

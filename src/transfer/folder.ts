@@ -18,20 +18,24 @@ import {
 } from '../core/folder-index.js';
 import { isFileId } from '../core/ids.js';
 import { DEFAULT_CHUNK_BYTES } from '../core/limits.js';
-import { checkFileName, plaintextBytes, type Manifest } from '../core/manifest.js';
+import { checkFileName, PACKED_MANIFEST_VERSION, plaintextBytes, type Manifest } from '../core/manifest.js';
 import type { PeerClient, Recipient } from '../net/client.js';
 import { checkManifest } from '../pki/manifest-trust.js';
 import { writeFileAtomic } from '../store/fs-atomic.js';
 import type { LocalNode } from '../store/local-node.js';
 import { acquirePidLock } from '../store/pid-lock.js';
 import { CryptoPool } from './crypto-pool.js';
-import { getFile, receiveFile, PARTIAL_DIR, type GetResult } from './get.js';
+import { firstManifest, getFile, receiveFile, PARTIAL_DIR, type GetResult } from './get.js';
+import { receivePacked } from './folder-packed.js';
+import { Swarm } from './swarm.js';
+import { ownDir, publishDir, Staging, TreeBuilder } from './folder-tree.js';
 import type { ProgressListener, TransferProgress } from './progress.js';
-import { checkChunkSize, sendFile } from './send.js';
+import { checkChunkSize, sendFile, sendPacked } from './send.js';
+import type { ReadPart } from './crypto-tasks.js';
+import { encodePackedIndex, layoutMembers, type PackedEntry, type PackedIndex } from '../core/folder-pack.js';
 
 /** Folder indexes this node sent, kept so that an unchanged folder is sent again under the same file id. */
 export const SENT_FOLDERS_DIR = 'folders';
-const MAX_NAME_SUFFIX = 9999;
 
 // =============================== sending ===============================
 
@@ -72,14 +76,15 @@ export interface SendFolderResult {
   sentChunks: number;
   /** Symbolic links and special files (sockets, FIFOs, devices): listed, never sent or followed. */
   skipped: SkippedEntry[];
-  index: FolderIndex;
-  /** The manifest of the folder index. */
+  /** The folder's index as sent: every directory, every file's size, mode, mtime and place. */
+  index: PackedIndex;
+  /** The folder's manifest (a packed folder, version 3). */
   manifest: Manifest;
   /** The peer the folder was addressed to, or null for storage only. */
   recipient: Recipient | null;
 }
 
-interface SourceFile { path: string; abs: string; size: number; dev: number; ino: number }
+interface SourceFile { path: string; abs: string; size: number; dev: number; ino: number; mode: number; mtimeMs: number }
 interface WalkedFolder { root: string; name: string; files: SourceFile[]; dirs: string[]; skipped: SkippedEntry[] }
 
 /**
@@ -98,46 +103,55 @@ export async function sendFolder(opts: SendFolderOptions): Promise<SendFolderRes
   const recipients = [...(recipient ? [recipient] : []), ...(opts.recipients ?? [])];
   const pool = opts.pool ?? new CryptoPool();
   const totalBytes = walked.files.reduce((sum, f) => sum + f.size, 0);
-  const totalChunks = walked.files.reduce((sum, f) => sum + Math.max(1, Math.ceil(f.size / chunkSize)), 0);
-  const tally = { files: 0, bytes: 0, chunks: 0 };
-  const report = (phase: TransferProgress['phase'], path: string, p: TransferProgress | null) => opts.onProgress?.({
+  // Progress in bytes and chunks of the stream (the index included), files counted as their
+  // bytes go: the chunks leave in the layout's order.
+  const report = (phase: TransferProgress['phase'], p: TransferProgress | null) => opts.onProgress?.({
     phase, name: walked.name,
-    doneBytes: Math.min(totalBytes, tally.bytes + (p?.doneBytes ?? 0)), totalBytes,
-    doneChunks: Math.min(totalChunks, tally.chunks + (p?.doneChunks ?? 0)), totalChunks,
-    folder: { path, fileDoneBytes: p?.doneBytes ?? 0, fileTotalBytes: p?.totalBytes ?? 0, doneFiles: tally.files, totalFiles: walked.files.length },
+    doneBytes: Math.min(totalBytes, p?.doneBytes ?? totalBytes), totalBytes,
+    doneChunks: p?.doneChunks ?? 0, totalChunks: p?.totalChunks ?? 0,
+    folder: { path: '', fileDoneBytes: 0, fileTotalBytes: 0, doneFiles: p === null ? walked.files.length : filesBefore(p.doneBytes), totalFiles: walked.files.length },
   });
-  // Members and the index are hashed whole: the index records each member's SHA-256, which binds
-  // the members' bytes to the folder (format v2 leaves the whole-file hash out of plain files).
-  const common = { node: opts.node, client: opts.client, pool, chunkSize, password: opts.password, concurrency: opts.concurrency, peerKey: false, recipients, signal: opts.signal, wholeHash: true };
-  try {
-    const entries: FolderEntry[] = walked.dirs.map((path): FolderDirEntry => ({ path, type: 'dir' }));
-    let sentChunks = 0;
-    let chunkCount = 0;
-    for (const f of walked.files) {
-      await sameFile(f);
-      const r = await sendFile({
-        ...common, path: f.abs, name: basename(f.abs), metadataExtra: { inFolder: true },
-        onProgress: (p) => report(p.phase === 'done' ? 'sending' : p.phase, f.path, p),
-      });
-      // Replaced by a link (or another file) while it was read: refused before the index names it.
-      await sameFile(f);
-      entries.push({ path: f.path, type: 'file', fileId: r.fileId, size: r.size, sha256: wholeDigest(r) });
-      sentChunks += r.sentChunks;
-      chunkCount += r.chunkCount;
-      tally.files++;
-      tally.bytes += r.size;
-      tally.chunks += r.chunkCount;
-      report('sending', f.path, null);
+  const ends: number[] = [];
+  for (const f of walked.files) ends.push((ends.at(-1) ?? 0) + f.size);
+  const filesBefore = (bytes: number) => {
+    let lo = 0;
+    for (let hi = ends.length; lo < hi;) {
+      const mid = (lo + hi) >> 1;
+      if (ends[mid]! <= bytes) lo = mid + 1;
+      else hi = mid;
     }
-    const json = encodeFolderIndex(entries);
+    return lo;
+  };
+  // One transfer (DESIGN "Formats > Folder, packed"): the members' bytes packed into chunks, the
+  // index after them, one key, one manifest, one set of envelopes — one scrypt with a password.
+  try {
+    const layout = layoutMembers(walked.files, chunkSize);
+    const entries: PackedEntry[] = [
+      ...walked.dirs.map((path): PackedEntry => ({ path, type: 'dir' })),
+      ...walked.files.map((f, i): PackedEntry => ({ path: f.path, type: 'file', size: f.size, mode: f.mode, mtimeMs: f.mtimeMs, ...layout.places[i] })),
+    ];
+    const json = encodePackedIndex(entries);
     const indexPath = await writeSentIndex(opts.node, walked.root, json);
-    const sent = await sendFile({ ...common, path: indexPath, name: walked.name, metadataExtra: { kind: 'folder' } });
-    sentChunks += sent.sentChunks;
-    chunkCount += sent.chunkCount;
-    report('done', '', null);
+    const indexBytes = Buffer.byteLength(json);
+    const part = (f: SourceFile, position: number, length: number): ReadPart => ({ path: f.abs, position, length, size: f.size });
+    const chunks = layout.chunks.map((c) => ({ length: c.length, parts: c.parts.map((p) => part(walked.files[p.member]!, p.from, p.length)) }));
+    for (let at = 0; at < indexBytes; at += chunkSize) {
+      const length = Math.min(chunkSize, indexBytes - at);
+      chunks.push({ length, parts: [{ path: indexPath, position: at, length, size: indexBytes }] });
+    }
+    // The journal keeps the key while the listing is the same: same paths, sizes, modes, mtimes
+    // (all in the index) and the same files (inodes), so an unchanged folder resends nothing.
+    const listing = createHash('sha256').update(json);
+    for (const f of walked.files) listing.update(`\0${f.dev}:${f.ino}`);
+    const stamp = { path: `folder:${walked.root}`, mtimeMs: parseInt(listing.digest('hex').slice(0, 12), 16) };
+    const sent = await sendPacked({
+      ...opts, path: walked.root, pool, recipients, peerKey: false, name: walked.name,
+      onProgress: (p) => report(p.phase === 'done' ? 'sending' : p.phase, p),
+    }, { stamp, size: totalBytes + indexBytes, chunks, metadata: { kind: 'folder', indexBytes } }, chunkSize);
+    report('done', null);
     return {
-      folderFileId: sent.fileId, name: walked.name, files: walked.files.length, dirs: walked.dirs.length, bytes: tally.bytes,
-      chunkCount, sentChunks, skipped: walked.skipped, index: parseFolderIndex(JSON.parse(json)), manifest: sent.manifest, recipient,
+      folderFileId: sent.fileId, name: walked.name, files: walked.files.length, dirs: walked.dirs.length, bytes: totalBytes,
+      chunkCount: sent.chunkCount, sentChunks: sent.sentChunks, skipped: walked.skipped, index: JSON.parse(json) as PackedIndex, manifest: sent.manifest, recipient,
     };
   } finally {
     if (!opts.pool) await pool.close();
@@ -199,7 +213,7 @@ async function walkFolder(dir: string): Promise<WalkedFolder> {
         if (depth + 1 > MAX_FOLDER_DEPTH) throw tooMuch(`${escapePath(path)} is more than ${MAX_FOLDER_DEPTH} folders deep`);
         walked.dirs.push(path);
         await visit(path, depth + 1);
-      } else if (info.isFile()) walked.files.push({ path, abs: join(root, path), size: info.size, dev: info.dev, ino: info.ino });
+      } else if (info.isFile()) walked.files.push({ path, abs: join(root, path), size: info.size, dev: info.dev, ino: info.ino, mode: info.mode & 0o7777, mtimeMs: info.mtimeMs });
       else walked.skipped.push({ path, type: 'special' });
       if (walked.files.length + walked.dirs.length > MAX_FOLDER_ENTRIES) throw tooMuch(`it holds more than ${MAX_FOLDER_ENTRIES} files and folders`);
     }
@@ -279,15 +293,17 @@ export interface GetFolderResult {
   name: string;
   /** Where the folder landed. */
   path: string;
-  /** SHA-256 of the folder index (which names every file's SHA-256). */
-  sha256: string;
+  /** SHA-256 of a v1 folder index (which names every file's SHA-256); null for a packed folder. */
+  sha256: string | null;
   files: number;
   dirs: number;
   bytes: number;
   fetchedChunks: number;
   localChunks: number;
-  /** Member files found complete and checked in the staging folder of an earlier, interrupted run. */
+  /** Member files found complete and checked in the staging folder of an earlier, interrupted run (v1 folders). */
   resumedFiles: number;
+  /** Chunks of a packed folder found written by an earlier, interrupted run. */
+  resumedChunks?: number;
   /** Chunks fetched from each peer, by its address, over all member files. */
   fromPeers: Record<string, number>;
   /** What went wrong with a peer on the way, not fatal while another had the chunk (as getFile reports). */
@@ -317,11 +333,42 @@ export async function getFolder(opts: GetFolderOptions): Promise<GetFolderResult
   const pool = opts.pool ?? new CryptoPool();
   try {
     const stage = new Staging(await ownDir(join(partDir, `${folderFileId}.dir`)));
+    const clients = opts.clients ?? (opts.client ? [opts.client] : []);
+    const manifest = clients.length === 0 ? await storedManifest(node, folderFileId) : await firstManifest(clients, folderFileId, node);
+    if (manifest.version === PACKED_MANIFEST_VERSION) return await getPacked(opts, manifest, clients, outDir, stage, pool);
     return await assembleFolder(opts, outDir, stage, new MemberSource(opts, pool));
   } finally {
     await release();
     await rmdir(partDir).catch(() => undefined);
     if (!opts.pool) await pool.close();
+  }
+}
+
+/** A manifest this node holds (a folder sent to it), checked again: its signer may be revoked since. */
+async function storedManifest(node: LocalNode, fileId: string): Promise<Manifest> {
+  const raw = node.db.getManifest(fileId);
+  if (!raw) throw new P2pfxError('MANIFEST_NOT_FOUND', `folder ${fileId} is not held by this node`);
+  return checkManifest(raw, node.creds.caCertPem, node.revocation.current());
+}
+
+/** A packed folder (one manifest): transfer/folder-packed.ts, with this module's staging rules. */
+async function getPacked(opts: GetFolderOptions, manifest: Manifest, clients: readonly PeerClient[], outDir: string, stage: Staging, pool: CryptoPool): Promise<GetFolderResult> {
+  const swarm = clients.length === 0 ? null : new Swarm(clients);
+  try {
+    const r = await receivePacked({
+      node: opts.node, manifest, swarm, outDir, stage, pool, password: opts.password, askPassword: opts.askPassword,
+      concurrency: opts.concurrency, onProgress: opts.onProgress, signal: opts.signal,
+    });
+    return {
+      folderFileId: manifest.fileId, name: r.name, path: r.path, sha256: null, files: r.files, dirs: r.dirs, bytes: r.bytes,
+      fetchedChunks: r.fetchedChunks, localChunks: r.localChunks, resumedFiles: 0, resumedChunks: r.resumedChunks,
+      fromPeers: swarm?.counts() ?? {}, peerProblems: swarm?.problems ?? [],
+    };
+  } catch (err) {
+    // A transport failure keeps what was written (and its count) for the next run; bad data keeps nothing.
+    if (!isResumable(err)) await rm(stage.root, { recursive: true, force: true });
+    else await rmdir(stage.root).catch(() => undefined); // kept only when something was written
+    throw err;
   }
 }
 
@@ -507,143 +554,4 @@ class FolderGetProgress {
       folder: { path, fileDoneBytes, fileTotalBytes, doneFiles: this.doneFiles, totalFiles: this.totalFiles },
     });
   }
-}
-
-/** The staging folder of one folder download. */
-class Staging {
-  constructor(readonly root: string) {}
-
-  sub(name: 'index' | 'fetch' | 'files' | 'tree'): string {
-    return join(this.root, name);
-  }
-
-  /** An empty subfolder: whatever was there before (a link included, never followed) is removed. */
-  async fresh(name: 'index' | 'tree'): Promise<string> {
-    const path = this.sub(name);
-    await rm(path, { recursive: true, force: true });
-    await mkdir(path);
-    return ownDir(path);
-  }
-}
-
-/**
- * Makes `path` a folder: created now, or already there as a real folder. A symbolic link (or a
- * file) there is refused, never followed nor replaced: it is not ours.
- */
-async function ownDir(path: string): Promise<string> {
-  try {
-    await mkdir(path);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-  }
-  const info = await lstat(path);
-  if (!info.isDirectory()) {
-    throw new P2pfxError('INVALID_ARGUMENT', `${escapePath(path)} is ${info.isSymbolicLink() ? 'a symbolic link' : 'not a folder'}: p2pfx does not write through it`, {
-      hint: 'p2pfx keeps unfinished downloads there; remove what is in the way (it was not made by p2pfx), then get again.',
-    });
-  }
-  return path;
-}
-
-/**
- * Builds the folder's tree in a fresh staging folder, one mkdir or link at a time. Each folder is
- * made here and its identity (device, inode) noted; before anything goes into a folder, it is
- * checked to still be that very folder — a symbolic link swapped in is never written through.
- * A name that already exists is a collision (a filesystem that ignores case or Unicode form):
- * refused, nothing overwritten.
- */
-class TreeBuilder {
-  private readonly made = new Map<string, { dev: number; ino: number }>();
-
-  constructor(readonly root: string) {}
-
-  async start(): Promise<void> {
-    await rm(this.root, { recursive: true, force: true });
-    await mkdir(this.root);
-    await this.note('');
-  }
-
-  async dir(rel: string): Promise<void> {
-    if (this.made.has(rel)) return;
-    const parent = parentOf(rel);
-    await this.dir(parent);
-    await this.check(parent);
-    try {
-      await mkdir(this.abs(rel));
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw collision(rel);
-      throw err;
-    }
-    await this.note(rel);
-  }
-
-  async file(rel: string, from: string): Promise<void> {
-    const parent = parentOf(rel);
-    await this.dir(parent);
-    await this.check(parent);
-    try {
-      await link(from, this.abs(rel));
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw collision(rel);
-      throw err;
-    }
-  }
-
-  private abs(rel: string): string {
-    return rel === '' ? this.root : join(this.root, ...rel.split('/'));
-  }
-
-  private async note(rel: string): Promise<void> {
-    const info = await lstat(this.abs(rel));
-    if (!info.isDirectory()) throw swapped(rel);
-    this.made.set(rel, { dev: info.dev, ino: info.ino });
-  }
-
-  private async check(rel: string): Promise<void> {
-    const info = await lstat(this.abs(rel));
-    const mine = this.made.get(rel);
-    if (!mine || !info.isDirectory() || info.dev !== mine.dev || info.ino !== mine.ino) throw swapped(rel);
-  }
-}
-
-function parentOf(rel: string): string {
-  const at = rel.lastIndexOf('/');
-  return at < 0 ? '' : rel.slice(0, at);
-}
-
-function collision(rel: string): P2pfxError {
-  return new P2pfxError('BAD_MANIFEST', `folder index: ${escapePath(rel)} names the same entry as another of its paths on this filesystem`, {
-    hint: 'The folder holds names that differ only in case or Unicode form, which this filesystem does not keep apart; get it onto a case-sensitive filesystem.',
-  });
-}
-
-function swapped(rel: string): P2pfxError {
-  return new P2pfxError('INVALID_ARGUMENT', `the staging folder ${escapePath(rel || '.')} was replaced while the folder was being built; nothing was written through it`, {
-    hint: 'Something else writes into the output folder\'s .p2pfx-partial/; stop it, then get again.',
-  });
-}
-
-/**
- * Moves the finished tree to OUT/NAME, or NAME (1), NAME (2)…: the name is claimed with mkdir
- * (which fails on anything there, a symbolic link included), then the tree is renamed over that
- * empty claim — never over an existing file or folder.
- */
-async function publishDir(tree: string, outDir: string, name: string): Promise<string> {
-  for (let n = 0; n <= MAX_NAME_SUFFIX; n++) {
-    const candidate = join(outDir, n === 0 ? name : `${name} (${n})`);
-    try {
-      await mkdir(candidate);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EEXIST') continue;
-      throw err;
-    }
-    try {
-      await rename(tree, candidate);
-      return candidate;
-    } catch (err) {
-      await rmdir(candidate).catch(() => undefined);
-      throw err;
-    }
-  }
-  throw new P2pfxError('INVALID_ARGUMENT', `too many folders named ${escapePath(name)} in ${outDir}`);
 }

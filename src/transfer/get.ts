@@ -77,7 +77,7 @@ export async function getFile(opts: GetOptions): Promise<GetResult> {
 }
 
 /** The file's manifest from the first peer that has it (each is checked; they differ at most in envelopes). */
-async function firstManifest(clients: readonly PeerClient[], fileId: string, node: LocalNode): Promise<Manifest> {
+export async function firstManifest(clients: readonly PeerClient[], fileId: string, node: LocalNode): Promise<Manifest> {
   let last: unknown = null;
   for (const client of clients) {
     try {

@@ -16,8 +16,8 @@ import { hasOwnEnvelope, unlockDataKey } from './unlock.js';
 
 export type InboxEvent =
   | { type: 'received'; kind: 'file'; fileId: string; name: string; path: string; size: number; sha256: string | null; sender: string; senderName: string }
-  /** A whole folder: `size` is the bytes of all its files, `sha256` the folder index's. */
-  | { type: 'received'; kind: 'folder'; fileId: string; name: string; path: string; size: number; sha256: string; files: number; dirs: number; sender: string; senderName: string }
+  /** A whole folder: `size` is the bytes of all its files, `sha256` a v1 folder index's (null for a packed folder). */
+  | { type: 'received'; kind: 'folder'; fileId: string; name: string; path: string; size: number; sha256: string | null; files: number; dirs: number; sender: string; senderName: string }
   | { type: 'failed'; fileId: string; sender: string; senderName: string; code: string; message: string };
 
 export class Inbox {

@@ -5,6 +5,7 @@ import { basename } from 'node:path';
 import { P2pfxError } from '../core/errors.js';
 import { BLOB_OVERHEAD_BYTES, DEFAULT_CHUNK_BYTES, MAX_CHUNK_BYTES, MAX_MISSING_IDS, MIN_CHUNK_BYTES } from '../core/limits.js';
 import type { ChunkRef, FileMetadata, Manifest } from '../core/manifest.js';
+import type { ReadPart } from './crypto-tasks.js';
 import type { PeerClient, Recipient } from '../net/client.js';
 import type { LocalNode } from '../store/local-node.js';
 import { buildManifest } from './build-manifest.js';
@@ -74,12 +75,35 @@ export function checkChunkSize(chunkSize: number): number {
 export async function sendFile(opts: SendOptions): Promise<SendResult> {
   const chunkSize = checkChunkSize(opts.chunkSize ?? DEFAULT_CHUNK_BYTES);
   const file = await resolveSourceFile(opts.path);
+  return sendSource(opts, file, chunkSize, null);
+}
+
+/**
+ * A stream of chunks made of several files (a packed folder, core/folder-pack.ts): chunk `i`
+ * holds `chunks[i].parts`, read one after the other. Its journal stamp stands for the whole
+ * listing, so an unchanged folder resumes and resends under the same key.
+ */
+export interface PackedSource {
+  /** The journal's name for it (not a real path) and the listing's digest as its "mtime". */
+  stamp: { path: string; mtimeMs: number };
+  size: number;
+  chunks: ReadonlyArray<{ length: number; parts: ReadPart[] }>;
+  /** What the sealed metadata says beyond name, size and mtime (kind 'folder', indexBytes). */
+  metadata: Partial<FileMetadata>;
+}
+
+/** Sends a packed folder's stream: one key, one manifest (version 3). */
+export async function sendPacked(opts: SendOptions, source: PackedSource, chunkSize: number): Promise<SendResult> {
+  return sendSource(opts, { path: source.stamp.path, size: source.size, mtimeMs: source.stamp.mtimeMs }, chunkSize, source);
+}
+
+async function sendSource(opts: SendOptions, file: { path: string; size: number; mtimeMs: number }, chunkSize: number, packed: PackedSource | null): Promise<SendResult> {
   const stamp = { path: file.path, chunkSize, size: file.size, mtimeMs: file.mtimeMs };
   // Asked first: it proves the peer is there and who it is before any file is read.
   const recipient = opts.peerKey === false ? null : await opts.client.recipient();
   const pool = opts.pool ?? new CryptoPool();
   try {
-    const run = new SendRun({ ...opts, pool, recipient }, file, chunkSize);
+    const run = new SendRun({ ...opts, pool, recipient }, file, chunkSize, packed);
     const first = await run.attempt(fileKeyFor(opts.node, stamp));
     if (first !== 'changed') return first;
     // Re-sealing gave other bytes than a previous run under the same key: the file changed
@@ -100,11 +124,16 @@ class SendRun {
   /** Chunks sealing, sent and not yet landed at once. */
   private readonly window: number;
 
-  constructor(private readonly opts: SendOptions & { pool: CryptoPool; recipient: Recipient | null }, private readonly file: { path: string; size: number; mtimeMs: number }, private readonly chunkSize: number) {
+  constructor(
+    private readonly opts: SendOptions & { pool: CryptoPool; recipient: Recipient | null },
+    private readonly file: { path: string; size: number; mtimeMs: number },
+    private readonly chunkSize: number,
+    private readonly packed: PackedSource | null,
+  ) {
     this.path = file.path;
     this.size = file.size;
     this.name = opts.name ?? basename(file.path);
-    this.count = Math.max(1, Math.ceil(file.size / chunkSize));
+    this.count = packed ? packed.chunks.length : Math.max(1, Math.ceil(file.size / chunkSize));
     this.window = Math.max(1, opts.concurrency ?? DEFAULT_SEND_CONCURRENCY);
   }
 
@@ -115,7 +144,7 @@ class SendRun {
     // it, where a hash is wanted) and the peer lacks none of its chunks.
     const quick = key.complete && (key.sha256 !== null || !wholeHash) && key.sealed.size === this.count;
     const { pool, client, node } = this.opts;
-    const fh = await open(this.path, 'r');
+    const fh = this.packed ? null : await open(this.path, 'r');
     const sealer = pool.fileSealer({ wholeHash: wholeHash && !quick });
     // Buffers: the chunks sealing, sent and not yet landed, and one spare.
     const blobs = new BufferRing(this.chunkSize + BLOB_OVERHEAD_BYTES, this.window + 1);
@@ -155,14 +184,16 @@ class SendRun {
           continue;
         }
         throwIfCancelled(this.opts.signal, this.name);
-        const position = index * this.chunkSize;
-        const length = Math.min(this.chunkSize, this.size - position);
+        const piece = this.packed?.chunks[index];
+        const position = piece ? 0 : index * this.chunkSize;
+        const length = piece ? piece.length : Math.min(this.chunkSize, this.size - position);
         // Read and sealed in file order by one worker (which hashes the whole plaintext on the
         // way where asked); journalled before the chunk can leave, compared with the journal
         // when it was sealed before under this key.
         const sealed = sealer.readSeal({
-          key: key.dataKey, noncePrefix: key.noncePrefix, fileId: key.fileIdBytes, index, last: index === this.count - 1,
-          fd: fh.fd, position, length, name: this.name,
+          // A packed folder's chunks are all sealed as not-last: the signed list fixes their number.
+          key: key.dataKey, noncePrefix: key.noncePrefix, fileId: key.fileIdBytes, index, last: !piece && index === this.count - 1,
+          fd: fh?.fd ?? -1, position, length, name: this.name, ...(piece ? { parts: piece.parts } : {}),
         }, blobs.take()).then((r) => {
           if (previous !== undefined && previous.id !== r.id) throw new FileChangedSignal();
           chunks[index] = { index, id: r.id, size: r.blob.length };
@@ -193,7 +224,7 @@ class SendRun {
       throw err;
     } finally {
       await Promise.allSettled(checks);
-      await fh.close();
+      await fh?.close();
     }
   }
 
@@ -213,7 +244,10 @@ class SendRun {
     const manifest = await buildManifest(node.creds, {
       key, chunkSize: this.chunkSize, chunks, password: this.opts.password,
       recipients: [...(this.opts.recipient ? [this.opts.recipient] : []), ...(this.opts.recipients ?? [])],
-      metadata: { ...this.opts.metadataExtra, name: this.name, size: this.size, mtimeMs: this.file.mtimeMs, ...(sha256 === null ? {} : { sha256 }) },
+      metadata: {
+        ...this.opts.metadataExtra, ...this.packed?.metadata, name: this.name, size: this.size,
+        mtimeMs: this.packed ? Date.now() : this.file.mtimeMs, ...(sha256 === null ? {} : { sha256 }),
+      },
     });
     node.db.putManifest(manifest);
     await client.putManifest(manifest);
