@@ -529,3 +529,45 @@ test('parseFolderIndex: bounded counts; encodeFolderIndex sorts and round-trips'
   assert.deepEqual(parseFolderIndex(JSON.parse(json)).entries.map((e) => e.path), ['a', 'b', 'b/c.txt']);
   assert.equal(encodeFolderIndex([...entries].reverse()), json, 'same folder, same bytes');
 });
+
+test('a changed folder keeps its id and sends only the changed files\' chunks and the new index; a get brings the new version', async (t) => {
+  const { a, b, ab, work } = await setup(t);
+  const src = join(work, 'many');
+  // 40 small files of 1 KiB: three 16 KiB chunks of packed files, plus a large file of 4 chunks.
+  for (let i = 0; i < 40; i++) {
+    await mkdir(join(src, `d${i % 4}`), { recursive: true });
+    await writeFile(join(src, `d${i % 4}`, `f${String(i).padStart(2, '0')}.txt`), randomBytes(1024));
+  }
+  await writeFile(join(src, 'large.bin'), randomBytes(4 * CHUNK));
+  const first = await sendFolder({ node: a.node, client: ab, dir: src, chunkSize: CHUNK });
+  assert.equal(first.sentChunks, first.chunkCount);
+  const storeBefore = (await b.node.store.list('', 10_000)).length;
+
+  const unchanged = await sendFolder({ node: a.node, client: ab, dir: src, chunkSize: CHUNK });
+  assert.equal(unchanged.folderFileId, first.folderFileId);
+  assert.equal(unchanged.sentChunks, 0, 'an unchanged folder moves no chunk');
+
+  // One small file changes (new bytes, same size): its chunk is packed again, and the index changes.
+  await writeFile(join(src, 'd1', 'f05.txt'), randomBytes(1024));
+  const changed = await sendFolder({ node: a.node, client: ab, dir: src, chunkSize: CHUNK });
+  assert.equal(changed.folderFileId, first.folderFileId, 'the folder keeps its id (and key): it is a new version, not a new folder');
+  assert.equal(changed.chunkCount, first.chunkCount);
+  assert.equal(changed.sentChunks, 2, 'the changed file\'s chunk and the index\'s, nothing else');
+  assert.equal((await b.node.store.list('', 10_000)).length, storeBefore + 2);
+  const reused = changed.manifest.chunks.filter((c) => first.manifest.chunks.some((f) => f.id === c.id && f.index === c.index));
+  assert.equal(reused.length, first.chunkCount - 2, 'every other chunk is the very same blob under the same index');
+  const indexes = changed.manifest.chunks.map((c) => c.index);
+  assert.equal(new Set(indexes).size, indexes.length);
+  const old = new Set(first.manifest.chunks.map((c) => c.index));
+  for (const c of changed.manifest.chunks) {
+    if (!reused.includes(c)) assert.ok(!old.has(c.index), `new chunk under a fresh index (never a nonce used before): ${c.index}`);
+  }
+
+  // The large file changes: its four chunks go again, the small files' stay.
+  await writeFile(join(src, 'large.bin'), randomBytes(4 * CHUNK));
+  const large = await sendFolder({ node: a.node, client: ab, dir: src, chunkSize: CHUNK });
+  assert.equal(large.sentChunks, 4 + 1);
+
+  const got = await getFolder({ node: a.node, client: ab, folderFileId: first.folderFileId, outDir: join(work, 'out') });
+  assert.deepEqual(await snapshot(got.path), await snapshot(src), 'the get brings the newest version');
+});

@@ -146,3 +146,51 @@ export function scatterPlan(index: PackedIndex, plainSizes: readonly number[], m
 function badIndex(message: string): P2pfxError {
   return new P2pfxError('BAD_MANIFEST', `folder index: ${message}`);
 }
+
+/** A chunk of an earlier layout of the same folder, as the sender recorded it. */
+export interface LaidChunk { index: number; length: number; parts: Array<{ path: string; from: number; length: number }> }
+
+/** The layout of a folder's members, each chunk under its nonce index. */
+export interface IndexedLayout { chunks: Array<PackChunk & { index: number }>; places: Array<PackPlace | null> }
+
+/**
+ * Lays the members out again, keeping every chunk of `previous` whose files are all unchanged
+ * (`same(path)`) — same bytes, same index, so the same blob the peer already holds — and packing
+ * the others (new, changed, or sharing a chunk with a changed or removed file) into new chunks
+ * under fresh indexes from `nextIndex`. Without a previous layout, this is `layoutMembers`.
+ */
+export function relayoutMembers(members: readonly PackMember[], chunkSize: number, previous: readonly LaidChunk[], same: (path: string) => boolean, nextIndex: number): IndexedLayout {
+  const byPath = new Map(members.map((m, i) => [m.path, i]));
+  const places: Array<PackPlace | null> = members.map(() => null);
+  const placed = new Set<number>();
+  const chunks: Array<PackChunk & { index: number }> = [];
+  for (const c of previous) {
+    const parts = c.parts.map((p) => ({ member: byPath.get(p.path), from: p.from, length: p.length }));
+    if (parts.some((p, k) => p.member === undefined || !same(c.parts[k]!.path) || members[p.member]!.size < p.from + p.length)) continue;
+    let offset = 0;
+    for (const p of parts as PackPart[]) {
+      if (p.from === 0) places[p.member] = { chunk: chunks.length, offset };
+      placed.add(p.member);
+      offset += p.length;
+    }
+    chunks.push({ index: c.index, length: c.length, parts: parts as PackPart[] });
+  }
+  // A file is kept only when all its bytes are: a large one whose chunks are not all here is laid again.
+  const covered = new Map<number, number>();
+  for (const c of chunks) for (const p of c.parts) covered.set(p.member, (covered.get(p.member) ?? 0) + p.length);
+  const rest: number[] = [];
+  members.forEach((m, i) => {
+    if (m.size > 0 && (!placed.has(i) || covered.get(i) !== m.size)) rest.push(i);
+  });
+  if (rest.some((i) => placed.has(i))) {
+    // Rare (a layout recorded by another build): start over rather than keep half a file.
+    return relayoutMembers(members, chunkSize, [], () => false, nextIndex);
+  }
+  const fresh = layoutMembers(rest.map((i) => members[i]!), chunkSize);
+  const base = chunks.length;
+  for (const c of fresh.chunks) chunks.push({ index: nextIndex++, length: c.length, parts: c.parts.map((p) => ({ ...p, member: rest[p.member]! })) });
+  fresh.places.forEach((p, k) => {
+    if (p !== null) places[rest[k]!] = { chunk: base + p.chunk, offset: p.offset };
+  });
+  return { chunks, places };
+}

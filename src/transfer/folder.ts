@@ -32,7 +32,8 @@ import { ownDir, publishDir, Staging, TreeBuilder } from './folder-tree.js';
 import type { ProgressListener, TransferProgress } from './progress.js';
 import { checkChunkSize, sendFile, sendPacked } from './send.js';
 import type { ReadPart } from './crypto-tasks.js';
-import { encodePackedIndex, layoutMembers, type PackedEntry, type PackedIndex } from '../core/folder-pack.js';
+import { encodePackedIndex, relayoutMembers, type LaidChunk, type PackedEntry, type PackedIndex } from '../core/folder-pack.js';
+import { fileKeyFor } from './file-key.js';
 
 /** Folder indexes this node sent, kept so that an unchanged folder is sent again under the same file id. */
 export const SENT_FOLDERS_DIR = 'folders';
@@ -125,7 +126,19 @@ export async function sendFolder(opts: SendFolderOptions): Promise<SendFolderRes
   // One transfer (DESIGN "Formats > Folder, packed"): the members' bytes packed into chunks, the
   // index after them, one key, one manifest, one set of envelopes — one scrypt with a password.
   try {
-    const layout = layoutMembers(walked.files, chunkSize);
+    // The key stays with the folder (its journal stamp names the root, not the contents): a
+    // changed folder keeps its file id, its unchanged chunks keep their indexes and bytes, and
+    // only what changed is sealed and sent again, under indexes never used under this key.
+    const stamp = { path: `folder:${walked.root}`, chunkSize, size: 0, mtimeMs: 0 };
+    const key = fileKeyFor(opts.node, stamp);
+    const layoutPath = sentFolderPath(opts.node, walked.root, 'layout.json');
+    const previous = await readLaidOut(layoutPath, key.fileId, chunkSize);
+    let nextIndex = 1 + maxOf(key.sealed.keys(), previous?.chunks.map((c) => c.index) ?? [], previous?.indexChunks ?? []);
+    const stampOf = (f: SourceFile) => `${f.size}:${f.mtimeMs}:${f.mode}:${f.dev}:${f.ino}`;
+    const byPath = new Map(walked.files.map((f) => [f.path, f]));
+    const same = (path: string) => previous !== null && byPath.has(path) && previous.stamps[path] === stampOf(byPath.get(path)!);
+    const layout = relayoutMembers(walked.files, chunkSize, previous?.chunks ?? [], same, nextIndex);
+    nextIndex = 1 + maxOf([nextIndex - 1], layout.chunks.map((c) => c.index));
     const entries: PackedEntry[] = [
       ...walked.dirs.map((path): PackedEntry => ({ path, type: 'dir' })),
       ...walked.files.map((f, i): PackedEntry => ({ path: f.path, type: 'file', size: f.size, mode: f.mode, mtimeMs: f.mtimeMs, ...layout.places[i] })),
@@ -133,21 +146,28 @@ export async function sendFolder(opts: SendFolderOptions): Promise<SendFolderRes
     const json = encodePackedIndex(entries);
     const indexPath = await writeSentIndex(opts.node, walked.root, json);
     const indexBytes = Buffer.byteLength(json);
+    const indexSha = createHash('sha256').update(json).digest('hex');
+    const indexCount = Math.ceil(indexBytes / chunkSize);
+    const indexChunks = previous?.indexSha === indexSha && previous.indexChunks.length === indexCount
+      ? previous.indexChunks
+      : Array.from({ length: indexCount }, () => nextIndex++);
     const part = (f: SourceFile, position: number, length: number): ReadPart => ({ path: f.abs, position, length, size: f.size });
-    const chunks = layout.chunks.map((c) => ({ length: c.length, parts: c.parts.map((p) => part(walked.files[p.member]!, p.from, p.length)) }));
-    for (let at = 0; at < indexBytes; at += chunkSize) {
+    const chunks = layout.chunks.map((c) => ({ index: c.index, length: c.length, parts: c.parts.map((p) => part(walked.files[p.member]!, p.from, p.length)) }));
+    indexChunks.forEach((index, k) => {
+      const at = k * chunkSize;
       const length = Math.min(chunkSize, indexBytes - at);
-      chunks.push({ length, parts: [{ path: indexPath, position: at, length, size: indexBytes }] });
-    }
-    // The journal keeps the key while the listing is the same: same paths, sizes, modes, mtimes
-    // (all in the index) and the same files (inodes), so an unchanged folder resends nothing.
-    const listing = createHash('sha256').update(json);
-    for (const f of walked.files) listing.update(`\0${f.dev}:${f.ino}`);
-    const stamp = { path: `folder:${walked.root}`, mtimeMs: parseInt(listing.digest('hex').slice(0, 12), 16) };
+      chunks.push({ index, length, parts: [{ path: indexPath, position: at, length, size: indexBytes }] });
+    });
+    // Recorded before anything leaves: an interrupted send resumes with this very layout.
+    await writeLaidOut(layoutPath, {
+      fileId: key.fileId, chunkSize, indexSha, indexChunks,
+      stamps: Object.fromEntries(walked.files.map((f) => [f.path, stampOf(f)])),
+      chunks: layout.chunks.map((c) => ({ index: c.index, length: c.length, parts: c.parts.map((p) => ({ path: walked.files[p.member]!.path, from: p.from, length: p.length })) })),
+    });
     const sent = await sendPacked({
       ...opts, path: walked.root, pool, recipients, peerKey: false, name: walked.name,
       onProgress: (p) => report(p.phase === 'done' ? 'sending' : p.phase, p),
-    }, { stamp, size: totalBytes + indexBytes, chunks, metadata: { kind: 'folder', indexBytes } }, chunkSize);
+    }, { key, stamp, size: totalBytes + indexBytes, chunks, metadata: { kind: 'folder', indexBytes } }, chunkSize);
     report('done', null);
     return {
       folderFileId: sent.fileId, name: walked.name, files: walked.files.length, dirs: walked.dirs.length, bytes: totalBytes,
@@ -258,10 +278,39 @@ async function sameFile(f: SourceFile): Promise<void> {
  * chunk sent again, and a receiving node sees a folder it already has.
  */
 async function writeSentIndex(node: LocalNode, root: string, json: string): Promise<string> {
-  const path = join(node.home.root, SENT_FOLDERS_DIR, `${createHash('sha256').update(root).digest('hex').slice(0, 32)}.json`);
+  const path = sentFolderPath(node, root, 'json');
   const old = await readFile(path, 'utf8').catch(() => null);
   if (old !== json) await writeFileAtomic(path, json);
   return path;
+}
+
+/** The largest number of any of them, or -1 (no spread: a folder may have a million chunks). */
+function maxOf(...lists: Array<Iterable<number>>): number {
+  let max = -1;
+  for (const list of lists) for (const n of list) if (n > max) max = n;
+  return max;
+}
+
+/** Where this node keeps what it sent of the folder at `root` (its index, its layout). */
+function sentFolderPath(node: LocalNode, root: string, ext: 'json' | 'layout.json'): string {
+  return join(node.home.root, SENT_FOLDERS_DIR, `${createHash('sha256').update(root).digest('hex').slice(0, 32)}.${ext}`);
+}
+
+/** The layout a packed folder was last sent with: its chunks, and each file's stamp then. */
+interface LaidOut { fileId: string; chunkSize: number; indexSha: string; indexChunks: number[]; stamps: Record<string, string>; chunks: LaidChunk[] }
+
+/** The recorded layout, when it is of this key and chunk size (else none: everything is laid out anew). */
+async function readLaidOut(path: string, fileId: string, chunkSize: number): Promise<LaidOut | null> {
+  try {
+    const laid = JSON.parse(await readFile(path, 'utf8')) as LaidOut;
+    return laid.fileId === fileId && laid.chunkSize === chunkSize && Array.isArray(laid.chunks) && Array.isArray(laid.indexChunks) ? laid : null;
+  } catch {
+    return null;
+  }
+}
+
+async function writeLaidOut(path: string, laid: LaidOut): Promise<void> {
+  await writeFileAtomic(path, JSON.stringify(laid));
 }
 
 // =============================== receiving ===============================

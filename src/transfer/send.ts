@@ -12,7 +12,7 @@ import { buildManifest } from './build-manifest.js';
 import { BufferRing } from '../core/buffer-ring.js';
 import { BulkUploader } from './bulk-upload.js';
 import { CryptoPool } from './crypto-pool.js';
-import { fileKeyFor, newFileKey, type FileKey } from './file-key.js';
+import { fileKeyFor, newFileKey, type FileKey, type FileStamp } from './file-key.js';
 import { resolveSourceFile } from './local-file.js';
 import type { ProgressListener } from './progress.js';
 
@@ -84,27 +84,30 @@ export async function sendFile(opts: SendOptions): Promise<SendResult> {
  * listing, so an unchanged folder resumes and resends under the same key.
  */
 export interface PackedSource {
-  /** The journal's name for it (not a real path) and the listing's digest as its "mtime". */
-  stamp: { path: string; mtimeMs: number };
+  /** Its key from the journal (transfer/file-key.ts), kept across versions of the folder. */
+  key: FileKey;
+  /** The journal's stamp the key is kept under (not a real path). */
+  stamp: FileStamp;
   size: number;
-  chunks: ReadonlyArray<{ length: number; parts: ReadPart[] }>;
+  /** In stream order; `index` is the chunk's nonce index, unique under the folder's key and kept by an unchanged chunk. */
+  chunks: ReadonlyArray<{ index: number; length: number; parts: ReadPart[] }>;
   /** What the sealed metadata says beyond name, size and mtime (kind 'folder', indexBytes). */
   metadata: Partial<FileMetadata>;
 }
 
 /** Sends a packed folder's stream: one key, one manifest (version 3). */
 export async function sendPacked(opts: SendOptions, source: PackedSource, chunkSize: number): Promise<SendResult> {
-  return sendSource(opts, { path: source.stamp.path, size: source.size, mtimeMs: source.stamp.mtimeMs }, chunkSize, source);
+  return sendSource(opts, { path: source.stamp.path, size: source.size, mtimeMs: 0 }, chunkSize, source);
 }
 
 async function sendSource(opts: SendOptions, file: { path: string; size: number; mtimeMs: number }, chunkSize: number, packed: PackedSource | null): Promise<SendResult> {
-  const stamp = { path: file.path, chunkSize, size: file.size, mtimeMs: file.mtimeMs };
+  const stamp = packed?.stamp ?? { path: file.path, chunkSize, size: file.size, mtimeMs: file.mtimeMs };
   // Asked first: it proves the peer is there and who it is before any file is read.
   const recipient = opts.peerKey === false ? null : await opts.client.recipient();
   const pool = opts.pool ?? new CryptoPool();
   try {
     const run = new SendRun({ ...opts, pool, recipient }, file, chunkSize, packed);
-    const first = await run.attempt(fileKeyFor(opts.node, stamp));
+    const first = await run.attempt(packed?.key ?? fileKeyFor(opts.node, stamp));
     if (first !== 'changed') return first;
     // Re-sealing gave other bytes than a previous run under the same key: the file changed
     // without its size or mtime showing it. Start over under a new key; nothing was sent twice.
@@ -142,7 +145,9 @@ class SendRun {
     const wholeHash = this.opts.wholeHash === true;
     // The file is not read at all when an earlier run read it whole under this key (and hashed
     // it, where a hash is wanted) and the peer lacks none of its chunks.
-    const quick = key.complete && (key.sha256 !== null || !wholeHash) && key.sealed.size === this.count;
+    // (A packed folder's chunks keep their nonce index across versions: all must be journalled.)
+    const quick = key.complete && (key.sha256 !== null || !wholeHash)
+      && (this.packed ? this.packed.chunks.every((c) => key.sealed.has(c.index)) : key.sealed.size === this.count);
     const { pool, client, node } = this.opts;
     const fh = this.packed ? null : await open(this.path, 'r');
     const sealer = pool.fileSealer({ wholeHash: wholeHash && !quick });
@@ -175,16 +180,19 @@ class SendRun {
     // Chunks re-sealed only to be compared with the journal (the peer holds them): awaited apart.
     const checks = new Set<Promise<void>>();
     try {
-      for (let index = 0; index < this.count; index++) {
+      for (let pos = 0; pos < this.count; pos++) {
+        // A file's chunk index is its position; a packed folder's chunk keeps the index (the
+        // nonce) it was first sealed under, so an unchanged chunk stays the same blob.
+        const piece = this.packed?.chunks[pos];
+        const index = piece ? piece.index : pos;
         const previous = key.sealed.get(index);
         const needed = previous === undefined || lacking.has(previous.id);
         if (quick && !needed) {
-          chunks[index] = { index, ...previous! };
+          chunks[pos] = { index, ...previous! };
           this.progress('sending', ++done);
           continue;
         }
         throwIfCancelled(this.opts.signal, this.name);
-        const piece = this.packed?.chunks[index];
         const position = piece ? 0 : index * this.chunkSize;
         const length = piece ? piece.length : Math.min(this.chunkSize, this.size - position);
         // Read and sealed in file order by one worker (which hashes the whole plaintext on the
@@ -196,8 +204,8 @@ class SendRun {
           fd: fh?.fd ?? -1, position, length, name: this.name, ...(piece ? { parts: piece.parts } : {}),
         }, blobs.take()).then((r) => {
           if (previous !== undefined && previous.id !== r.id) throw new FileChangedSignal();
-          chunks[index] = { index, id: r.id, size: r.blob.length };
-          if (previous === undefined) unjournalled.push(chunks[index]!);
+          chunks[pos] = { index, id: r.id, size: r.blob.length };
+          if (previous === undefined) unjournalled.push(chunks[pos]!);
           else if (needed) journalled.add(r.id);
           return r;
         });
