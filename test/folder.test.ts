@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { lstat, mkdir, readdir, readFile, readlink, symlink, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, readlink, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { P2pfxError, type ErrorCode } from '../src/core/errors.js';
@@ -570,4 +570,42 @@ test('a changed folder keeps its id and sends only the changed files\' chunks an
 
   const got = await getFolder({ node: a.node, client: ab, folderFileId: first.folderFileId, outDir: join(work, 'out') });
   assert.deepEqual(await snapshot(got.path), await snapshot(src), 'the get brings the newest version');
+});
+
+test('a newer version of a folder from its sender updates the receiver\'s copy in place; what the receiver changed or added there is kept', async (t) => {
+  const { b, a, ab, work } = await setup(t, { inbox: true });
+  const src = await makeTree(work);
+  const sent = await sendFolder({ node: a.node, client: ab, dir: src, chunkSize: CHUNK });
+  await b.server!.inbox!.idle();
+  const copy = join(b.home.receivedDir, 'project');
+  assert.deepEqual(await snapshot(copy), await snapshot(src));
+
+  // The receiver edits one file and adds one; the sender changes another file, adds and removes some.
+  await writeFile(join(copy, 'docs', 'a.txt'), 'edited on the receiving machine');
+  await writeFile(join(copy, 'mine.txt'), 'added on the receiving machine');
+  await writeFile(join(src, 'readme.txt'), 'hello folder, version 2\n');
+  await writeFile(join(src, 'docs', 'a.txt'), randomBytes(100));
+  await writeFile(join(src, 'new.txt'), 'new in version 2');
+  await rm(join(src, 'empty.bin'));
+  const v2 = await sendFolder({ node: a.node, client: ab, dir: src, chunkSize: CHUNK });
+  assert.equal(v2.folderFileId, sent.folderFileId);
+  assert.ok(v2.sentChunks < v2.chunkCount, 'only what changed travels');
+  await b.server!.inbox!.idle();
+
+  assert.deepEqual((await readdir(b.home.receivedDir)).sort(), ['project'], 'updated in place: no "project (1)", no staging left');
+  const now = await snapshot(copy);
+  const expected = await snapshot(src);
+  for (const [path, digest] of Object.entries(expected.files)) {
+    if (path !== 'docs/a.txt') assert.equal(now.files[path], digest, path);
+  }
+  assert.equal(now.files['empty.bin'], undefined, 'a file the sender removed is gone');
+  assert.equal(await readFile(join(copy, 'mine.txt'), 'utf8'), 'added on the receiving machine', 'an added file is kept');
+  assert.equal(now.files['docs/a.txt'], expected.files['docs/a.txt'], 'the sender\'s new version takes the name');
+  assert.equal(await readFile(join(copy, 'docs', 'a.txt.p2pfx-local'), 'utf8'), 'edited on the receiving machine', 'the receiver\'s edit is kept beside it');
+  assert.equal(b.node.db.receivedPath(sent.folderFileId), copy);
+
+  // The same version again: nothing happens.
+  await sendFolder({ node: a.node, client: ab, dir: src, chunkSize: CHUNK });
+  await b.server!.inbox!.idle();
+  assert.deepEqual(await snapshot(copy), now);
 });

@@ -4,6 +4,7 @@
 // or more starts a chunk of its own, so that it stays the same chunks while other files change.
 // The index (paths, sizes, modes, mtimes, places) ends the stream from a chunk boundary, sealed
 // like everything else. Nothing here touches a disk: the layout, the index and its checks.
+import { createHash } from 'node:crypto';
 import { validate as generatedValidatePackedIndex } from './generated/packed-index-validate.js';
 import { P2pfxError } from './errors.js';
 import { checkFolderEntries, escapePath } from './folder-index.js';
@@ -193,4 +194,14 @@ export function relayoutMembers(members: readonly PackMember[], chunkSize: numbe
     if (p !== null) places[rest[k]!] = { chunk: base + p.chunk, offset: p.offset };
   });
   return { chunks, places };
+}
+
+/**
+ * Which version of a packed folder a manifest is: the SHA-256 of its ordered chunk ids. A folder
+ * sent again keeps its file id; a receiver tells versions apart by this tag.
+ */
+export function versionTag(chunks: ReadonlyArray<{ id: string }>): string {
+  const h = createHash('sha256');
+  for (const c of chunks) h.update(c.id);
+  return h.digest('hex');
 }

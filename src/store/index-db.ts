@@ -244,6 +244,11 @@ export class IndexDb {
     this.db.run('INSERT OR REPLACE INTO received_files (file_id, path, sha256, received_at) VALUES (?, ?, ?, ?)', fileId, path, sha256, new Date().toISOString());
   }
 
+  /** Where a file or folder was received, and the digest (or, for a packed folder, the version tag) recorded then. */
+  received(fileId: string): { path: string; sha256: string | null } | null {
+    return this.db.get<{ path: string; sha256: string | null }>('SELECT path, sha256 FROM received_files WHERE file_id = ?', fileId) ?? null;
+  }
+
   receivedPath(fileId: string): string | null {
     const row = this.db.get<{ path: string }>('SELECT path FROM received_files WHERE file_id = ?', fileId);
     return row?.path ?? null;

@@ -6,18 +6,19 @@
 // finished tree gets its name with one rename. An interrupted run resumes after the last chunk
 // written (counted in the staging folder).
 import { constants } from 'node:fs';
-import { chmod, open, rm, utimes } from 'node:fs/promises';
+import { chmod, open, readFile, rm, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BufferRing } from '../core/buffer-ring.js';
 import { chunkId, openChunk } from '../core/chunk.js';
 import { P2pfxError } from '../core/errors.js';
 import { escapePath, MAX_FOLDER_INDEX_BYTES } from '../core/folder-index.js';
-import { parsePackedIndex, scatterPlan, streamStarts, type PackedFileEntry, type PackedIndex } from '../core/folder-pack.js';
+import { parsePackedIndex, scatterPlan, streamStarts, versionTag, type PackedFileEntry, type PackedIndex } from '../core/folder-pack.js';
 import { BLOB_OVERHEAD_BYTES } from '../core/limits.js';
 import { openMetadata, plaintextBytes, type Manifest } from '../core/manifest.js';
 import type { LocalNode } from '../store/local-node.js';
 import type { CryptoPool } from './crypto-pool.js';
-import { ownDir, publishDir, TreeBuilder, type Staging } from './folder-tree.js';
+import { publishDir, replaceTree, TreeBuilder, type LocalChanges, type Staging } from './folder-tree.js';
+import { writeFileAtomic } from '../store/fs-atomic.js';
 import { DEFAULT_GET_CONCURRENCY } from './get.js';
 import type { ProgressListener } from './progress.js';
 import { throwIfCancelled } from './send.js';
@@ -40,9 +41,16 @@ export interface PackedReceiveOptions {
   concurrency?: number;
   onProgress?: ProgressListener;
   signal?: AbortSignal;
+  /**
+   * The receiver's copy of an earlier version of this folder (same file id, same sender): the new
+   * version takes its place once whole, keeping what the receiver changed or added in it.
+   */
+  replace?: string;
 }
 
 export interface PackedReceiveResult {
+  /** When an earlier copy was replaced: what the receiver had changed or added there, kept. */
+  localChanges: LocalChanges | null;
   name: string;
   path: string;
   files: number;
@@ -115,7 +123,7 @@ export async function receivePacked(opts: PackedReceiveOptions): Promise<PackedR
     const tree = new TreeBuilder(stage.sub('tree'));
     // A resumed run writes into the tree it left; a link planted there is refused, never followed.
     if (applied === 0) await buildTree(tree, index);
-    else await ownDir(tree.root);
+    else await tree.adopt();
     const plan = scatterPlan(index, plainSizes, memberChunks);
     const scatter = pool.scatterer();
     const progress = (chunksDone: number) => {
@@ -161,19 +169,44 @@ export async function receivePacked(opts: PackedReceiveOptions): Promise<PackedR
       await chmod(abs, ((f.mode & 0o777) | 0o600) & ~process.umask());
       await utimes(abs, f.mtimeMs / 1000, f.mtimeMs / 1000);
     }
-    const path = await publishDir(tree.root, opts.outDir, meta.name);
-    node.db.noteReceived(manifest.fileId, path, null);
+    let path: string;
+    let localChanges: LocalChanges | null = null;
+    const indexFile = receivedIndexPath(node, manifest.fileId);
+    if (opts.replace !== undefined) {
+      localChanges = await replaceTree(tree, opts.replace, await readReceivedIndex(indexFile), join(stage.root, 'previous'));
+      path = opts.replace;
+    } else {
+      path = await publishDir(tree.root, opts.outDir, meta.name);
+    }
+    // Kept to tell, at the next version, which files the receiver changed since.
+    await writeFileAtomic(indexFile, JSON.stringify(index), 0o600);
+    node.db.noteReceived(manifest.fileId, path, versionTag(manifest.chunks));
     await rm(stage.root, { recursive: true, force: true });
     opts.onProgress?.({
       phase: 'done', name: meta.name, doneBytes: totalBytes, totalBytes, doneChunks: memberChunks, totalChunks: memberChunks,
       folder: { path: '', fileDoneBytes: 0, fileTotalBytes: 0, doneFiles: files.length, totalFiles: files.length },
     });
     return {
-      name: meta.name, path, files: files.length, dirs: index.entries.length - files.length, bytes: totalBytes,
+      name: meta.name, path, localChanges, files: files.length, dirs: index.entries.length - files.length, bytes: totalBytes,
       fetchedChunks, localChunks, resumedChunks: applied,
     };
   } finally {
     bulk?.close();
+  }
+}
+
+/** Where the index of a packed folder received by this node is kept. */
+function receivedIndexPath(node: LocalNode, fileId: string): string {
+  return join(node.home.root, 'received-folders', `${fileId}.json`);
+}
+
+/** The files of the version received before, by path (null when it was not kept or is not readable). */
+async function readReceivedIndex(path: string): Promise<Map<string, { size: number; mtimeMs: number }> | null> {
+  try {
+    const index = JSON.parse(await readFile(path, 'utf8')) as PackedIndex;
+    return new Map(index.entries.filter((e): e is PackedFileEntry => e.type === 'file').map((e) => [e.path, { size: e.size, mtimeMs: e.mtimeMs }]));
+  } catch {
+    return null;
   }
 }
 

@@ -2,7 +2,7 @@
 // in it one mkdir, file or link at a time without following a link, and the one rename that gives
 // the finished folder its name.
 import { constants } from 'node:fs';
-import { link, lstat, mkdir, open, rename, rm, rmdir } from 'node:fs/promises';
+import { link, lstat, mkdir, open, readdir, rename, rm, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { P2pfxError } from '../core/errors.js';
 import { escapePath } from '../core/folder-index.js';
@@ -63,8 +63,15 @@ export class TreeBuilder {
     await this.note('');
   }
 
+  /** Takes over a tree an earlier, interrupted run made (its root must still be a real folder). */
+  async adopt(): Promise<void> {
+    await ownDir(this.root);
+    await this.note('');
+  }
+
   async dir(rel: string): Promise<void> {
     if (this.made.has(rel)) return;
+    if (rel === '') throw swapped(rel);
     const parent = parentOf(rel);
     await this.dir(parent);
     await this.check(parent);
@@ -162,4 +169,58 @@ export async function publishDir(tree: string, outDir: string, name: string): Pr
     }
   }
   throw new P2pfxError('INVALID_ARGUMENT', `too many folders named ${escapePath(name)} in ${outDir}`);
+}
+
+/** What the receiver's copy held that the sender did not send: kept, never lost. */
+export interface LocalChanges { kept: string[]; beside: string[] }
+
+/**
+ * Puts the finished tree in the place of the receiver's previous copy of the same folder, at
+ * `oldPath`. Files of the old copy that the receiver changed or added since (not as `previous`
+ * — the index it was written from — says: size and mtime) are kept: moved into the new tree at
+ * their path when the new version has nothing there (`kept`), else beside the new file as
+ * `NAME.p2pfx-local` (`beside`). Then the old copy steps aside and the new one takes its name:
+ * two renames in the same folder; the old copy is removed only after. Links and special files
+ * in the old copy are never followed; they go with it.
+ */
+export async function replaceTree(tree: TreeBuilder, oldPath: string, previous: ReadonlyMap<string, { size: number; mtimeMs: number }> | null, aside: string): Promise<LocalChanges> {
+  const changes: LocalChanges = { kept: [], beside: [] };
+  const info = await lstat(oldPath).catch(() => null);
+  if (info === null || !info.isDirectory()) throw new P2pfxError('INVALID_ARGUMENT', `${escapePath(oldPath)} is not the folder received before: it is not replaced`);
+  const visit = async (rel: string): Promise<void> => {
+    for (const name of (await readdir(rel === '' ? oldPath : join(oldPath, ...rel.split('/')))).sort()) {
+      const path = rel === '' ? name : `${rel}/${name}`;
+      const abs = join(oldPath, ...path.split('/'));
+      const st = await lstat(abs);
+      if (st.isDirectory()) {
+        await visit(path);
+        continue;
+      }
+      if (!st.isFile()) continue;
+      const was = previous?.get(path);
+      if (was !== undefined && was.size === st.size && Math.abs(was.mtimeMs - st.mtimeMs) < 1) continue;
+      // Changed or added here since it was received.
+      const there = await lstat(tree.abs(path)).catch(() => null);
+      if (there === null) {
+        await tree.dir(parentOf(path)).catch(() => undefined);
+        if (await lstat(tree.abs(parentOf(path))).then((p) => p.isDirectory(), () => false)) {
+          await rename(abs, tree.abs(path));
+          changes.kept.push(path);
+        }
+      } else if ((await lstat(tree.abs(`${path}.p2pfx-local`)).catch(() => null)) === null) {
+        await rename(abs, tree.abs(`${path}.p2pfx-local`));
+        changes.beside.push(path);
+      }
+    }
+  };
+  await visit('');
+  await rename(oldPath, aside);
+  try {
+    await rename(tree.root, oldPath);
+  } catch (err) {
+    await rename(aside, oldPath).catch(() => undefined);
+    throw err;
+  }
+  await rm(aside, { recursive: true, force: true });
+  return changes;
 }

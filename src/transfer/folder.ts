@@ -28,7 +28,7 @@ import { CryptoPool } from './crypto-pool.js';
 import { firstManifest, getFile, receiveFile, PARTIAL_DIR, type GetResult } from './get.js';
 import { receivePacked } from './folder-packed.js';
 import { Swarm } from './swarm.js';
-import { ownDir, publishDir, Staging, TreeBuilder } from './folder-tree.js';
+import { ownDir, publishDir, Staging, TreeBuilder, type LocalChanges } from './folder-tree.js';
 import type { ProgressListener, TransferProgress } from './progress.js';
 import { checkChunkSize, sendFile, sendPacked } from './send.js';
 import type { ReadPart } from './crypto-tasks.js';
@@ -335,9 +335,13 @@ export interface GetFolderOptions {
   pool?: CryptoPool;
   /** Stops between chunks (CANCELLED); what was done stays for a later run. */
   signal?: AbortSignal;
+  /** A packed folder's earlier copy to update in place (the inbox, for a newer version from its sender). */
+  replace?: string;
 }
 
 export interface GetFolderResult {
+  /** When an earlier copy was updated in place: the files the receiver had changed or added there, kept. */
+  localChanges?: LocalChanges | null;
   folderFileId: string;
   name: string;
   /** Where the folder landed. */
@@ -406,11 +410,11 @@ async function getPacked(opts: GetFolderOptions, manifest: Manifest, clients: re
   try {
     const r = await receivePacked({
       node: opts.node, manifest, swarm, outDir, stage, pool, password: opts.password, askPassword: opts.askPassword,
-      concurrency: opts.concurrency, onProgress: opts.onProgress, signal: opts.signal,
+      concurrency: opts.concurrency, onProgress: opts.onProgress, signal: opts.signal, ...(opts.replace === undefined ? {} : { replace: opts.replace }),
     });
     return {
       folderFileId: manifest.fileId, name: r.name, path: r.path, sha256: null, files: r.files, dirs: r.dirs, bytes: r.bytes,
-      fetchedChunks: r.fetchedChunks, localChunks: r.localChunks, resumedFiles: 0, resumedChunks: r.resumedChunks,
+      fetchedChunks: r.fetchedChunks, localChunks: r.localChunks, resumedFiles: 0, resumedChunks: r.resumedChunks, localChanges: r.localChanges,
       fromPeers: swarm?.counts() ?? {}, peerProblems: swarm?.problems ?? [],
     };
   } catch (err) {

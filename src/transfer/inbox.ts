@@ -3,13 +3,16 @@
 // is. One file at a time, in arrival order; a file already received is not written twice.
 // Folders: a member file (metadata inFolder) is left alone; the folder index (kind 'folder'),
 // sent after its members, rebuilds the whole folder from the local store (transfer/folder.ts).
+import { existsSync } from 'node:fs';
 import { sep } from 'node:path';
-import { openMetadata, type FileMetadata, type Manifest } from '../core/manifest.js';
+import { versionTag } from '../core/folder-pack.js';
+import { openMetadata, PACKED_MANIFEST_VERSION, type FileMetadata, type Manifest } from '../core/manifest.js';
 import { toP2pfxError } from '../core/errors.js';
 import { commonNameOf } from '../pki/cert-pem.js';
 import type { LocalNode } from '../store/local-node.js';
 import type { CryptoPool } from './crypto-pool.js';
 import { getFolder } from './folder.js';
+import type { LocalChanges } from './folder-tree.js';
 import { receiveFile, PARTIAL_DIR } from './get.js';
 import { checkManifest } from '../pki/manifest-trust.js';
 import { hasOwnEnvelope, unlockDataKey } from './unlock.js';
@@ -17,7 +20,7 @@ import { hasOwnEnvelope, unlockDataKey } from './unlock.js';
 export type InboxEvent =
   | { type: 'received'; kind: 'file'; fileId: string; name: string; path: string; size: number; sha256: string | null; sender: string; senderName: string }
   /** A whole folder: `size` is the bytes of all its files, `sha256` a v1 folder index's (null for a packed folder). */
-  | { type: 'received'; kind: 'folder'; fileId: string; name: string; path: string; size: number; sha256: string | null; files: number; dirs: number; sender: string; senderName: string }
+  | { type: 'received'; kind: 'folder'; fileId: string; name: string; path: string; size: number; sha256: string | null; updated: boolean; localChanges: LocalChanges | null; files: number; dirs: number; sender: string; senderName: string }
   | { type: 'failed'; fileId: string; sender: string; senderName: string; code: string; message: string };
 
 export class Inbox {
@@ -35,7 +38,7 @@ export class Inbox {
 
   /** Takes a checked manifest just stored; reassembles its file unless done already. */
   offer(m: Manifest): void {
-    if (this.closed || !this.isForMe(m) || this.queued.has(m.fileId) || isReceived(this.node.db.receivedPath(m.fileId))) return;
+    if (this.closed || !this.isForMe(m) || this.queued.has(m.fileId) || this.hasReceived(m)) return;
     this.queue.push(m);
     this.queued.add(m.fileId);
     this.running ??= this.drain().finally(() => {
@@ -51,10 +54,27 @@ export class Inbox {
   catchUp(): void {
     this.catching = (async () => {
       for (const m of this.node.db.listManifests().reverse()) {
-        if (this.closed || !this.isForMe(m) || isReceived(this.node.db.receivedPath(m.fileId))) continue;
+        if (this.closed || !this.isForMe(m) || this.hasReceived(m)) continue;
         if ((await this.node.store.missing(m.chunks.map((c) => c.id))).length === 0) this.offer(m);
       }
     })().catch(() => undefined);
+  }
+
+  /**
+   * Whether this very file was received already. A packed folder keeps its file id from version
+   * to version: a newer version (other chunks) from its sender is received again, in place.
+   */
+  private hasReceived(m: Manifest): boolean {
+    const r = this.node.db.received(m.fileId);
+    if (r === null || !isReceived(r.path)) return false;
+    return m.version !== PACKED_MANIFEST_VERSION || r.sha256 === versionTag(m.chunks);
+  }
+
+  /** The earlier copy of a packed folder that a newer version replaces, if it is still there. */
+  private earlierCopy(m: Manifest): string | undefined {
+    const r = this.node.db.received(m.fileId);
+    if (m.version !== PACKED_MANIFEST_VERSION || r === null || !isReceived(r.path) || r.sha256 === versionTag(m.chunks)) return undefined;
+    return existsSync(r.path) ? r.path : undefined;
   }
 
   /** The sealed metadata, opened with this node's own key (no password: nobody is asked). */
@@ -89,8 +109,12 @@ export class Inbox {
         const pool = this.pool ? { pool: this.pool } : {};
         if (meta.inFolder === true) continue; // its folder index brings it
         if (meta.kind === 'folder') {
-          const r = await getFolder({ node: this.node, folderFileId: m.fileId, ...pool });
-          this.onEvent({ type: 'received', kind: 'folder', fileId: m.fileId, name: r.name, path: r.path, size: r.bytes, sha256: r.sha256, files: r.files, dirs: r.dirs, ...who });
+          const replace = this.earlierCopy(m);
+          const r = await getFolder({ node: this.node, folderFileId: m.fileId, ...pool, ...(replace === undefined ? {} : { replace }) });
+          this.onEvent({
+            type: 'received', kind: 'folder', fileId: m.fileId, name: r.name, path: r.path, size: r.bytes, sha256: r.sha256, files: r.files, dirs: r.dirs,
+            updated: replace !== undefined, localChanges: r.localChanges ?? null, ...who,
+          });
           continue;
         }
         const r = await receiveFile({ node: this.node, manifest: m, ...pool });
