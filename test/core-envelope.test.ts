@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createPublicKey, generateKeyPairSync, randomBytes } from 'node:crypto';
 import {
-  generateX25519, rawX25519, SCRYPT_DEFAULT, unwrapForNode, unwrapWithPassword, wrapForNode, wrapWithPassword,
+  generateX25519, rawX25519, SCRYPT_DEFAULT, scryptDerivations, unwrapForNode, unwrapWithPassword, wrapForNode, wrapWithPassword,
   x25519PublicFromRaw, type PasswordEnvelope, type ScryptParams, type X25519Envelope,
 } from '../src/core/envelope.js';
 import { P2pfxError, type ErrorCode } from '../src/core/errors.js';
@@ -46,11 +46,21 @@ test('password envelope: records its parameters, a 16-byte salt, a 12-byte nonce
   assert.ok(!Buffer.from(env.wrapped, 'base64').includes(DATA_KEY), 'the data key is not in the clear');
 });
 
-test('password envelope: two wraps of the same key differ (fresh salt and nonce)', async () => {
-  const a = await wrapWithPassword(DATA_KEY, FILE_ID, 'pw', FAST);
-  const b = await wrapWithPassword(DATA_KEY, FILE_ID, 'pw', FAST);
-  assert.notEqual(a.salt, b.salt);
+test('password envelope: one derivation per password and salt in a process; two wraps still differ (fresh nonce), other passwords get other salts', async () => {
+  const before = scryptDerivations();
+  const a = await wrapWithPassword(DATA_KEY, FILE_ID, 'pw-once', FAST);
+  const b = await wrapWithPassword(DATA_KEY, FILE_ID, 'pw-once', FAST);
+  assert.equal(a.salt, b.salt, 'one salt per password in a process: its key-encryption key is derived once');
+  assert.notEqual(a.nonce, b.nonce);
   assert.notEqual(a.wrapped, b.wrapped);
+  assert.equal(scryptDerivations() - before, 1);
+  assert.deepEqual(await unwrapWithPassword(a, FILE_ID, 'pw-once'), DATA_KEY);
+  assert.equal(scryptDerivations() - before, 1, 'opening reuses the key derived for wrapping');
+  const c = await wrapWithPassword(DATA_KEY, FILE_ID, 'another', FAST);
+  assert.notEqual(c.salt, a.salt);
+  assert.equal(scryptDerivations() - before, 2);
+  await assert.rejects(unwrapWithPassword(a, FILE_ID, 'wrong'), { code: 'WRONG_PASSWORD' });
+  assert.equal(scryptDerivations() - before, 3, 'a wrong password is one derivation, like any other');
 });
 
 test('password envelope: NFC and NFD spellings of the same password both open it', async () => {

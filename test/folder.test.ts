@@ -9,6 +9,7 @@ import { existsSync } from 'node:fs';
 import { lstat, mkdir, readdir, readFile, readlink, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
+import { forgetDerivedKeys, scryptDerivations } from '../src/core/envelope.js';
 import { P2pfxError, type ErrorCode } from '../src/core/errors.js';
 import { encodeFolderIndex, MAX_FOLDER_DEPTH, MAX_FOLDER_ENTRIES, parseFolderIndex, type FolderEntry } from '../src/core/folder-index.js';
 import { openMetadata, sealMetadata, type FileMetadata } from '../src/core/manifest.js';
@@ -244,7 +245,7 @@ test('a folder of one empty folder, and an empty folder, travel too', async (t) 
   assert.deepEqual(await snapshot(gotNone.path), { files: {}, dirs: [], links: {}, other: [] });
 });
 
-test('a password-protected folder asks its password once for all its files', async (t) => {
+test('a password-protected folder asks its password once and derives its key once, for all its files', async (t) => {
   const net = await makeNetwork(t);
   const a = await net.add('alpha');
   const b = await net.add('beta');
@@ -254,7 +255,12 @@ test('a password-protected folder asks its password once for all its files', asy
   await mkdir(join(src, 'd'), { recursive: true });
   await writeFile(join(src, 'one.txt'), 'one');
   await writeFile(join(src, 'd', 'two.txt'), 'two');
+  for (let i = 0; i < 50; i++) await writeFile(join(src, 'd', `more-${i}.txt`), `file ${i}`);
+  forgetDerivedKeys(); // as in a fresh process
+  const derived = scryptDerivations();
   const sent = await sendFolder({ node: a.node, client: a.client(b), dir: src, chunkSize: CHUNK, password: 'pw', peerKey: false });
+  assert.equal(scryptDerivations() - derived, 1, 'one scrypt for the whole folder of 52 files');
+  forgetDerivedKeys(); // the getter is another process
   let asked = 0;
   const got = await getFolder({
     node: c.node, client: c.client(b), folderFileId: sent.folderFileId, outDir: join(work, 'out'),
@@ -264,6 +270,7 @@ test('a password-protected folder asks its password once for all its files', asy
     },
   });
   assert.equal(asked, 1);
+  assert.equal(scryptDerivations() - derived, 2, 'and one for the whole get');
   assert.deepEqual(await snapshot(got.path), await snapshot(src));
   await assert.rejects(getFolder({ node: c.node, client: c.client(b), folderFileId: sent.folderFileId, outDir: join(work, 'out2'), password: 'wrong' }), hasCode('WRONG_PASSWORD'));
   assert.deepEqual(await snapshot(join(work, 'out2')), { files: {}, dirs: [], links: {}, other: [] }, 'nothing was worth keeping');

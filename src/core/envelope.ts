@@ -2,7 +2,7 @@
 // Both wrap with AES-256-GCM under a key-encryption key, with the file id as associated data
 // so an envelope cannot be moved to another file.
 import {
-  createCipheriv, createDecipheriv, createPublicKey, diffieHellman, generateKeyPairSync, hkdfSync,
+  createCipheriv, createDecipheriv, createHash, createPublicKey, diffieHellman, generateKeyPairSync, hkdfSync,
   randomBytes, scrypt, type KeyObject,
 } from 'node:crypto';
 import { promisify } from 'node:util';
@@ -43,7 +43,7 @@ export type KeyEnvelope = PasswordEnvelope | X25519Envelope;
 const WRAP_LABEL = 'p2pfx/1 key';
 
 export async function wrapWithPassword(dataKey: Uint8Array, fileId: Uint8Array, password: string, params: ScryptParams = SCRYPT_DEFAULT): Promise<PasswordEnvelope> {
-  const salt = randomBytes(16);
+  const salt = saltFor(password, params);
   const kek = await scryptKek(password, salt, params);
   const { nonce, wrapped } = wrap(kek, dataKey, fileId);
   return { type: 'password', kdf: 'scrypt', ...params, salt: salt.toString('base64'), nonce, wrapped };
@@ -106,10 +106,56 @@ function x25519Kek(shared: Uint8Array, ephemeralPublic: Uint8Array, recipientPub
 
 const scryptAsync = promisify(scrypt) as (password: string, salt: Uint8Array, keylen: number, options: object) => Promise<Buffer>;
 
+/**
+ * Key-encryption keys derived in this process, by salt, parameters and password: a password
+ * costs one scrypt (~128 MiB, ~0.4 s) per process and salt, not one per file. A process wraps
+ * every key it wraps under one password with one salt (`saltFor`), so one send to many peers, a
+ * folder, or a UI session's sends derive once, and a listing of what one such run sent opens
+ * with one derivation. Bounded; failures are not kept.
+ */
+const kekCache = new Map<string, Promise<Buffer>>();
+const saltCache = new Map<string, Buffer>();
+const MAX_CACHED_KEKS = 32;
+let derivations = 0;
+
+/** How many scrypt derivations this process ran (for tests and diagnostics). */
+export function scryptDerivations(): number {
+  return derivations;
+}
+
+/** Drops every key derived in this process (a test stands for a fresh process this way). */
+export function forgetDerivedKeys(): void {
+  kekCache.clear();
+  saltCache.clear();
+}
+
+function passwordKey(password: string, params: ScryptParams): string {
+  return `${params.N}:${params.r}:${params.p}:${createHash('sha256').update(password.normalize('NFC')).digest('base64')}`;
+}
+
+/** This process's salt for a password (random, made at its first use). */
+function saltFor(password: string, params: ScryptParams): Buffer {
+  const key = passwordKey(password, params);
+  let salt = saltCache.get(key);
+  if (!salt) {
+    if (saltCache.size >= MAX_CACHED_KEKS) saltCache.delete(saltCache.keys().next().value!);
+    saltCache.set(key, (salt = randomBytes(16)));
+  }
+  return salt;
+}
+
 /** Runs on libuv's thread pool, so a server or UI stays responsive while it works. */
 function scryptKek(password: string, salt: Uint8Array, params: ScryptParams): Promise<Buffer> {
+  const key = `${Buffer.from(salt).toString('base64')}:${passwordKey(password, params)}`;
+  const cached = kekCache.get(key);
+  if (cached) return cached;
+  if (kekCache.size >= MAX_CACHED_KEKS) kekCache.delete(kekCache.keys().next().value!);
   const maxmem = 128 * params.N * params.r * params.p + 16 * MiB;
-  return scryptAsync(password.normalize('NFC'), salt, 32, { N: params.N, r: params.r, p: params.p, maxmem });
+  derivations++;
+  const kek = scryptAsync(password.normalize('NFC'), salt, 32, { N: params.N, r: params.r, p: params.p, maxmem });
+  kekCache.set(key, kek);
+  kek.catch(() => kekCache.delete(key));
+  return kek;
 }
 
 function checkScryptParams(params: ScryptParams): void {
