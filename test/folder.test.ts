@@ -18,7 +18,9 @@ import { getFolder, sendFolder } from '../src/transfer/folder.js';
 import { PARTIAL_DIR } from '../src/transfer/get.js';
 import type { InboxEvent } from '../src/transfer/inbox.js';
 import type { TransferProgress } from '../src/transfer/progress.js';
-import { sendFile } from '../src/transfer/send.js';
+import { sendFile, sendPacked } from '../src/transfer/send.js';
+import { newFileKey } from '../src/transfer/file-key.js';
+import { layoutMembers, type PackPlace } from '../src/core/folder-pack.js';
 import { makeNetwork, tempDir, type TestNode } from './helpers/network.js';
 
 const KB = 1024;
@@ -615,4 +617,91 @@ test('a newer version of a folder from its sender updates the receiver\'s copy i
   await sendFolder({ node: a.node, client: ab, dir: src, chunkSize: CHUNK });
   await b.server!.inbox!.idle();
   assert.deepEqual(await snapshot(copy), now);
+});
+
+/**
+ * A packed folder whose index is `index` (any JSON, or text): the members are laid out and sealed
+ * as a sender would, the index is what the test says. Returns the folder's id.
+ */
+async function sendPackedIndex(a: TestNode, b: TestNode, dir: string, members: Array<{ path: string; data: Buffer }>, index: (places: Array<PackPlace | null>) => unknown): Promise<string> {
+  const files: Array<{ path: string; abs: string; size: number }> = [];
+  for (const [i, m] of members.entries()) {
+    const abs = join(dir, `member-${i}-${randomBytes(4).toString('hex')}`);
+    await writeFile(abs, m.data);
+    files.push({ path: m.path, abs, size: m.data.length });
+  }
+  const layout = layoutMembers(files, CHUNK);
+  const made = index(layout.places);
+  const json = typeof made === 'string' ? made : JSON.stringify(made);
+  const indexPath = join(dir, `index-${randomBytes(4).toString('hex')}.json`);
+  await writeFile(indexPath, json);
+  const indexBytes = Buffer.byteLength(json);
+  const chunks = layout.chunks.map((c, index) => ({ index, length: c.length, parts: c.parts.map((p) => ({ path: files[p.member]!.abs, position: p.from, length: p.length, size: files[p.member]!.size })) }));
+  for (let at = 0; at < indexBytes; at += CHUNK) {
+    const length = Math.min(CHUNK, indexBytes - at);
+    chunks.push({ index: chunks.length, length, parts: [{ path: indexPath, position: at, length, size: indexBytes }] });
+  }
+  const stamp = { path: `folder:${indexPath}`, chunkSize: CHUNK, size: 0, mtimeMs: 0 };
+  const size = files.reduce((sum, f) => sum + f.size, 0) + indexBytes;
+  const r = await sendPacked({ node: a.node, client: a.client(b), path: dir, name: 'evil' }, { key: newFileKey(a.node, stamp), stamp, size, chunks, metadata: { kind: 'folder', indexBytes } }, CHUNK);
+  return r.fileId;
+}
+
+test('hostile packed folder indexes (v2): unsafe paths, shapes and places are BAD_MANIFEST; nothing is written anywhere, by getFolder or by the inbox', async (t) => {
+  const { a, b, work } = await setup(t, { inbox: true });
+  const data = join(work, 'data');
+  await mkdir(data);
+  const sandbox = join(work, 'sandbox');
+  const out = join(sandbox, 'out');
+  await mkdir(out, { recursive: true });
+  const two = [{ path: 'one.txt', data: Buffer.from('one') }, { path: 'two.txt', data: randomBytes(2 * CHUNK + 5) }];
+  const f = (path: string, size: number, place: PackPlace | null, extra: object = {}) => ({ path, type: 'file', size, mode: 0o644, mtimeMs: 1e12, ...(place ?? {}), ...extra });
+  const cases: Array<[string, (p: Array<PackPlace | null>) => unknown, RegExp]> = [
+    ['absolute path', (p) => ({ version: 2, entries: [f('/etc/x.txt', 3, p[0]!)] }), /absolute/],
+    ['.. segment', (p) => ({ version: 2, entries: [f('../escape.txt', 3, p[0]!)] }), /has a \.\. segment/],
+    ['NUL', (p) => ({ version: 2, entries: [f('a\u0000b', 3, p[0]!)] }), /NUL/],
+    ['file as a folder of another', (p) => ({ version: 2, entries: [f('f', 3, p[0]!), f('f/x', 2 * CHUNK + 5, p[1]!)] }), /"f" is a file/],
+    ['duplicate path', (p) => ({ version: 2, entries: [f('x', 3, p[0]!), f('x', 2 * CHUNK + 5, p[1]!)] }), /listed twice/],
+    ['starts past the members\' chunks (in the index)', (p) => ({ version: 2, entries: [f('x', 3, { chunk: 4, offset: 0 })] }), /starts outside/],
+    ['starts past its chunk\'s end', (p) => ({ version: 2, entries: [f('x', 3, { chunk: p[0]!.chunk, offset: CHUNK + 1 })] }), /starts outside/],
+    ['runs past the members\' chunks', (p) => ({ version: 2, entries: [f('x', 10 * CHUNK, p[0]!)] }), /runs past the end/],
+    ['bytes without a place', () => ({ version: 2, entries: [f('x', 3, null)] }), /has no place/],
+    ['an empty file with a place', (p) => ({ version: 2, entries: [f('x', 0, p[0]!)] }), /is empty yet/],
+    ['a chunk without an offset', (p) => ({ version: 2, entries: [{ path: 'x', type: 'file', size: 3, mode: 0o644, mtimeMs: 1, chunk: p[0]!.chunk }] }), /without an offset/],
+    ['set-id bits past 0o7777', (p) => ({ version: 2, entries: [f('x', 3, p[0]!, { mode: 0o17777 })] }), /format v2/],
+    ['a v1 entry in a v2 index', () => ({ version: 2, entries: [{ path: 'x', type: 'file', fileId: 'a'.repeat(32), size: 3, sha256: 'b'.repeat(64) }] }), /format v2/],
+    ['a symlink entry', () => ({ version: 2, entries: [{ path: 'l', type: 'symlink', target: '/etc' }] }), /format v2/],
+    ['version 1 shape in a packed folder', () => ({ version: 1, entries: [] }), /format v2/],
+    ['not JSON', () => '{"version":2,"entries":[', /not JSON/],
+  ];
+  const inboxEvents: InboxEvent[] = [];
+  const { Inbox } = await import('../src/transfer/inbox.js');
+  for (const [label, index, message] of cases) {
+    const id = await sendPackedIndex(a, b, data, two, index);
+    await assert.rejects(getFolder({ node: a.node, client: a.client(b), folderFileId: id, outDir: out }), hasCode('BAD_MANIFEST', message), label);
+    assert.deepEqual(await snapshot(sandbox), { files: {}, dirs: ['out'], links: {}, other: [] }, `${label}: nothing written, staging removed`);
+    assert.equal(existsSync(join(work, 'escape.txt')), false, `${label}: nothing above the output folder`);
+    await b.server!.inbox!.idle();
+    const inbox = new Inbox(b.node, (e) => inboxEvents.push(e));
+    inbox.offer(b.node.db.getManifest(id)!);
+    await inbox.idle();
+    const e = inboxEvents.at(-1)!;
+    assert.ok(e.type === 'failed' && e.fileId === id && e.code === 'BAD_MANIFEST', `${label}: inbox ${JSON.stringify(e)}`);
+    assert.deepEqual(await snapshot(b.home.receivedDir), { files: {}, dirs: [], links: {}, other: [] }, `${label}: nothing in received/`);
+  }
+});
+
+test('a folder of 10,000 tiny files, some empty, travels both ways and comes back equal (diff -r)', async (t) => {
+  const { a, ab, work } = await setup(t);
+  const src = join(work, 'tiny');
+  for (let d = 0; d < 100; d++) await mkdir(join(src, `dir-${d}`), { recursive: true });
+  await Promise.all(Array.from({ length: 10_000 }, (_, i) => writeFile(join(src, `dir-${i % 100}`, `file-${i}.txt`), i % 50 === 0 ? '' : `${i}:${randomBytes(8).toString('hex')}`)));
+  const sent = await sendFolder({ node: a.node, client: ab, dir: src });
+  assert.equal(sent.files, 10_000);
+  assert.ok(sent.chunkCount < 10, `10,000 small files in ${sent.chunkCount} chunks`);
+  const got = await getFolder({ node: a.node, client: ab, folderFileId: sent.folderFileId, outDir: join(work, 'out') });
+  assert.equal(got.files, 10_000);
+  execFileSync('diff', ['-r', src, got.path]);
+  const again = await sendFolder({ node: a.node, client: ab, dir: src });
+  assert.equal(again.sentChunks, 0);
 });
