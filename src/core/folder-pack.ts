@@ -165,16 +165,20 @@ export function relayoutMembers(members: readonly PackMember[], chunkSize: numbe
   const places: Array<PackPlace | null> = members.map(() => null);
   const placed = new Set<number>();
   const chunks: Array<PackChunk & { index: number }> = [];
-  for (const c of previous) {
-    const parts = c.parts.map((p) => ({ member: byPath.get(p.path), from: p.from, length: p.length }));
-    if (parts.some((p, k) => p.member === undefined || !same(c.parts[k]!.path) || members[p.member]!.size < p.from + p.length)) continue;
+  next: for (const c of previous) {
+    const parts: PackPart[] = [];
+    for (const p of c.parts) {
+      const member = byPath.get(p.path);
+      if (member === undefined || !same(p.path) || members[member]!.size < p.from + p.length) continue next;
+      parts.push({ member, from: p.from, length: p.length });
+    }
     let offset = 0;
-    for (const p of parts as PackPart[]) {
+    for (const p of parts) {
       if (p.from === 0) places[p.member] = { chunk: chunks.length, offset };
       placed.add(p.member);
       offset += p.length;
     }
-    chunks.push({ index: c.index, length: c.length, parts: parts as PackPart[] });
+    chunks.push({ index: c.index, length: c.length, parts });
   }
   // A file is kept only when all its bytes are: a large one whose chunks are not all here is laid again.
   const covered = new Map<number, number>();

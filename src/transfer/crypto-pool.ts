@@ -12,8 +12,11 @@ import { transferable } from './transferable.js';
 type Pending = { resolve: (r: WorkerDone) => void; reject: (e: Error) => void };
 type TaskInput = WorkerTask extends infer T ? (T extends WorkerTask ? Omit<T, 'seq'> : never) : never;
 
-/** A worker and how many tasks it has to answer: it holds the process open only while that is > 0. */
-interface Slot { worker: Worker; busy: number }
+/**
+ * A worker (started at its first task: a resend that reads nothing starts none) and how many
+ * tasks it has to answer: it holds the process open only while that is > 0.
+ */
+interface Slot { worker: Worker | null; busy: number }
 
 interface Place { key: Uint8Array; fileId: Uint8Array; index: number; last: boolean }
 
@@ -60,18 +63,20 @@ export class CryptoPool {
   private closed = false;
 
   constructor(size = defaultPoolSize()) {
+    for (let i = 0; i < size; i++) this.slots.push({ worker: null, busy: 0 });
+  }
+
+  private workerOf(slot: Slot): Worker {
+    if (slot.worker) return slot.worker;
     const script = workerScript('crypto-worker');
-    for (let i = 0; i < size; i++) {
-      const worker = 'url' in script ? new Worker(script.url) : new Worker(script.code, { eval: true });
-      // An idle worker must not keep the process alive; a busy one must, or a command whose only
-      // pending work is a worker's answer (re-sealing a file while no socket is open) would end
-      // with the event loop empty, before its result.
-      worker.unref();
-      const slot: Slot = { worker, busy: 0 };
-      worker.on('message', (reply: WorkerReply) => this.settle(slot, reply));
-      worker.on('error', (err) => this.failAll(err));
-      this.slots.push(slot);
-    }
+    const worker = 'url' in script ? new Worker(script.url) : new Worker(script.code, { eval: true });
+    // An idle worker must not keep the process alive; a busy one must, or a command whose only
+    // pending work is a worker's answer (re-sealing a file while no socket is open) would end
+    // with the event loop empty, before its result.
+    worker.unref();
+    worker.on('message', (reply: WorkerReply) => this.settle(slot, reply));
+    worker.on('error', (err) => this.failAll(err));
+    return (slot.worker = worker);
   }
 
   fileSealer(opts: StreamOptions): FileSealer {
@@ -122,7 +127,7 @@ export class CryptoPool {
 
   async close(): Promise<void> {
     this.closed = true;
-    await Promise.all(this.slots.map((s) => s.worker.terminate()));
+    await Promise.all(this.slots.map((s) => s.worker?.terminate()));
     this.failAll(new Error('crypto pool closed'));
   }
 
@@ -151,13 +156,14 @@ export class CryptoPool {
     const seq = this.seq++;
     return new Promise((resolve, reject) => {
       this.pending.set(seq, { resolve, reject });
-      if (slot.busy++ === 0) slot.worker.ref();
-      slot.worker.postMessage({ ...task, seq } as WorkerTask, transfer);
+      const worker = this.workerOf(slot);
+      if (slot.busy++ === 0) worker.ref();
+      worker.postMessage({ ...task, seq } as WorkerTask, transfer);
     });
   }
 
   private settle(slot: Slot, reply: WorkerReply): void {
-    if (--slot.busy === 0) slot.worker.unref();
+    if (--slot.busy === 0) slot.worker?.unref();
     const p = this.pending.get(reply.seq);
     if (!p) return;
     this.pending.delete(reply.seq);

@@ -8,7 +8,8 @@
 // staging folder of its own inside OUT/.p2pfx-partial/, never following a symbolic link, and shows
 // it under its final name with one rename: no half-built folder ever appears under a final name.
 import { createHash } from 'node:crypto';
-import { createReadStream, type Stats } from 'node:fs';
+import { createReadStream, lstatSync, type Stats } from 'node:fs';
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { link, lstat, mkdir, readdir, readFile, realpath, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { basename, join, sep } from 'node:path';
 import { P2pfxError } from '../core/errors.js';
@@ -34,6 +35,9 @@ import { checkChunkSize, sendFile, sendPacked } from './send.js';
 import type { ReadPart } from './crypto-tasks.js';
 import { encodePackedIndex, relayoutMembers, type LaidChunk, type PackedEntry, type PackedIndex } from '../core/folder-pack.js';
 import { fileKeyFor } from './file-key.js';
+
+/** Entries looked at between two turns of the event loop while a folder is walked. */
+const WALK_YIELD_EVERY = 1000;
 
 /** Folder indexes this node sent, kept so that an unchanged folder is sent again under the same file id. */
 export const SENT_FOLDERS_DIR = 'folders';
@@ -134,9 +138,9 @@ export async function sendFolder(opts: SendFolderOptions): Promise<SendFolderRes
     const layoutPath = sentFolderPath(opts.node, walked.root, 'layout.json');
     const previous = await readLaidOut(layoutPath, key.fileId, chunkSize);
     let nextIndex = 1 + maxOf(key.sealed.keys(), previous?.chunks.map((c) => c.index) ?? [], previous?.indexChunks ?? []);
-    const stampOf = (f: SourceFile) => `${f.size}:${f.mtimeMs}:${f.mode}:${f.dev}:${f.ino}`;
-    const byPath = new Map(walked.files.map((f) => [f.path, f]));
-    const same = (path: string) => previous !== null && byPath.has(path) && previous.stamps[path] === stampOf(byPath.get(path)!);
+    const stamps = new Map(walked.files.map((f) => [f.path, `${f.size}:${f.mtimeMs}:${f.mode}:${f.dev}:${f.ino}`]));
+    const before = previous === null ? null : new Map(Object.entries(previous.stamps));
+    const same = (path: string) => before !== null && before.get(path) === stamps.get(path);
     const layout = relayoutMembers(walked.files, chunkSize, previous?.chunks ?? [], same, nextIndex);
     nextIndex = 1 + maxOf([nextIndex - 1], layout.chunks.map((c) => c.index));
     const entries: PackedEntry[] = [
@@ -161,7 +165,7 @@ export async function sendFolder(opts: SendFolderOptions): Promise<SendFolderRes
     // Recorded before anything leaves: an interrupted send resumes with this very layout.
     await writeLaidOut(layoutPath, {
       fileId: key.fileId, chunkSize, indexSha, indexChunks,
-      stamps: Object.fromEntries(walked.files.map((f) => [f.path, stampOf(f)])),
+      stamps: Object.fromEntries(stamps),
       chunks: layout.chunks.map((c) => ({ index: c.index, length: c.length, parts: c.parts.map((p) => ({ path: walked.files[p.member]!.path, from: p.from, length: p.length })) })),
     });
     const sent = await sendPacked({
@@ -202,6 +206,7 @@ async function walkFolder(dir: string): Promise<WalkedFolder> {
   }
   const walked: WalkedFolder = { root, name, files: [], dirs: [], skipped: [] };
   const unsafe: string[] = [];
+  let seen = 0;
   const visit = async (rel: string, depth: number): Promise<void> => {
     let names: string[];
     try {
@@ -221,13 +226,11 @@ async function walkFolder(dir: string): Promise<WalkedFolder> {
         continue;
       }
       if (Buffer.byteLength(path) > MAX_FOLDER_PATH_BYTES) throw tooMuch(`the path ${escapePath(path)} is over ${MAX_FOLDER_PATH_BYTES} bytes`);
-      let info: Stats;
-      try {
-        info = await lstat(join(root, path));
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue; // gone since readdir: not part of the folder
-        throw err;
-      }
+      // Synchronous: a few microseconds each, where an awaited one costs a trip through libuv's
+      // pool (20,000 files: ~1 s of waiting). The walk yields now and then instead.
+      const info: Stats | undefined = lstatSync(join(root, path), { throwIfNoEntry: false });
+      if (info === undefined) continue; // gone since readdir: not part of the folder
+      if (++seen % WALK_YIELD_EVERY === 0) await yieldToLoop();
       if (info.isSymbolicLink()) walked.skipped.push({ path, type: 'symlink' });
       else if (info.isDirectory()) {
         if (depth + 1 > MAX_FOLDER_DEPTH) throw tooMuch(`${escapePath(path)} is more than ${MAX_FOLDER_DEPTH} folders deep`);
@@ -310,7 +313,8 @@ async function readLaidOut(path: string, fileId: string, chunkSize: number): Pro
 }
 
 async function writeLaidOut(path: string, laid: LaidOut): Promise<void> {
-  await writeFileAtomic(path, JSON.stringify(laid));
+  const json = JSON.stringify(laid);
+  if ((await readFile(path, 'utf8').catch(() => null)) !== json) await writeFileAtomic(path, json);
 }
 
 // =============================== receiving ===============================
