@@ -1,6 +1,8 @@
-// The benchmark's result: the JSON shape (tracked from one run to the next) and the table.
+// The benchmark's result: the JSON shape (tracked from one run to the next) and the table; the
+// folder benchmark's (bench-folder.ts) below the big file's.
 import type { Machine } from './bench-machine.js';
 import type { TransferRun } from './bench-p2pfx.js';
+import type { ProcessFigures } from './bench-proc.js';
 import { median, spread, type Spread } from './bench-stats.js';
 
 export interface TransferSummary {
@@ -122,4 +124,159 @@ function table(rows: string[][]): string {
   const widths: number[] = [];
   for (const row of rows) row.forEach((cell, i) => { widths[i] = Math.max(widths[i] ?? 0, cell.length); });
   return rows.map((row) => row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ').trimEnd()).join('\n');
+}
+
+// =============================== folders ===============================
+
+/** One p2pfx folder command: its wall time, its own figures (from its JSON), the server's over the same time. */
+export interface FolderRun {
+  seconds: number;
+  filesPerS: number;
+  /** Of a send: the send command's own wall time (`seconds` runs on to beta's event). */
+  commandSeconds?: number;
+  cpuS: number;
+  peakRssMiB: number;
+  server: ProcessFigures;
+}
+
+export interface FolderTransferSummary {
+  filesPerS: Spread;
+  seconds: Spread;
+  /** Sends: the send command alone, until it exited (beta may still be rebuilding the folder); null for gets. */
+  commandSeconds: Spread | null;
+  /** Of the send/get process: CPU seconds (median of runs), peak RSS (max of runs). */
+  cpuS: number;
+  peakRssMiB: number;
+  server: { cpuS: number; peakRssMiB: number; peakIsLifetime: boolean };
+}
+
+/** scp -r or rsync -a: wall time of the command, its SSH handshake included. */
+export interface FolderReference { filesPerS: Spread; seconds: Spread }
+
+export interface FolderSetResult {
+  label: string;
+  files: number;
+  fileBytes: number;
+  dirs: number;
+  /** Timed from the start of `p2pfx send` to beta's `received` event for the folder. */
+  send: FolderTransferSummary;
+  /** The wall time of `p2pfx get` into an empty folder. */
+  get: FolderTransferSummary;
+  /** With --password, first set only: the same send with a password envelope. */
+  sendPassword: FolderTransferSummary | null;
+  /** The get by a third node (gamma) that holds no key envelope: the folder opened with the password. */
+  getPassword: FolderTransferSummary | null;
+  scp: FolderReference | null;
+  rsync: FolderReference | null;
+  /** Medians over medians. */
+  ratios: {
+    sendVsScp: number | null;
+    getVsScp: number | null;
+    sendPasswordVsScp: number | null;
+    getPasswordVsScp: number | null;
+    rsyncVsScp: number | null;
+    sendPasswordVsSend: number | null;
+    getPasswordVsGet: number | null;
+  };
+  /** The unchanged folder sent once more (wall time of the command). */
+  resend: { seconds: number; sentChunks: number; chunks: number };
+  /**
+   * Beta's SQLite index over the set's first send: the files (p2pfx.db and its -wal, which keeps
+   * its largest size once grown) and the pages in use (page_count − freelist_count, WAL included).
+   */
+  index: { fileBytesBefore: number; fileBytesAfter: number; fileBytesPerMember: number; usedBytesBefore: number; usedBytesAfter: number; usedBytesPerMember: number };
+}
+
+export interface FolderBenchResult {
+  mode: 'folder';
+  runs: number;
+  chunkSize: string | null;
+  password: boolean;
+  sets: FolderSetResult[];
+  scpNote: string | null;
+  rsyncNote: string | null;
+  machine: Machine;
+  elapsedS: number;
+}
+
+export function summarizeFolderRuns(runs: FolderRun[]): FolderTransferSummary {
+  return {
+    filesPerS: spread(runs.map((r) => r.filesPerS)),
+    seconds: spread(runs.map((r) => r.seconds)),
+    commandSeconds: runs.every((r) => r.commandSeconds !== undefined) ? spread(runs.map((r) => r.commandSeconds!)) : null,
+    cpuS: median(runs.map((r) => r.cpuS)),
+    peakRssMiB: Math.max(...runs.map((r) => r.peakRssMiB)),
+    server: {
+      cpuS: median(runs.map((r) => r.server.cpuS)),
+      peakRssMiB: Math.max(...runs.map((r) => r.server.peakRssMiB)),
+      peakIsLifetime: runs.some((r) => r.server.peakIsLifetime),
+    },
+  };
+}
+
+export function formatFolderReport(r: FolderBenchResult): string {
+  const m = r.machine;
+  const lines = [
+    `p2pfx folder benchmark: ${r.runs} run${r.runs === 1 ? '' : 's'} each, two processes on 127.0.0.1 (alpha sends and gets, beta serves)${r.chunkSize ? `, --chunk-size ${r.chunkSize}` : ''}`,
+    `machine: ${m.nproc} × ${m.cpuModel}, ${(m.memTotalMiB / 1024).toFixed(1)} GiB RAM, ${m.kernel}, Node ${m.node}`,
+  ];
+  for (const set of r.sets) {
+    lines.push('', `${set.files} files of ${binary(set.fileBytes)} in ${set.dirs} subfolders (${binary(set.files * set.fileBytes)}):`, table([
+      ['', 'files/s median', 'min–max', '× scp -r', 'cli CPU s', 'server CPU s', 'cli peak MiB', 'server peak MiB'],
+      folderRow('p2pfx send', set.send, set.ratios.sendVsScp),
+      folderRow('p2pfx get', set.get, set.ratios.getVsScp),
+      ...(set.sendPassword ? [folderRow('p2pfx send (password)', set.sendPassword, set.ratios.sendPasswordVsScp)] : []),
+      ...(set.getPassword ? [folderRow('p2pfx get (password)', set.getPassword, set.ratios.getPasswordVsScp)] : []),
+      set.scp ? referenceRow('scp -r', set.scp, 1) : ['scp -r', '—'],
+      set.rsync ? referenceRow('rsync -a', set.rsync, set.ratios.rsyncVsScp) : ['rsync -a', '—'],
+    ]));
+    if (set.send.commandSeconds) {
+      lines.push(`send: ${set.send.seconds.median.toFixed(2)} s to beta's event, of which the send command ${set.send.commandSeconds.median.toFixed(2)} s (medians)`);
+    }
+    lines.push(`resend of the unchanged folder: ${set.resend.sentChunks} of ${set.resend.chunks} chunks moved, ${set.resend.seconds.toFixed(2)} s`);
+    const ix = set.index;
+    lines.push(`beta's index (SQLite) over the first send: ${ix.fileBytesPerMember.toFixed(0)} bytes per member on disk (p2pfx.db + -wal: ${ix.fileBytesBefore} → ${ix.fileBytesAfter}), ${ix.usedBytesPerMember.toFixed(0)} in pages in use (${ix.usedBytesBefore} → ${ix.usedBytesAfter})`);
+    if (set.ratios.sendPasswordVsSend !== null || set.ratios.getPasswordVsGet !== null) {
+      lines.push(`with --password: send ${ratio(set.ratios.sendPasswordVsSend)} ×, get ${ratio(set.ratios.getPasswordVsGet)} × the files/s without (medians)`);
+    }
+  }
+  lines.push('');
+  if (r.scpNote && r.scpNote === r.rsyncNote) lines.push(`scp -r and rsync -a: ${r.scpNote}`);
+  else {
+    if (r.scpNote) lines.push(`scp -r: ${r.scpNote}`);
+    if (r.rsyncNote) lines.push(`rsync -a: ${r.rsyncNote}`);
+  }
+  lines.push(
+    'files/s = files / wall seconds. p2pfx send: from the start of the command to beta\'s "received" event for the folder (rebuilt in its received/);',
+    'p2pfx get, scp -r, rsync -a: the whole command (process start and handshake included). Every tree is compared with the source, untimed.',
+    'CPU s = median of runs; peak RSS = max of runs; the server\'s over the same time (send: until its "received" event).',
+  );
+  if (r.password) lines.push('get (password): by a third node, gamma, which holds no key envelope of its own: it opens the folder with the password.');
+  if (r.sets.some((s) => s.send.server.peakIsLifetime || s.get.server.peakIsLifetime)) lines.push('The server peak RSS is its lifetime peak: /proc/PID/clear_refs could not be written.');
+  lines.push(`Took ${r.elapsedS.toFixed(0)} s.`);
+  return `${lines.join('\n')}\n`;
+}
+
+function folderRow(name: string, t: FolderTransferSummary, vsScp: number | null): string[] {
+  return [name, ...filesPerSCells(t.filesPerS), ratio(vsScp), t.cpuS.toFixed(2), t.server.cpuS.toFixed(2), t.peakRssMiB.toFixed(0), t.server.peakRssMiB.toFixed(0)];
+}
+
+function referenceRow(name: string, ref: FolderReference, vsScp: number | null): string[] {
+  return [name, ...filesPerSCells(ref.filesPerS), ratio(vsScp)];
+}
+
+function filesPerSCells(s: Spread): string[] {
+  return [rate(s.median), `${rate(s.min)}–${rate(s.max)}`];
+}
+
+/** Three significant digits or more: 12345, 123, 12.3, 1.23, 0.123. */
+export function rate(value: number): string {
+  return value >= 100 ? value.toFixed(0) : value.toPrecision(3);
+}
+
+/** 8 KiB, 15.6 MiB, 1 GiB: the largest binary unit that leaves at least 1. */
+function binary(bytes: number): string {
+  const [unit, size] = bytes >= 2 ** 30 ? ['GiB', 2 ** 30] : bytes >= 2 ** 20 ? ['MiB', 2 ** 20] : bytes >= 1024 ? ['KiB', 1024] : ['bytes', 1];
+  const value = bytes / (size as number);
+  return `${Number.isInteger(value) ? value : value.toFixed(1)} ${unit}`;
 }

@@ -1,5 +1,6 @@
 // Reference 3: scp of the same file to 127.0.0.1, through a throwaway sshd that lives in the
 // benchmark's temp dir (its own host key, one authorized key, its own port) and dies with it.
+// The folder benchmark (bench-folder.ts) starts the same sshd for scp -r and rsync -a.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
@@ -13,7 +14,7 @@ import { mbps, secondsSince } from './bench-stats.js';
 import type { Teardown } from './bench-teardown.js';
 
 const SSHD = '/usr/sbin/sshd';
-const SCP = '/usr/bin/scp';
+export const SCP = '/usr/bin/scp';
 /** sshd's privilege-separation directory, compiled in; the package's service normally makes it. */
 const PRIVSEP_DIR = '/run/sshd';
 const LISTEN_TIMEOUT_MS = 10_000;
@@ -30,21 +31,34 @@ export interface ScpOptions { dir: string; file: string; sizeBytes: number; runs
 
 /** MB/s of each scp run (wall time of the scp process, its SSH handshake included). */
 export async function scpRuns(opts: ScpOptions): Promise<number[]> {
-  await mkdir(opts.dir, { recursive: true });
-  const { port, key } = await startSshd(opts.dir, opts.teardown);
+  const sshd = await startSshd(opts.dir, opts.teardown);
   const dest = join(opts.dir, 'received.bin');
-  const target = `${userInfo().username}@127.0.0.1:${dest}`;
   const results: number[] = [];
   for (let run = 0; run < opts.runs; run++) {
     const started = process.hrtime.bigint();
-    await runChild(SCP, ['-q', '-B', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR', '-i', key, '-P', String(port), opts.file, target], opts.teardown);
+    await runChild(SCP, ['-q', '-B', ...sshClientOptions(sshd), '-P', String(sshd.port), opts.file, sshTarget(dest)], opts.teardown);
     results.push(mbps(opts.sizeBytes, secondsSince(started)));
     await rm(dest, { force: true });
   }
   return results;
 }
 
-async function startSshd(dir: string, teardown: Teardown): Promise<{ port: number; key: string }> {
+/** A running throwaway sshd: its port on 127.0.0.1 and the private key it lets in. */
+export interface Sshd { port: number; key: string }
+
+/** ssh/scp options for the throwaway sshd: its key, no host key check, nothing asked, errors only. */
+export function sshClientOptions(sshd: Sshd): string[] {
+  return ['-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR', '-o', 'BatchMode=yes', '-i', sshd.key];
+}
+
+/** USER@127.0.0.1:PATH, this user (the sshd lets only its key in). */
+export function sshTarget(path: string): string {
+  return `${userInfo().username}@127.0.0.1:${path}`;
+}
+
+/** Starts an sshd of our own on 127.0.0.1 and a free port, its keys in `dir` (made here); killed by the teardown. */
+export async function startSshd(dir: string, teardown: Teardown): Promise<Sshd> {
+  await mkdir(dir, { recursive: true });
   const hostKey = join(dir, 'host_ed25519');
   const key = join(dir, 'client_ed25519');
   const authorized = join(dir, 'authorized_keys');
