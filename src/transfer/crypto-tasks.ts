@@ -20,9 +20,11 @@ export type WorkerTask =
 
 /**
  * Where a piece of a packed folder's chunk goes: `length` bytes from the chunk's byte
- * `chunkOffset` into the file at `path` (already created, never followed if a link) at `fileOffset`.
+ * `chunkOffset` into the file at `path` (never followed if a link) at `fileOffset`. The first
+ * piece of a file creates it (O_EXCL: a name already there is a collision, never opened); the
+ * last one gives it its mode and mtime (`finish`).
  */
-export interface WritePiece { path: string; fileOffset: number; chunkOffset: number; length: number }
+export interface WritePiece { path: string; fileOffset: number; chunkOffset: number; length: number; create: boolean; finish: { mode: number; mtimeMs: number } | null }
 
 export interface WorkerDone {
   seq: number;

@@ -3,7 +3,7 @@
 // (format v1, folder members) — so the main thread only drives sockets. Every buffer handed in
 // is handed back for reuse; plaintext goes through one buffer of the worker's own.
 import { createHash, type Hash } from 'node:crypto';
-import { closeSync, constants, fstatSync, openSync, readSync, write, writeSync } from 'node:fs';
+import { closeSync, constants, fchmodSync, fstatSync, futimesSync, openSync, readSync, write, writeSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
 import { chunkId, openChunkInto, sealChunkInto } from '../core/chunk.js';
 import { P2pfxError } from '../core/errors.js';
@@ -95,10 +95,20 @@ function plainOf(length: number): Buffer {
 function scatter(plain: Buffer, pieces: readonly WritePiece[]): void {
   for (const piece of pieces) {
     if (piece.chunkOffset + piece.length > plain.length) throw new P2pfxError('BAD_MANIFEST', `folder index: ${piece.path} runs past its chunk`);
-    const fd = openSync(piece.path, constants.O_WRONLY | constants.O_NOFOLLOW);
+    let fd: number;
+    try {
+      fd = openSync(piece.path, constants.O_WRONLY | constants.O_NOFOLLOW | (piece.create ? constants.O_CREAT | constants.O_EXCL : 0), 0o600);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      throw new P2pfxError('BAD_MANIFEST', `folder index: ${piece.path} names the same entry as another of its paths on this filesystem`);
+    }
     try {
       const data = plain.subarray(piece.chunkOffset, piece.chunkOffset + piece.length);
       for (let done = 0; done < data.length;) done += writeSync(fd, data, done, data.length - done, piece.fileOffset + done);
+      if (piece.finish) {
+        fchmodSync(fd, piece.finish.mode);
+        futimesSync(fd, piece.finish.mtimeMs / 1000, piece.finish.mtimeMs / 1000);
+      }
     } finally {
       closeSync(fd);
     }

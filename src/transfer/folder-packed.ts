@@ -5,7 +5,7 @@
 // beforehand: no name is ever opened twice, no link followed). Nothing is stored twice; the
 // finished tree gets its name with one rename. An interrupted run resumes after the last chunk
 // written (counted in the staging folder).
-import { constants } from 'node:fs';
+import { constants, existsSync } from 'node:fs';
 import { chmod, open, readFile, rm, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BufferRing } from '../core/buffer-ring.js';
@@ -123,8 +123,16 @@ export async function receivePacked(opts: PackedReceiveOptions): Promise<PackedR
     const tree = new TreeBuilder(stage.sub('tree'));
     // A resumed run writes into the tree it left; a link planted there is refused, never followed.
     if (applied === 0) await buildTree(tree, index);
-    else await tree.adopt();
+    else {
+      // Files that start in a chunk not yet counted may have been begun: they are made again.
+      await tree.adopt();
+      for (const f of files) if (f.chunk !== undefined && f.chunk >= applied) await rm(tree.abs(f.path), { force: true });
+    }
     const plan = scatterPlan(index, plainSizes, memberChunks);
+    // The sender's permission bits, never set-id or sticky, never less than the owner's read and
+    // write, masked as any new file here is; given by the worker with the file's last piece.
+    const mask = process.umask();
+    const modeOf = (f: PackedFileEntry) => ((f.mode & 0o777) | 0o600) & ~mask;
     const scatter = pool.scatterer();
     const progress = (chunksDone: number) => {
       const doneBytes = Math.min(totalBytes, starts[chunksDone]!);
@@ -146,7 +154,11 @@ export async function receivePacked(opts: PackedReceiveOptions): Promise<PackedR
         failure = err;
         break;
       }
-      const toFiles = plan[c]!.map((p) => ({ path: tree.abs(index.entries[p.entry]!.path), fileOffset: p.fileOffset, chunkOffset: p.chunkOffset, length: p.length }));
+      const toFiles = plan[c]!.map((p) => {
+        const f = index.entries[p.entry] as PackedFileEntry;
+        const last = p.fileOffset + p.length === f.size;
+        return { path: tree.abs(f.path), fileOffset: p.fileOffset, chunkOffset: p.chunkOffset, length: p.length, create: p.fileOffset === 0, finish: last ? { mode: modeOf(f), mtimeMs: f.mtimeMs } : null };
+      });
       // One pinned worker answers in the order asked: `done` counts chunks written in order.
       const w: Promise<void> = scatter({ ...place(c), id: manifest.chunks[c]!.id, pieces: toFiles }, got.blob, got.length).then((buf) => {
         blobs.give(buf);
@@ -164,9 +176,11 @@ export async function receivePacked(opts: PackedReceiveOptions): Promise<PackedR
     await recorded;
     if (failure !== null) throw failure;
     for (const f of files) {
+      if (f.size !== 0) continue;
+      // Empty files have no piece: made here.
       const abs = tree.abs(f.path);
-      // The sender's permission bits, never set-id or sticky, and never less than the owner's read and write.
-      await chmod(abs, ((f.mode & 0o777) | 0o600) & ~process.umask());
+      if (applied === 0 || !existsSync(abs)) await tree.touch(f.path);
+      await chmod(abs, modeOf(f));
       await utimes(abs, f.mtimeMs / 1000, f.mtimeMs / 1000);
     }
     let path: string;
@@ -210,14 +224,15 @@ async function readReceivedIndex(path: string): Promise<Map<string, { size: numb
   }
 }
 
-/** Every directory, then every file, empty and private, in path order. */
+/** Every directory (each file's too), in path order; the files are made by their first piece. */
 async function buildTree(tree: TreeBuilder, index: PackedIndex): Promise<void> {
   await tree.start();
-  const sorted = [...index.entries].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-  for (const e of sorted) {
-    if (e.type === 'dir') await tree.dir(e.path);
-    else await tree.touch(e.path);
+  const dirs = new Set<string>();
+  for (const e of index.entries) {
+    if (e.type === 'dir') dirs.add(e.path);
+    else if (e.path.includes('/')) dirs.add(e.path.slice(0, e.path.lastIndexOf('/')));
   }
+  for (const d of [...dirs].sort()) await tree.dir(d);
 }
 
 /**

@@ -63,11 +63,17 @@ export class TreeBuilder {
     await this.note('');
   }
 
-  /** Takes over a tree an earlier, interrupted run made (its root must still be a real folder). */
+  /**
+   * Takes over a tree an earlier, interrupted run made (its root must still be a real folder):
+   * its folders are then taken as they are, each checked to be a real folder, never a link.
+   */
   async adopt(): Promise<void> {
     await ownDir(this.root);
     await this.note('');
+    this.adopted = true;
   }
+
+  private adopted = false;
 
   async dir(rel: string): Promise<void> {
     if (this.made.has(rel)) return;
@@ -78,8 +84,8 @@ export class TreeBuilder {
     try {
       await mkdir(this.abs(rel));
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw collision(rel);
-      throw err;
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      if (!this.adopted) throw collision(rel);
     }
     await this.note(rel);
   }
