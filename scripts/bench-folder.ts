@@ -2,8 +2,9 @@
 // For each set NxSIZE a source folder of N random files in N/100 subfolders is written to the
 // benchmark's temp dir. The references first, through the throwaway sshd of bench-scp.ts (with
 // --scp): scp -r and rsync -a into a folder that is removed after each run. Then p2pfx between
-// alpha (the CLI) and beta (`p2pfx serve`): each send moves a folder that is new to beta (every
-// file given a fresh mtime → new keys and file ids; beta's received/ and chunk store emptied) and
+// alpha (the CLI) and beta (`p2pfx serve`): each send moves every chunk of the folder (every file
+// given a fresh mtime → a new version of the folder, all its chunks laid out anew under new
+// indexes; beta's received/ and chunk store emptied) and
 // is timed until beta prints its `received` event for the folder; each get fetches it into an
 // empty folder. With --password, the first set once more with a password envelope, fetched by a
 // third node (gamma) that only the password lets in. Every tree is compared with the source,
@@ -227,6 +228,9 @@ class FolderP2pfx {
     return { ...figures(src, seconds, out, 'get'), server };
   }
 
+  /** Inbox lines already taken, by folder id. */
+  readonly #taken = new Map<string, number>();
+
   async clearReceived(): Promise<void> {
     await rm(join(this.o.beta, 'received'), { recursive: true, force: true });
   }
@@ -235,11 +239,17 @@ class FolderP2pfx {
   async #received(src: SourceFolder, folderFileId: string, started: bigint, exitedS: number): Promise<{ event: InboxLine; seconds: number }> {
     let waiting = false;
     let arrivedS = exitedS;
+    // A folder keeps its id from one send to the next (a new version): the lines about it that
+    // earlier runs already took are passed over.
+    const before = this.#taken.get(folderFileId) ?? 0;
+    let nth = 0;
     const line = this.o.node.event<InboxLine>((e) => {
       if (e.fileId !== folderFileId || (e.event !== 'received' && e.event !== 'failed')) return false;
+      if (++nth <= before) return false;
       if (waiting) arrivedS = secondsSince(started);
       return true;
     }, RECEIVE_TIMEOUT_MS);
+    this.#taken.set(folderFileId, before + 1);
     waiting = true;
     // The server's exit ends the wait at once; the listener goes when the wait does.
     const done = new AbortController();

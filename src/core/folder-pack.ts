@@ -66,15 +66,19 @@ export function layoutMembers(members: readonly PackMember[], chunkSize: number)
   return { chunks, places };
 }
 
-/** The index as sent: entries sorted by path (a folder unchanged gives the same bytes). */
-export function encodePackedIndex(entries: readonly PackedEntry[]): string {
+/** The index as sent: entries sorted by path (a folder unchanged gives the same bytes), each with only its own fields. */
+export function packedIndex(entries: readonly PackedEntry[]): PackedIndex {
   const sorted = [...entries].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-  return JSON.stringify({
+  return {
     version: PACKED_INDEX_VERSION,
-    entries: sorted.map((e) => (e.type === 'dir'
+    entries: sorted.map((e): PackedEntry => (e.type === 'dir'
       ? { path: e.path, type: 'dir' }
-      : { path: e.path, type: 'file', size: e.size, mode: e.mode, mtimeMs: e.mtimeMs, ...(e.chunk === undefined ? {} : { chunk: e.chunk, offset: e.offset }) })),
-  });
+      : { path: e.path, type: 'file', size: e.size, mode: e.mode, mtimeMs: e.mtimeMs, ...(e.chunk === undefined ? {} : { chunk: e.chunk, offset: e.offset! }) })),
+  };
+}
+
+export function encodePackedIndex(entries: readonly PackedEntry[]): string {
+  return JSON.stringify(packedIndex(entries));
 }
 
 const validateShape = generatedValidatePackedIndex as CompiledValidator;

@@ -13,7 +13,7 @@ export interface CatalogEntry {
   fileId: string;
   chunkCount: number;
   totalBytes: number;
-  /** Plaintext size (from the chunk sizes; the sealed metadata confirms it). */
+  /** Plaintext size (from the chunk sizes); for a packed folder this node can open, the bytes of its files (without its index). */
   size: number;
   createdAt: string;
   sender: string;
@@ -48,12 +48,15 @@ export async function listCatalog(client: PeerClient, creds: Credentials, passwo
     let name: string | null = null;
     let kind: CatalogEntry['kind'] = null;
     let inFolder: boolean | null = null;
+    let size = plaintextBytes(s);
     if (own || (locked && password !== undefined)) {
       try {
         const fileId = Buffer.from(s.fileId, 'hex');
         const key = await unlockDataKey(s.envelopes, fileId, creds, { password, label: s.fileId });
         const meta = openMetadata(s.metadata, key, fileId, s.version);
         ({ name } = meta);
+        // A packed folder's stream ends with its index: what it holds is the rest.
+        size = meta.size - (meta.indexBytes ?? 0);
         kind = meta.kind ?? 'file';
         inFolder = meta.inFolder ?? false;
       } catch (err) {
@@ -61,7 +64,7 @@ export async function listCatalog(client: PeerClient, creds: Credentials, passwo
       }
     }
     entries.push({
-      fileId: s.fileId, chunkCount: s.chunkCount, totalBytes: s.totalBytes, size: plaintextBytes(s),
+      fileId: s.fileId, chunkCount: s.chunkCount, totalBytes: s.totalBytes, size,
       createdAt: s.createdAt, sender: s.sender.nodeId, senderName: senderName(s, creds), name, access: own ? 'key' : locked ? 'password' : 'none',
       kind, inFolder,
     });

@@ -7,10 +7,10 @@ export interface ChunkPlaceMsg { key: Uint8Array; fileId: Uint8Array; index: num
 
 /**
  * A piece of a packed folder's chunk: `length` bytes of the file at `path` from `position`. The
- * worker opens it without following a link and refuses it (FILE_CHANGED) unless it is still a
- * regular file of `size` bytes.
+ * worker opens it without following a link and refuses it (FILE_CHANGED) unless it is still the
+ * regular file the walk saw: `size` bytes, inode `ino` (when given).
  */
-export interface ReadPart { path: string; position: number; length: number; size: number }
+export interface ReadPart { path: string; position: number; length: number; size: number; ino?: number }
 
 export type WorkerTask =
   | (ChunkPlaceMsg & { op: 'readSeal'; seq: number; noncePrefix: Uint8Array; fd: number; position: number; length: number; name: string; out: ArrayBuffer; stream: number; hash: boolean; parts?: ReadPart[] })

@@ -127,7 +127,7 @@ function readParts(parts: readonly ReadPart[], buffer: Buffer, length: number): 
     }
     try {
       const st = fstatSync(fd);
-      if (!st.isFile() || st.size !== part.size) throw new P2pfxError('FILE_CHANGED', `${part.path} changed while the folder was being sent`);
+      if (!st.isFile() || st.size !== part.size || (part.ino !== undefined && st.ino !== part.ino)) throw new P2pfxError('FILE_CHANGED', `${part.path} changed while the folder was being sent`);
       readExactly(fd, buffer.subarray(at), part.length, part.position, part.path);
     } finally {
       closeSync(fd);

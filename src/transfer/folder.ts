@@ -1,8 +1,9 @@
-// Folders (DESIGN "Formats > Folder"). A folder travels as its member files, each a normal file
-// (own key, chunks and signed manifest, metadata marked inFolder), then a folder index — the JSON
-// list of core/folder-index.ts — sent as one more file marked kind 'folder'. Nothing new to trust:
-// the index is sealed, chunked and signed like any file, and the SHA-256 it records for each member
-// binds that member's bytes to the folder, whichever manifest of the member's file id is used.
+// Folders (DESIGN "Formats > Folder, packed"). `send DIR` sends a folder as ONE transfer: its
+// files packed into shared chunks (core/folder-pack.ts), the index after them, one key, one signed
+// manifest (version 3); the layout is recorded so that the next send keeps every unchanged chunk.
+// `getFolder` reads packed folders (transfer/folder-packed.ts) and, still, folders of the first
+// format: member files each sent as a file of its own (metadata inFolder), then a v1 index
+// (core/folder-index.ts) sent as one more file of kind 'folder', which records each member's SHA-256.
 //
 // A receiver checks every path of the index before it writes anything, builds the tree in a
 // staging folder of its own inside OUT/.p2pfx-partial/, never following a symbolic link, and shows
@@ -10,12 +11,12 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, lstatSync, type Stats } from 'node:fs';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
-import { link, lstat, mkdir, readdir, readFile, realpath, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, realpath, rename, rm, rmdir, stat } from 'node:fs/promises';
 import { basename, join, sep } from 'node:path';
 import { P2pfxError } from '../core/errors.js';
 import {
-  checkFolderEntries, encodeFolderIndex, escapePath, parseFolderIndex, MAX_FOLDER_DEPTH, MAX_FOLDER_ENTRIES, MAX_FOLDER_INDEX_BYTES,
-  MAX_FOLDER_PATH_BYTES, type FolderDirEntry, type FolderEntry, type FolderFileEntry, type FolderIndex,
+  checkFolderEntries, escapePath, parseFolderIndex, MAX_FOLDER_DEPTH, MAX_FOLDER_ENTRIES, MAX_FOLDER_INDEX_BYTES,
+  MAX_FOLDER_PATH_BYTES, type FolderFileEntry, type FolderIndex,
 } from '../core/folder-index.js';
 import { isFileId } from '../core/ids.js';
 import { DEFAULT_CHUNK_BYTES } from '../core/limits.js';
@@ -31,9 +32,9 @@ import { receivePacked } from './folder-packed.js';
 import { Swarm } from './swarm.js';
 import { ownDir, publishDir, Staging, TreeBuilder, type LocalChanges } from './folder-tree.js';
 import type { ProgressListener, TransferProgress } from './progress.js';
-import { checkChunkSize, sendFile, sendPacked } from './send.js';
+import { checkChunkSize, sendPacked } from './send.js';
 import type { ReadPart } from './crypto-tasks.js';
-import { encodePackedIndex, relayoutMembers, type LaidChunk, type PackedEntry, type PackedIndex } from '../core/folder-pack.js';
+import { packedIndex, relayoutMembers, type LaidChunk, type PackedEntry, type PackedIndex } from '../core/folder-pack.js';
 import { fileKeyFor } from './file-key.js';
 
 /** Entries looked at between two turns of the event loop while a folder is walked. */
@@ -147,7 +148,9 @@ export async function sendFolder(opts: SendFolderOptions): Promise<SendFolderRes
       ...walked.dirs.map((path): PackedEntry => ({ path, type: 'dir' })),
       ...walked.files.map((f, i): PackedEntry => ({ path: f.path, type: 'file', size: f.size, mode: f.mode, mtimeMs: f.mtimeMs, ...layout.places[i] })),
     ];
-    const json = encodePackedIndex(entries);
+    const index = packedIndex(entries);
+    entries.length = 0;
+    const json = JSON.stringify(index);
     const indexPath = await writeSentIndex(opts.node, walked.root, json);
     const indexBytes = Buffer.byteLength(json);
     const indexSha = createHash('sha256').update(json).digest('hex');
@@ -155,7 +158,7 @@ export async function sendFolder(opts: SendFolderOptions): Promise<SendFolderRes
     const indexChunks = previous?.indexSha === indexSha && previous.indexChunks.length === indexCount
       ? previous.indexChunks
       : Array.from({ length: indexCount }, () => nextIndex++);
-    const part = (f: SourceFile, position: number, length: number): ReadPart => ({ path: f.abs, position, length, size: f.size });
+    const part = (f: SourceFile, position: number, length: number): ReadPart => ({ path: f.abs, position, length, size: f.size, ino: f.ino });
     const chunks = layout.chunks.map((c) => ({ index: c.index, length: c.length, parts: c.parts.map((p) => part(walked.files[p.member]!, p.from, p.length)) }));
     indexChunks.forEach((index, k) => {
       const at = k * chunkSize;
@@ -175,7 +178,7 @@ export async function sendFolder(opts: SendFolderOptions): Promise<SendFolderRes
     report('done', null);
     return {
       folderFileId: sent.fileId, name: walked.name, files: walked.files.length, dirs: walked.dirs.length, bytes: totalBytes,
-      chunkCount: sent.chunkCount, sentChunks: sent.sentChunks, skipped: walked.skipped, index: JSON.parse(json) as PackedIndex, manifest: sent.manifest, recipient,
+      chunkCount: sent.chunkCount, sentChunks: sent.sentChunks, skipped: walked.skipped, index, manifest: sent.manifest, recipient,
     };
   } finally {
     if (!opts.pool) await pool.close();
@@ -264,14 +267,6 @@ async function refuseOwnHome(node: LocalNode, root: string, dir: string): Promis
     throw new P2pfxError('INVALID_ARGUMENT', `${escapePath(dir)} holds this node's home (${escapePath(home)}): its certs/ hold private keys, which p2pfx never sends`, {
       hint: 'Send a folder that does not hold the home (a subfolder), or keep the home elsewhere with --home.',
     });
-  }
-}
-
-/** Throws FILE_CHANGED unless the path is still the regular file the walk saw (not a link to elsewhere). */
-async function sameFile(f: SourceFile): Promise<void> {
-  const now = await lstat(f.abs).catch(() => null);
-  if (!now || !now.isFile() || now.dev !== f.dev || now.ino !== f.ino) {
-    throw new P2pfxError('FILE_CHANGED', `${escapePath(f.abs)} was replaced or removed while the folder was being sent`, { hint: 'Send the folder again once nothing is moving files in it.' });
   }
 }
 
