@@ -42,6 +42,14 @@ export type KeyEnvelope = PasswordEnvelope | X25519Envelope;
 
 const WRAP_LABEL = 'p2pfx/1 key';
 
+/**
+ * Starts deriving the key a later `wrapWithPassword` of this process will use (on libuv's pool):
+ * a send begins it before it walks and uploads, and builds its manifest without waiting for scrypt.
+ */
+export function prepareWrap(password: string, params: ScryptParams = SCRYPT_DEFAULT): void {
+  scryptKek(password, saltFor(password, params), params).catch(() => undefined);
+}
+
 export async function wrapWithPassword(dataKey: Uint8Array, fileId: Uint8Array, password: string, params: ScryptParams = SCRYPT_DEFAULT): Promise<PasswordEnvelope> {
   const salt = saltFor(password, params);
   const kek = await scryptKek(password, salt, params);

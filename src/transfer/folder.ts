@@ -36,6 +36,7 @@ import { checkChunkSize, sendPacked } from './send.js';
 import type { ReadPart } from './crypto-tasks.js';
 import { packedIndex, relayoutMembers, type LaidChunk, type PackedEntry, type PackedIndex } from '../core/folder-pack.js';
 import { fileKeyFor } from './file-key.js';
+import { prepareWrap } from '../core/envelope.js';
 
 /** Entries looked at between two turns of the event loop while a folder is walked. */
 const WALK_YIELD_EVERY = 1000;
@@ -101,6 +102,8 @@ interface WalkedFolder { root: string; name: string; files: SourceFile[]; dirs: 
 export async function sendFolder(opts: SendFolderOptions): Promise<SendFolderResult> {
   const chunkSize = checkChunkSize(opts.chunkSize ?? DEFAULT_CHUNK_BYTES);
   const walked = await walkFolder(opts.dir);
+  // The password's key is derived beside the upload, not after it.
+  if (opts.password !== undefined) prepareWrap(opts.password);
   await refuseOwnHome(opts.node, walked.root, opts.dir);
   checkFolderEntries([...walked.dirs.map((path) => ({ path, type: 'dir' as const })), ...walked.files.map((f) => ({ path: f.path, type: 'file' as const }))],
     (message) => new P2pfxError('INVALID_ARGUMENT', `cannot send ${escapePath(opts.dir)}: ${message}`, { hint: 'Rename or move what is named, then send the folder again.' }));

@@ -13,6 +13,7 @@ import { BufferRing } from '../core/buffer-ring.js';
 import { BulkUploader } from './bulk-upload.js';
 import { CryptoPool } from './crypto-pool.js';
 import { fileKeyFor, newFileKey, type FileKey, type FileStamp } from './file-key.js';
+import { prepareWrap } from '../core/envelope.js';
 import { resolveSourceFile } from './local-file.js';
 import type { ProgressListener } from './progress.js';
 
@@ -75,6 +76,8 @@ export function checkChunkSize(chunkSize: number): number {
 export async function sendFile(opts: SendOptions): Promise<SendResult> {
   const chunkSize = checkChunkSize(opts.chunkSize ?? DEFAULT_CHUNK_BYTES);
   const file = await resolveSourceFile(opts.path);
+  // The password's key is derived beside the upload, not after it.
+  if (opts.password !== undefined) prepareWrap(opts.password);
   return sendSource(opts, file, chunkSize, null);
 }
 
