@@ -29,3 +29,11 @@ export function collectEvery(every: number): () => void {
     if (++n % every === 0) gcFunction()?.({ type: 'minor' });
   };
 }
+
+/**
+ * A full collection now: after a phase that built and dropped large structures (a folder's walk,
+ * index and layout), so that the next phase starts from what is really alive.
+ */
+export function collectNow(): void {
+  gcFunction()?.({ type: 'major' });
+}

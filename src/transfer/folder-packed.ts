@@ -9,6 +9,7 @@ import { constants, existsSync } from 'node:fs';
 import { chmod, open, readFile, rm, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BufferRing } from '../core/buffer-ring.js';
+import { collectNow } from '../core/gc.js';
 import { chunkId, openChunk } from '../core/chunk.js';
 import { P2pfxError } from '../core/errors.js';
 import { escapePath, MAX_FOLDER_INDEX_BYTES } from '../core/folder-index.js';
@@ -129,6 +130,8 @@ export async function receivePacked(opts: PackedReceiveOptions): Promise<PackedR
       for (const f of files) if (f.chunk !== undefined && f.chunk >= applied) await rm(tree.abs(f.path), { force: true });
     }
     const plan = scatterPlan(index, plainSizes, memberChunks);
+    // The index's text and the checks' structures are garbage now: collected before the chunks stream.
+    collectNow();
     // The sender's permission bits, never set-id or sticky, never less than the owner's read and
     // write, masked as any new file here is; given by the worker with the file's last piece.
     const mask = process.umask();

@@ -37,6 +37,7 @@ import type { ReadPart } from './crypto-tasks.js';
 import { packedIndex, relayoutMembers, type LaidChunk, type PackedEntry, type PackedIndex } from '../core/folder-pack.js';
 import { fileKeyFor } from './file-key.js';
 import { prepareWrap } from '../core/envelope.js';
+import { collectNow } from '../core/gc.js';
 
 /** Entries looked at between two turns of the event loop while a folder is walked. */
 const WALK_YIELD_EVERY = 1000;
@@ -174,6 +175,7 @@ export async function sendFolder(opts: SendFolderOptions): Promise<SendFolderRes
       stamps: Object.fromEntries(stamps),
       chunks: layout.chunks.map((c) => ({ index: c.index, length: c.length, parts: c.parts.map((p) => ({ path: walked.files[p.member]!.path, from: p.from, length: p.length })) })),
     });
+    collectNow();
     const sent = await sendPacked({
       ...opts, path: walked.root, pool, recipients, peerKey: false, name: walked.name,
       onProgress: (p) => report(p.phase === 'done' ? 'sending' : p.phase, p),
