@@ -53,7 +53,8 @@ export class P2pfxBench {
 
   /** Sends the same, unchanged file again: only `missing` and the manifest should travel. */
   async resend(file: SourceFile): Promise<{ seconds: number; sentChunks: number; chunks: number }> {
-    const out = await p2pfxJson<SendOutput>(['send', file.path, ...this.#alpha(), '--storage-only'], this.opts.teardown);
+    const chunkSize = this.opts.chunkSize === undefined ? [] : ['--chunk-size', this.opts.chunkSize];
+    const out = await p2pfxJson<SendOutput>(['send', file.path, ...this.#alpha(), '--storage-only', ...chunkSize], this.opts.teardown);
     checkFile('resend', file, out);
     if (out.sentChunks !== 0) throw new Error(`a resend of an unchanged file moved ${out.sentChunks} chunks`);
     return { seconds: out.seconds, sentChunks: out.sentChunks, chunks: out.chunks };

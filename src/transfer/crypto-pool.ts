@@ -127,7 +127,12 @@ export class CryptoPool {
 
   async close(): Promise<void> {
     this.closed = true;
-    await Promise.all(this.slots.map((s) => s.worker?.terminate()));
+    // Held by the process while they stop: an idle worker is unreferenced, and a process with
+    // nothing else left (a send whose peer just cut it off) would end before terminate() settles.
+    await Promise.all(this.slots.map((s) => {
+      s.worker?.ref();
+      return s.worker?.terminate();
+    }));
     this.failAll(new Error('crypto pool closed'));
   }
 
