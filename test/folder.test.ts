@@ -349,6 +349,26 @@ async function sendIndex(a: TestNode, b: TestNode, dir: string, index: unknown, 
 const file = (path: string, m: Member): FolderEntry => ({ path, type: 'file', ...m });
 const dir = (path: string): FolderEntry => ({ path, type: 'dir' });
 
+/**
+ * Folder `id` (a hostile index) is refused everywhere: getFolder says BAD_MANIFEST matching
+ * `message` and leaves nothing in `sandbox` (which holds the output folder `out`) or above it, and
+ * the receiving node's inbox, fed the same manifest, fails it the same way with nothing received.
+ */
+async function assertRefusedEverywhere(a: TestNode, b: TestNode, work: string, sandbox: string, id: string, label: string, message: RegExp): Promise<void> {
+  await assert.rejects(getFolder({ node: a.node, client: a.client(b), folderFileId: id, outDir: join(sandbox, 'out') }), hasCode('BAD_MANIFEST', message), label);
+  assert.deepEqual(await snapshot(sandbox), { files: {}, dirs: ['out'], links: {}, other: [] }, `${label}: nothing written, staging removed`);
+  assert.equal(existsSync(join(work, 'escape.txt')), false, `${label}: nothing above the output folder`);
+  await b.server!.inbox!.idle();
+  const events: InboxEvent[] = [];
+  const { Inbox } = await import('../src/transfer/inbox.js');
+  const inbox = new Inbox(b.node, (e) => events.push(e));
+  inbox.offer(b.node.db.getManifest(id)!);
+  await inbox.idle();
+  const e = events.at(-1);
+  assert.ok(e?.type === 'failed' && e.fileId === id && e.code === 'BAD_MANIFEST', `${label}: inbox ${JSON.stringify(e)}`);
+  assert.deepEqual(await snapshot(b.home.receivedDir), { files: {}, dirs: [], links: {}, other: [] }, `${label}: nothing in received/`);
+}
+
 test('hostile folder indexes: every unsafe path or shape is BAD_MANIFEST, naming the path escaped; nothing is written anywhere, by getFolder or by the inbox', async (t) => {
   const { a, b, work } = await setup(t, { inbox: true });
   const data = join(work, 'data');
@@ -394,22 +414,9 @@ test('hostile folder indexes: every unsafe path or shape is BAD_MANIFEST, naming
     ['not JSON', '{"version":1,"entries":[', /not a folder index: it is not JSON/],
     ['JSON of another shape', '[1,2,3]', /format v1/],
   ];
-  const inboxEvents: InboxEvent[] = [];
-  const { Inbox } = await import('../src/transfer/inbox.js');
   for (const [label, index, message] of cases) {
-    const id = await sendIndex(a, b, data, index);
-    await assert.rejects(getFolder({ node: a.node, client: a.client(b), folderFileId: id, outDir: out }), hasCode('BAD_MANIFEST', message), label);
-    assert.deepEqual(await snapshot(sandbox), { files: {}, dirs: ['out'], links: {}, other: [] }, `${label}: nothing written, staging removed`);
+    await assertRefusedEverywhere(a, b, work, sandbox, await sendIndex(a, b, data, index), label, message);
     assert.equal(existsSync(absolute), false, `${label}: nothing at the absolute path`);
-    assert.equal(existsSync(join(work, 'escape.txt')), false, `${label}: nothing above the output folder`);
-    // The receiving node's inbox, fed the same index, refuses it the same way.
-    await b.server!.inbox!.idle();
-    const inbox = new Inbox(b.node, (e) => inboxEvents.push(e));
-    inbox.offer(b.node.db.getManifest(id)!);
-    await inbox.idle();
-    const e = inboxEvents.at(-1)!;
-    assert.ok(e.type === 'failed' && e.fileId === id && e.code === 'BAD_MANIFEST', `${label}: inbox ${JSON.stringify(e)}`);
-    assert.deepEqual(await snapshot(b.home.receivedDir), { files: {}, dirs: [], links: {}, other: [] }, `${label}: nothing in received/`);
   }
   assert.equal(existsSync(join(b.home.root, 'escape.txt')), false);
 });
@@ -674,20 +681,8 @@ test('hostile packed folder indexes (v2): unsafe paths, shapes and places are BA
     ['version 1 shape in a packed folder', () => ({ version: 1, entries: [] }), /format v2/],
     ['not JSON', () => '{"version":2,"entries":[', /not JSON/],
   ];
-  const inboxEvents: InboxEvent[] = [];
-  const { Inbox } = await import('../src/transfer/inbox.js');
   for (const [label, index, message] of cases) {
-    const id = await sendPackedIndex(a, b, data, two, index);
-    await assert.rejects(getFolder({ node: a.node, client: a.client(b), folderFileId: id, outDir: out }), hasCode('BAD_MANIFEST', message), label);
-    assert.deepEqual(await snapshot(sandbox), { files: {}, dirs: ['out'], links: {}, other: [] }, `${label}: nothing written, staging removed`);
-    assert.equal(existsSync(join(work, 'escape.txt')), false, `${label}: nothing above the output folder`);
-    await b.server!.inbox!.idle();
-    const inbox = new Inbox(b.node, (e) => inboxEvents.push(e));
-    inbox.offer(b.node.db.getManifest(id)!);
-    await inbox.idle();
-    const e = inboxEvents.at(-1)!;
-    assert.ok(e.type === 'failed' && e.fileId === id && e.code === 'BAD_MANIFEST', `${label}: inbox ${JSON.stringify(e)}`);
-    assert.deepEqual(await snapshot(b.home.receivedDir), { files: {}, dirs: [], links: {}, other: [] }, `${label}: nothing in received/`);
+    await assertRefusedEverywhere(a, b, work, sandbox, await sendPackedIndex(a, b, data, two, index), label, message);
   }
 });
 
