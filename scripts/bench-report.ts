@@ -52,6 +52,13 @@ const SYNCTHING_ROW = 'Syncthing (end to end)';
 export function summarizeTransfers(runs: TransferRun[]): TransferSummary {
   return {
     mbps: spread(runs.map((r) => r.mbps)),
+    ...processFigures(runs),
+  };
+}
+
+/** Both processes' figures over runs: median CPU seconds, the largest peak RSS. */
+function processFigures(runs: ReadonlyArray<Pick<TransferRun, 'cpuS' | 'peakRssMiB' | 'server'>>): Pick<TransferSummary, 'cpuS' | 'peakRssMiB' | 'server'> {
+  return {
     cpuS: median(runs.map((r) => r.cpuS)),
     peakRssMiB: Math.max(...runs.map((r) => r.peakRssMiB)),
     server: {
@@ -204,13 +211,7 @@ export function summarizeFolderRuns(runs: FolderRun[]): FolderTransferSummary {
     filesPerS: spread(runs.map((r) => r.filesPerS)),
     seconds: spread(runs.map((r) => r.seconds)),
     commandSeconds: runs.every((r) => r.commandSeconds !== undefined) ? spread(runs.map((r) => r.commandSeconds!)) : null,
-    cpuS: median(runs.map((r) => r.cpuS)),
-    peakRssMiB: Math.max(...runs.map((r) => r.peakRssMiB)),
-    server: {
-      cpuS: median(runs.map((r) => r.server.cpuS)),
-      peakRssMiB: Math.max(...runs.map((r) => r.server.peakRssMiB)),
-      peakIsLifetime: runs.some((r) => r.server.peakIsLifetime),
-    },
+    ...processFigures(runs),
   };
 }
 
