@@ -138,11 +138,15 @@ export async function receivePacked(opts: PackedReceiveOptions): Promise<PackedR
     const mask = process.umask();
     const modeOf = (f: PackedFileEntry) => ((f.mode & 0o777) | 0o600) & ~mask;
     const scatter = pool.scatterer();
+    // Files done once every chunk before theirs ends is written: counted once, by first chunk.
+    const filesBefore = new Array<number>(memberChunks + 1).fill(0);
+    for (const f of files) filesBefore[f.chunk === undefined ? 0 : f.chunk + 1]!++;
+    for (let c = 1; c <= memberChunks; c++) filesBefore[c]! += filesBefore[c - 1]!;
     const progress = (chunksDone: number) => {
       const doneBytes = Math.min(totalBytes, starts[chunksDone]!);
       opts.onProgress?.({
         phase: 'fetching', name: meta.name, doneBytes, totalBytes, doneChunks: chunksDone, totalChunks: memberChunks,
-        folder: { path: '', fileDoneBytes: 0, fileTotalBytes: 0, doneFiles: files.filter((f) => f.chunk === undefined || f.chunk < chunksDone).length, totalFiles: files.length },
+        folder: { path: '', fileDoneBytes: 0, fileTotalBytes: 0, doneFiles: filesBefore[chunksDone]!, totalFiles: files.length },
       });
     };
     let done = applied;

@@ -182,9 +182,9 @@ async function assembleLocked(opts: LockedOptions): Promise<GetResult> {
     let written = Math.min(resumeAt * manifest.chunkSize, meta.size);
     keepPartial = true;
     // What the local store holds (a storage peer) is read from it; the rest comes in bulk.
-    const todo = manifest.chunks.slice(resumeAt);
-    const local = await source.localOf(todo.map((c) => c.id));
-    const remote: Want[] = todo.filter((c) => !local.has(c.id)).map((c) => ({ id: c.id, size: c.size }));
+    const remaining = manifest.chunks.slice(resumeAt);
+    const local = await source.localOf(remaining.map((c) => c.id));
+    const remote: Want[] = remaining.filter((c) => !local.has(c.id)).map((c) => ({ id: c.id, size: c.size }));
     const bulk = swarm ? new BulkFetch(swarm, remote, { perPeer, window, alloc: source.alloc }) : null;
     let taken = 0;
     let doneChunks = resumeAt;
