@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, renameSync, writeFileSync } from 'node:fs';
 import { lstat, mkdir, readdir, readFile, readlink, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
@@ -721,4 +721,26 @@ test('an interrupted folder send resumes with only the chunks the peer lacks, un
   assert.equal((await b.node.store.list('', 10_000)).length, resumed.chunkCount);
   const got = await getFolder({ node: a.node, client: ab, folderFileId: resumed.folderFileId, outDir: join(work, 'out') });
   assert.deepEqual(await snapshot(got.path), await snapshot(src));
+});
+
+test('a member replaced by another file while the folder is being sent: FILE_CHANGED naming it; nothing is published', async (t) => {
+  const { a, ab, work } = await setup(t);
+  const src = join(work, 'moving');
+  await mkdir(src, { recursive: true });
+  await writeFile(join(src, 'a-first.txt'), 'first');
+  await writeFile(join(src, 'z-large.bin'), randomBytes(60 * CHUNK));
+  let swapped = false;
+  await assert.rejects(sendFolder({
+    node: a.node, client: ab, dir: src, chunkSize: CHUNK,
+    onProgress: (p) => {
+      if (swapped || p.doneChunks < 1) return;
+      swapped = true;
+      // Same size, another file (inode): its later chunks must not be read from it.
+      const other = join(work, 'replacement.bin');
+      writeFileSync(other, randomBytes(60 * CHUNK));
+      renameSync(other, join(src, 'z-large.bin'));
+    },
+  }), hasCode('FILE_CHANGED', /z-large\.bin changed while the folder was being sent/));
+  assert.ok(swapped);
+  assert.equal(a.node.db.listManifests().length, 0, 'no manifest was published for the folder');
 });
