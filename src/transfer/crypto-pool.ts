@@ -58,6 +58,8 @@ export function defaultPoolSize(): number {
 export class CryptoPool {
   private readonly slots: Slot[] = [];
   private readonly pending = new Map<number, Pending>();
+  /** Tasks given and not yet answered. */
+  private readonly inflight = new Set<Promise<WorkerDone>>();
   private seq = 0;
   private streams = 0;
   private closed = false;
@@ -76,6 +78,14 @@ export class CryptoPool {
     worker.unref();
     worker.on('message', (reply: WorkerReply) => this.settle(slot, reply));
     worker.on('error', (err) => this.failAll(err));
+    // A worker that stops by itself (out of memory) answers nothing more: its tasks fail.
+    worker.on('exit', (code) => {
+      if (slot.worker === worker) {
+        slot.worker = null;
+        slot.busy = 0;
+      }
+      if (!this.closed) this.failAll(new Error(`crypto worker stopped (exit code ${code})`));
+    });
     return (slot.worker = worker);
   }
 
@@ -125,15 +135,21 @@ export class CryptoPool {
     };
   }
 
+  /**
+   * Stops the workers once the tasks already given are answered (a busy worker holds the process
+   * open): a worker stopped in the middle of a task could still create or write a file after its
+   * caller cleaned up. Their termination is not awaited: seen under load, terminate() of a worker
+   * that had just answered can leave its promise pending with nothing left to hold the process
+   * open, and the command ended before its result (INTERNAL instead of the peer's error).
+   */
   async close(): Promise<void> {
     this.closed = true;
-    // Held by the process while they stop: an idle worker is unreferenced, and a process with
-    // nothing else left (a send whose peer just cut it off) would end before terminate() settles.
-    await Promise.all(this.slots.map((s) => {
-      s.worker?.ref();
-      return s.worker?.terminate();
-    }));
-    this.failAll(new Error('crypto pool closed'));
+    await Promise.allSettled(this.inflight);
+    for (const s of this.slots) {
+      const worker = s.worker;
+      s.worker = null;
+      if (worker !== null) void worker.terminate().catch(() => undefined);
+    }
   }
 
   private leastBusy(): Slot {
@@ -159,12 +175,16 @@ export class CryptoPool {
   private run(slot: Slot, task: TaskInput, transfer: ArrayBuffer[]): Promise<WorkerDone> {
     if (this.closed) return Promise.reject(new Error('crypto pool closed'));
     const seq = this.seq++;
-    return new Promise((resolve, reject) => {
+    const answered = new Promise<WorkerDone>((resolve, reject) => {
       this.pending.set(seq, { resolve, reject });
       const worker = this.workerOf(slot);
       if (slot.busy++ === 0) worker.ref();
       worker.postMessage({ ...task, seq } as WorkerTask, transfer);
     });
+    this.inflight.add(answered);
+    const forget = () => this.inflight.delete(answered);
+    answered.then(forget, forget);
+    return answered;
   }
 
   private settle(slot: Slot, reply: WorkerReply): void {
