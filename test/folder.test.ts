@@ -20,8 +20,13 @@ import type { InboxEvent } from '../src/transfer/inbox.js';
 import type { TransferProgress } from '../src/transfer/progress.js';
 import { sendFile, sendPacked } from '../src/transfer/send.js';
 import { newFileKey } from '../src/transfer/file-key.js';
-import { layoutMembers, type PackPlace } from '../src/core/folder-pack.js';
+import { layoutMembers, type PackedIndex, type PackPlace } from '../src/core/folder-pack.js';
 import { makeNetwork, tempDir, type TestNode } from './helpers/network.js';
+
+/** The index a send kept in its home. */
+async function sentIndex(sent: { indexPath: string }): Promise<PackedIndex> {
+  return JSON.parse(await readFile(sent.indexPath, 'utf8')) as PackedIndex;
+}
 
 const KB = 1024;
 const CHUNK = 16 * KB;
@@ -92,7 +97,7 @@ test('send DIR then getFolder: every file (empty and multi-chunk too) and every 
   assert.equal(sent.dirs, 7); // docs, docs/deep, docs/deep/x, docs/deep/x/y, empty-dir, nested-empty, nested-empty/inner-empty
   assert.deepEqual(sent.skipped, []);
   assert.equal(sent.bytes, 13 + 0 + 3 * CHUNK + 7 + 100 + CHUNK + 33);
-  assert.ok(sent.index.entries.every((e, i, all) => i === 0 || all[i - 1]!.path < e.path), 'index sorted by path');
+  assert.ok((await sentIndex(sent)).entries.every((e, i, all) => i === 0 || all[i - 1]!.path < e.path), 'index sorted by path');
   const last = progress.at(-1)!;
   assert.equal(last.phase, 'done');
   assert.equal(last.name, 'project');
@@ -210,7 +215,7 @@ test('symbolic links and special files are skipped and listed, never followed; u
   execFileSync('mkfifo', [join(src, 'fifo')]);
   const sent = await sendFolder({ node: a.node, client: ab, dir: src, chunkSize: CHUNK });
   assert.deepEqual(sent.skipped, [{ path: 'fifo', type: 'special' }, { path: 'link-to-secret', type: 'symlink' }, { path: 'sub/link-to-dir', type: 'symlink' }]);
-  assert.deepEqual(sent.index.entries.map((e) => e.path), ['real.txt', 'sub']);
+  assert.deepEqual((await sentIndex(sent)).entries.map((e) => e.path), ['real.txt', 'sub']);
   const got = await getFolder({ node: a.node, client: ab, folderFileId: sent.folderFileId, outDir: join(work, 'out') });
   assert.deepEqual(await snapshot(got.path), { files: { 'real.txt': sha(Buffer.from('real')) }, dirs: ['sub'], links: {}, other: [] });
   for (const id of (await b.node.store.list('', 1000)).map((x) => x.id)) {
