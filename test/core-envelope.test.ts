@@ -68,11 +68,18 @@ test('password envelope: NFC and NFD spellings of the same password both open it
   assert.deepEqual(await unwrapWithPassword(env, FILE_ID, 'cafe\u0301'), DATA_KEY);
 });
 
-test('password envelope: the default parameters (N=2^17, r=8, p=1) work', async () => {
-  assert.deepEqual(SCRYPT_DEFAULT, { N: 2 ** 17, r: 8, p: 1 });
+test('password envelope: the default parameters (N=2^15, r=8, p=3) work', async () => {
+  assert.deepEqual(SCRYPT_DEFAULT, { N: 2 ** 15, r: 8, p: 3 });
   const env = await wrapWithPassword(DATA_KEY, FILE_ID, 'default cost');
-  assert.equal(env.N, 2 ** 17);
+  assert.deepEqual([env.N, env.r, env.p], [2 ** 15, 8, 3]);
   assert.deepEqual(await unwrapWithPassword(env, FILE_ID, 'default cost'), DATA_KEY);
+});
+
+test('password envelope: one made with the earlier default (N=2^17, r=8, p=1) still opens, and not with a wrong password', async () => {
+  const env = await wrapWithPassword(DATA_KEY, FILE_ID, 'older default', { N: 2 ** 17, r: 8, p: 1 });
+  assert.deepEqual([env.N, env.r, env.p], [2 ** 17, 8, 1]);
+  assert.deepEqual(await unwrapWithPassword(env, FILE_ID, 'older default'), DATA_KEY);
+  await assert.rejects(unwrapWithPassword(env, FILE_ID, 'older defaulT'), hasCode('WRONG_PASSWORD'));
 });
 
 test('password envelope: a wrong password gives WRONG_PASSWORD', async () => {
