@@ -36,11 +36,14 @@ export interface BulkServerOptions {
   onInternal: (err: unknown) => void;
 }
 
+/** Chunk commits under way, and who waits for there to be none. */
+interface Commits { count: number; idle: Set<() => void> }
+
 /** Streams open now: cut when the node closes (they are no longer the HTTP server's). */
 export class BulkStreams {
   private readonly open = new Set<Duplex>();
   /** Chunk commits under way, of open streams and of streams cut meanwhile (they still land). */
-  private readonly commits = { count: 0 };
+  private readonly commits: Commits = { count: 0, idle: new Set() };
 
   constructor(private readonly opts: BulkServerOptions) {}
 
@@ -68,9 +71,14 @@ export class BulkStreams {
     else new FetchStream(socket, this.opts).start(head);
   }
 
-  closeAll(): void {
+  /**
+   * Cuts every stream, then waits for the chunk commits under way (a few chunks' writes): the
+   * node's index and store may be closed or removed once this resolves.
+   */
+  async closeAll(): Promise<void> {
     for (const s of this.open) s.destroy();
     this.open.clear();
+    while (this.commits.count > 0) await new Promise<void>((resolve) => this.commits.idle.add(resolve));
   }
 
   private refusal(req: IncomingMessage, socket: TLSSocket): P2pfxError | null {
@@ -166,7 +174,7 @@ const MAX_UNWRITTEN_BYTES = 8 * 1024 * 1024;
  * too many chunks are committing or too many bytes wait for the disk.
  */
 class UploadStream extends Stream {
-  constructor(socket: Duplex, opts: BulkServerOptions, private readonly commits: { count: number }) {
+  constructor(socket: Duplex, opts: BulkServerOptions, private readonly commits: Commits) {
     super(socket, opts);
   }
 
@@ -202,7 +210,10 @@ class UploadStream extends Stream {
           entry.done = true;
           entry.failed = err ?? new Error('commit failed');
         }).finally(() => {
-          this.commits.count--;
+          if (--this.commits.count === 0) {
+            for (const wake of this.commits.idle) wake();
+            this.commits.idle.clear();
+          }
           this.settle();
         });
         this.throttle();

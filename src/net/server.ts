@@ -155,7 +155,7 @@ export async function createNodeServer(opts: NodeServerOptions): Promise<Fastify
   app.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => bulk.handle(req, socket, head));
   bulkOf.set(app, bulk);
   // Cut when the node stops (before it waits for its HTTP requests): they are no longer the server's.
-  app.addHook('preClose', async () => bulk.closeAll());
+  app.addHook('preClose', () => bulk.closeAll());
   if (revocation) {
     app.addHook('onRequest', async (request) => {
       const socket = request.raw.socket as TLSSocket;

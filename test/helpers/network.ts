@@ -44,18 +44,27 @@ export interface TestNetwork {
 }
 
 export async function makeNetwork(t: TestContext): Promise<TestNetwork> {
-  const dir = await tempDir(t);
+  // Closed in the reverse order of opening — clients, servers, nodes — and only then the folder
+  // removed: t.after() hooks run in the order they were added, and a folder removed while a server
+  // still commits a chunk from a cut upload fails with ENOTEMPTY (seen once the sender's crypto
+  // pool stopped waiting for its workers to exit).
+  const dir = await mkdtemp(join(tmpdir(), 'p2pfx-test-'));
+  const closers: Array<() => Promise<void>> = [];
+  t.after(async () => {
+    for (const close of closers.reverse()) await close();
+    await rm(dir, { recursive: true, force: true, maxRetries: 5 });
+  });
   const ca = await createCa();
   return {
     dir, ca,
     async add(name, opts = {}) {
       const home = await makeHome(join(dir, name), ca, { name });
       const node = await LocalNode.open(home);
-      t.after(() => node.close());
+      closers.push(async () => node.close());
       let server: RunningNode | null = null;
       if (opts.serve !== false) {
         server = await startNode(node, { host: opts.host ?? '127.0.0.1', port: 0, ...(opts.inbox ? { inbox: {} } : {}) });
-        t.after(() => server?.close());
+        closers.push(() => server!.close());
       }
       const self: TestNode = {
         node, home, server,
@@ -63,7 +72,7 @@ export async function makeNetwork(t: TestContext): Promise<TestNetwork> {
         client(to, clientOpts) {
           if (!to.server) throw new Error(`${name} cannot connect to a node that does not serve`);
           const c = new PeerClient({ host: to.server.host, port: to.server.port }, node.creds, clientOpts);
-          t.after(() => c.close());
+          closers.push(() => c.close());
           return c;
         },
       };
