@@ -120,6 +120,9 @@ export async function receivePacked(opts: PackedReceiveOptions): Promise<PackedR
       throw bad(`folder ${label}: its index is not JSON`, err);
     }
     const index = parsePackedIndex(json, plainSizes, memberChunks);
+    // Its text and parsed form are garbage from here (collected below, before the chunks stream).
+    json = undefined;
+    pieces.length = 0;
     const files = index.entries.filter((e): e is PackedFileEntry => e.type === 'file');
     const totalBytes = meta.size - meta.indexBytes!;
     const tree = new TreeBuilder(stage.sub('tree'));
