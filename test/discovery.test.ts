@@ -285,6 +285,13 @@ async function startRaw(lan: Lan, host: LanHost): Promise<Probe> {
   return probe;
 }
 
+/** Polls `ok` until it holds; fails only after a bound that catches a hang, not a slow machine. */
+async function until(ok: () => boolean, what: string, boundMs = 30_000): Promise<void> {
+  for (const end = Date.now() + boundMs; !ok(); await sleep(20)) {
+    if (Date.now() > end) assert.fail(`not seen within ${boundMs} ms: ${what}`);
+  }
+}
+
 function assertHint(hint: Hint, of: NodeProbe): void {
   assert.deepEqual(hint, { nodeId: of.nodeId, name: of.name, host: of.host.address, port: of.port });
 }
@@ -292,19 +299,17 @@ function assertHint(hint: Hint, of: NodeProbe): void {
 test('nodes on two hosts, and two nodes on one host, find each other at once with the right source addresses', netnsOnly, async (t) => {
   const lan = await makeLan(t, 2);
   const [h1, h2] = lan.hosts as [LanHost, LanHost];
-  // The default period (5 s ± 20 %): a node that starts later learns of the earlier ones from
-  // their answers to the query its first announcement carries (each answers at most once a second).
-  const a = await startNodeProbe(lan, h1, 'alpha');
-  const b = await startNodeProbe(lan, h2, 'beta');
-  const c = await startNodeProbe(lan, h1, 'gamma'); // shares the UDP port with alpha (SO_REUSEADDR)
-  const allReady = Date.now();
+  // A period of ten minutes: no node announces again during the test, so a node that starts later
+  // can only learn of the earlier ones from their answers to the query its first announcement
+  // carries — and they of it from that announcement. (No clock is read: the waits only bound a hang.)
+  const once = { intervalMs: 600_000 };
+  const a = await startNodeProbe(lan, h1, 'alpha', once);
+  const b = await startNodeProbe(lan, h2, 'beta', once);
+  const c = await startNodeProbe(lan, h1, 'gamma', once); // shares the UDP port with alpha (SO_REUSEADDR)
   const nodes = [a, b, c];
   for (const x of nodes) {
     for (const y of nodes) if (x !== y) assertHint(await x.probe.waitForHint(y.nodeId), y);
   }
-  const elapsed = Date.now() - allReady;
-  t.diagnostic(`three nodes found each other ${elapsed} ms after the last was ready`);
-  assert.ok(elapsed < 2_500, `took ${elapsed} ms: answers to the start-up query should come within a second`);
   for (const x of nodes) {
     assert.ok(!x.probe.hints().some((h) => h.nodeId === x.nodeId), `${x.name} reported itself${x.probe.describe()}`);
     assert.deepEqual(x.probe.errors(), [], x.probe.describe());
@@ -322,9 +327,9 @@ test('a node ignores its own announcements and any packet carrying its node id',
   const marker = newNodeId();
   await raw.sendRaw(encodeAnnouncement({ nodeId: marker, name: 'marker', port: 1234 }));
   assert.deepEqual(await a.probe.waitForHint(marker), { nodeId: marker, name: 'marker', host: h2.address, port: 1234 });
-  await sleep(400); // alpha's own announcements loop back to it every ~100 ms
-  const own = raw.packetsFrom(h1.address).filter((p) => (p.body as { nodeId?: string }).nodeId === a.nodeId);
-  assert.ok(own.length >= 3, `alpha should have announced every ~100 ms${raw.describe()}`);
+  // alpha's own announcements (every ~100 ms) loop back to it: three of them seen, none a hint.
+  const own = () => raw.packetsFrom(h1.address).filter((p) => (p.body as { nodeId?: string }).nodeId === a.nodeId);
+  await until(() => own().length >= 3, `three announcements of alpha${raw.describe()}`);
   assert.deepEqual(a.probe.hints().map((h) => h.nodeId), [marker], a.probe.describe());
 });
 
@@ -408,13 +413,11 @@ test('a query makes listening nodes announce at once, at most once a second; lis
   await sleep(1_100);
   const since = Date.now();
   for (let i = 0; i < 5; i++) await raw.sendRaw(encodeQuery());
+  const answers = () => raw.packetsFrom(h1.address, since).filter((p) => (p.body as { nodeId?: string }).nodeId === a.nodeId);
+  await until(() => answers().length >= 2, `two answers of alpha to the burst${raw.describe()}`);
+  // Room for the wrong behaviour to show (an answer per query): none comes. Not a measurement.
   await sleep(1_600);
-  const answers = raw.packetsFrom(h1.address, since).filter((p) => (p.body as { nodeId?: string }).nodeId === a.nodeId);
-  assert.equal(answers.length, 2, `alpha's answers to 5 queries in 1.6 s${raw.describe()}`);
-  const first = answers[0]!;
-  const second = answers[1]!;
-  assert.ok(first.at - since < 300, `the first answer came ${first.at - since} ms after the queries`);
-  assert.ok(second.at - first.at >= 900, `answers ${second.at - first.at} ms apart`);
+  assert.equal(answers().length, 2, `alpha's answers to a burst of 5 queries${raw.describe()}`);
 });
 
 test('close() stops the announcements, frees the UDP port, and leaves nothing to keep the process alive', netnsOnly, async (t) => {

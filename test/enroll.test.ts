@@ -584,9 +584,7 @@ test('transport failures name host:port: refused (PEER_UNREACHABLE), silent (PEE
 
   const silent = createTcpServer(() => undefined); // accepts, never speaks TLS
   const silentPort = await listen(t, silent);
-  const started = Date.now();
   await rejectsWith(joinNetwork({ home, host: LOCAL, port: silentPort, code, name: 'n', timeoutMs: 500 }), 'PEER_TIMEOUT', new RegExp(`^127\\.0\\.0\\.1:${silentPort} did not complete the join within 1 s`));
-  assert.ok(Date.now() - started < 5_000);
 
   // The CA node's API port asks for a client certificate the joiner does not have.
   const side = await caSide(t);
