@@ -13,7 +13,7 @@ import { createReadStream, lstatSync, type Stats } from 'node:fs';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { lstat, mkdir, readdir, readFile, realpath, rename, rm, rmdir, stat } from 'node:fs/promises';
 import { basename, join, sep } from 'node:path';
-import { P2pfxError } from '../core/errors.js';
+import { keepsPartial, P2pfxError } from '../core/errors.js';
 import {
   checkFolderEntries, escapePath, parseFolderIndex, MAX_FOLDER_DEPTH, MAX_FOLDER_ENTRIES, MAX_FOLDER_INDEX_BYTES,
   MAX_FOLDER_PATH_BYTES, type FolderFileEntry, type FolderIndex,
@@ -449,7 +449,7 @@ async function getPacked(opts: GetFolderOptions, manifest: Manifest, clients: re
     };
   } catch (err) {
     // A transport failure keeps what was written (and its count) for the next run; bad data keeps nothing.
-    if (!isResumable(err)) await rm(stage.root, { recursive: true, force: true });
+    if (!keepsPartial(err)) await rm(stage.root, { recursive: true, force: true });
     else await rmdir(stage.root).catch(() => undefined); // kept only when something was written
     throw err;
   }
@@ -501,7 +501,7 @@ async function assembleFolder(opts: GetFolderOptions, outDir: string, stage: Sta
       fetchedChunks: source.fetchedChunks, localChunks: source.localChunks, resumedFiles, fromPeers: source.fromPeers, peerProblems: source.peerProblems,
     };
   } catch (err) {
-    if (isResumable(err)) {
+    if (keepsPartial(err)) {
       // Members fetched and checked stay for the next run, with fetch/'s partial; nothing else.
       await rm(stage.sub('index'), { recursive: true, force: true });
       await rm(stage.sub('tree'), { recursive: true, force: true });
@@ -516,14 +516,6 @@ async function assembleFolder(opts: GetFolderOptions, outDir: string, stage: Sta
 /** One writer per staging folder, as get.ts has one per partial file (store/pid-lock.ts). */
 function lockStaging(lockPath: string, folderFileId: string): Promise<() => Promise<void>> {
   return acquirePidLock(lockPath, (pid) => new P2pfxError('TRANSFER_BUSY', `folder ${folderFileId} is already being assembled into this folder by p2pfx process ${pid}`));
-}
-
-/**
- * Failures after which the members already fetched are kept: the peer, the password or the disk
- * was wrong, not the data. After an integrity failure nothing of the folder is kept.
- */
-function isResumable(err: unknown): boolean {
-  return !(err instanceof P2pfxError) || !['BAD_MANIFEST', 'FILE_CORRUPT', 'HASH_MISMATCH', 'DECRYPT_FAILED'].includes(err.code);
 }
 
 /** Fetches the folder index into `dir`, reads it (bounded) and checks it whole. */

@@ -6,7 +6,7 @@ import { link, mkdir, open, rm, rmdir, type FileHandle } from 'node:fs/promises'
 import { extname, join } from 'node:path';
 import { blobNoncePrefix } from '../core/chunk.js';
 import { BLOB_OVERHEAD_BYTES, MAX_MISSING_IDS } from '../core/limits.js';
-import { P2pfxError, toP2pfxError } from '../core/errors.js';
+import { keepsPartial, P2pfxError, toP2pfxError } from '../core/errors.js';
 import { collectEvery } from '../core/gc.js';
 import { openMetadata, plaintextBytes, type FileMetadata, type Manifest } from '../core/manifest.js';
 import type { PeerClient } from '../net/client.js';
@@ -241,7 +241,7 @@ async function assembleLocked(opts: LockedOptions): Promise<GetResult> {
   } catch (err) {
     await fh.close().catch(() => undefined);
     // What was written and checked stays for the next run, unless the source itself is wrong.
-    if (!keepPartial || !isResumable(err)) {
+    if (!keepPartial || !keepsPartial(err)) {
       await rm(partPath, { force: true });
       node.db.forgetPartial(fileId);
       await removeIfEmpty(partDir);
@@ -260,11 +260,6 @@ function lockPartial(partPath: string, label: string): Promise<() => Promise<voi
 /** The partial-downloads folder goes once no download is pending in it. */
 async function removeIfEmpty(dir: string): Promise<void> {
   await rmdir(dir).catch(() => undefined);
-}
-
-/** Failures after which the partial file is kept: the peer went away or lacked a chunk. */
-function isResumable(err: unknown): boolean {
-  return !(err instanceof P2pfxError) || ['PEER_UNREACHABLE', 'PEER_TIMEOUT', 'PEER_ERROR', 'CHUNK_NOT_FOUND', 'INSUFFICIENT_STORAGE', 'CANCELLED'].includes(err.code);
 }
 
 /**

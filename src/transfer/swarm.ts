@@ -1,13 +1,12 @@
 // The peers of one download (DESIGN "Several peers"): which peer holds what, which failed, what
 // each served; and the bulk scheduler that fetches a file's chunks from them in batches — each
 // batch one POST /v1/chunks/fetch to one peer — and hands them out in file order.
-import { P2pfxError, toP2pfxError } from '../core/errors.js';
+import { P2pfxError, peerIsDown, toP2pfxError } from '../core/errors.js';
 import { MAX_MISSING_IDS } from '../core/limits.js';
 import type { FetchChannel } from '../net/bulk-client.js';
 import type { PeerClient } from '../net/client.js';
 
 /** Errors that say the peer itself is gone or broken: it gets no more chunks in this download. */
-const PEER_DOWN = new Set(['PEER_UNREACHABLE', 'PEER_TIMEOUT', 'PEER_ERROR', 'PEER_MISMATCH', 'CERT_REJECTED', 'CERT_REVOKED', 'INTERNAL']);
 
 /**
  * Each chunk goes to a peer that holds it, the one with the fewest requests in flight (so a slow
@@ -110,7 +109,7 @@ export class Swarm {
   fail(i: number, err: unknown, id?: string): P2pfxError {
     const e = toP2pfxError(err);
     if (this.clients.length > 1) this.problems.push({ peer: this.clients[i]!.label, code: e.code, message: e.message });
-    if (PEER_DOWN.has(e.code)) this.down.add(i);
+    if (peerIsDown(e)) this.down.add(i);
     else if (id !== undefined) this.noteLacks(id, i);
     return e;
   }

@@ -10,7 +10,7 @@ import { stat } from 'node:fs/promises';
 import { resolveSourceFile } from '../../transfer/local-file.js';
 import { formatBytes, printable } from '../output.js';
 import { progressBar } from '../progress-bar.js';
-import { P2pfxError, isErrorCode, toP2pfxError } from '../../core/errors.js';
+import { failsEveryPeer, P2pfxError, isErrorCode, toP2pfxError } from '../../core/errors.js';
 import { outFor, parseCount, parseSize, withNode, withPeers, type GlobalOptions } from '../context.js';
 
 export interface SendCommandOptions { peer?: string[]; all?: boolean; password?: string; chunkSize?: string; concurrency?: string; storageOnly?: boolean }
@@ -85,8 +85,8 @@ export async function sendCommand(g: GlobalOptions, file: string, opts: SendComm
         if (opts.password !== undefined) out.line('  any node given the password can download it too');
       } catch (err) {
         const e = toP2pfxError(err);
-        // Local problems (no such file, bad chunk size) are the same for every peer: stop at once.
-        if (clients.length === 1 || LOCAL_ERRORS.has(e.code)) throw err;
+        // A problem of the command or of this machine is the same for every peer: stop at once.
+        if (clients.length === 1 || failsEveryPeer(e)) throw err;
         failures++;
         runs.push({ peer: client.label, peerNodeId: client.nodeId, error: { code: e.code, message: e.message } });
         if (!out.json) out.line(`Not sent to ${client.label}: ${e.code}: ${printable(e.message)}`);
@@ -100,9 +100,6 @@ export async function sendCommand(g: GlobalOptions, file: string, opts: SendComm
     if (out.json) out.data({ ...first, peers: runs, process: processStats() });
   }));
 }
-
-/** Errors about this node's own file or options: no point trying the next peer. */
-const LOCAL_ERRORS = new Set(['FILE_NOT_FOUND', 'NOT_A_FILE', 'FILE_CHANGED', 'INVALID_ARGUMENT', 'PASSWORD_REQUIRED', 'INSUFFICIENT_STORAGE', 'BAD_MANIFEST']);
 
 export interface GetCommandOptions { peer?: string[]; password?: string; out?: string; concurrency?: string }
 
