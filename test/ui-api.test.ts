@@ -113,3 +113,28 @@ test('send through the UI API (upload, send), then get it back on the other side
     assert.equal((await settled(callA, again.transfer.id)).state, 'done');
   }
 });
+
+test('the UI\'s clients honour $P2PFX_PEER_TIMEOUT_MS like the CLI\'s: a malformed value fails the transfer with INVALID_ARGUMENT naming it', async (t) => {
+  const net = await makeNetwork(t);
+  const a = await net.add('alpha');
+  const b = await net.add('beta', { inbox: true });
+  const call = api(await ui(t, a));
+  assert.equal((await call('POST', '/api/peers', { address: `${b.server!.host}:${b.server!.port}` })).status, 200);
+  const data = await tempDir(t);
+  const path = await randomFile(data, 'timed.bin', 1000);
+  const { json: up } = await call<{ uploadId: string }>('POST', '/api/uploads', {});
+  await call('PUT', `/api/uploads/${up.uploadId}/file?path=timed.bin`, new Uint8Array(await readFile(path)), { 'content-type': 'application/octet-stream' });
+  const before = process.env.P2PFX_PEER_TIMEOUT_MS;
+  process.env.P2PFX_PEER_TIMEOUT_MS = 'soon';
+  try {
+    const { json: started } = await call<{ transfer: TransferView }>('POST', '/api/send', { uploadId: up.uploadId, peers: [b.node.creds.nodeId] });
+    const failed = await settled(call, started.transfer.id);
+    assert.equal(failed.state, 'failed');
+    assert.equal(failed.error?.code, 'INVALID_ARGUMENT');
+    assert.match(failed.error?.message ?? '', /\$P2PFX_PEER_TIMEOUT_MS must be a whole number of milliseconds/);
+  } finally {
+    if (before === undefined) delete process.env.P2PFX_PEER_TIMEOUT_MS;
+    else process.env.P2PFX_PEER_TIMEOUT_MS = before;
+  }
+  assert.deepEqual(b.node.db.listManifests(), [], 'beta got nothing');
+});

@@ -10,20 +10,6 @@ import { makeOut, type Out } from './output.js';
 
 export interface GlobalOptions { home?: string; json?: boolean; debug?: boolean }
 
-/** How long a peer may stay silent (connecting, or while answering) before PEER_TIMEOUT; for tests. */
-export const PEER_TIMEOUT_ENV = 'P2PFX_PEER_TIMEOUT_MS';
-
-/** Client timeouts from $P2PFX_PEER_TIMEOUT_MS (connect and idle alike); none set: the client's defaults (10 s, 30 s). */
-export function peerTimeouts(env: NodeJS.ProcessEnv = process.env): PeerClientOptions {
-  const text = env[PEER_TIMEOUT_ENV];
-  if (text === undefined || text === '') return {};
-  const ms = Number(text);
-  if (!/^\d+$/.test(text) || ms < 100 || ms > 3_600_000) {
-    throw new P2pfxError('INVALID_ARGUMENT', `$${PEER_TIMEOUT_ENV} must be a whole number of milliseconds from 100 to 3600000, got ${JSON.stringify(text)}`);
-  }
-  return { connectTimeoutMs: ms, idleTimeoutMs: ms };
-}
-
 export function outFor(g: GlobalOptions): Out {
   return makeOut(g);
 }
@@ -60,7 +46,7 @@ export async function withNode<T>(g: GlobalOptions, fn: (node: LocalNode) => Pro
 export async function withPeer<T>(node: LocalNode, peer: string | undefined, fn: (client: PeerClient) => Promise<T>, opts: PeerClientOptions = {}): Promise<T> {
   if (peer === undefined) throw new P2pfxError('INVALID_ARGUMENT', 'this command needs --peer HOST[:PORT] (or a peer\'s name or id from `p2pfx peers`)');
   const [target] = resolvePeers(node, [peer]);
-  const client = clientFor(node, target!, { ...peerTimeouts(), ...opts });
+  const client = clientFor(node, target!, opts);
   try {
     return await fn(client);
   } finally {
@@ -73,8 +59,7 @@ export async function withPeer<T>(node: LocalNode, peer: string | undefined, fn:
  * every peer in the book when none was; all closed after `fn`.
  */
 export async function withPeers<T>(node: LocalNode, peers: readonly string[] | undefined, fn: (clients: PeerClient[]) => Promise<T>, opts: PeerClientOptions = {}): Promise<T> {
-  const timeouts = peerTimeouts();
-  const clients = resolvePeers(node, peers).map((target) => clientFor(node, target, { ...timeouts, ...opts }));
+  const clients = resolvePeers(node, peers).map((target) => clientFor(node, target, opts));
   try {
     return await fn(clients);
   } finally {

@@ -9,10 +9,11 @@ import { P2pfxError, toP2pfxError } from '../core/errors.js';
 import { shortNodeId } from '../pki/node-id.js';
 import type { InboxEvent } from '../transfer/inbox.js';
 import { DEFAULT_PORT } from '../core/limits.js';
-import { PeerClient } from '../net/client.js';
+import type { PeerClient } from '../net/client.js';
+import { clientFor } from '../net/peers.js';
 import { InviteDesk } from '../net/invite-desk.js';
 import { formatPeer, parsePeer } from '../net/peer-address.js';
-import { lanAddress } from './host-info.js';
+import { lanAddress } from '../net/host-info.js';
 import { startNode, type RunningNode } from '../net/run-node.js';
 import { listCatalog } from '../transfer/catalog.js';
 import { getFile } from '../transfer/get.js';
@@ -58,7 +59,7 @@ export async function menuCommand(g: GlobalOptions, input: NodeJS.ReadableStream
       if (peerHost === null) return;
       const peerPort = await askUntil(ask, say, 'Peer port', parsePort, String(DEFAULT_PORT));
       if (peerPort === null) return;
-      client = new PeerClient({ host: peerHost, port: peerPort }, node.creds, { revocation: node.revocation });
+      client = clientFor(node, { address: { host: peerHost, port: peerPort }, nodeId: null, name: null });
       const password = await ask.askSecret('Password for files (Enter for none: only nodes holding a key can open them)');
       session = { node, client, password: password ? password : undefined, ask, say, isCa: await isCaMachine(node), closers: [], desk: null };
       for (;;) {

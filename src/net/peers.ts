@@ -68,9 +68,29 @@ function fromBook(p: BookPeer): PeerTarget {
   return { address: { host: a.host, port: a.port }, nodeId: p.nodeId, name: p.name };
 }
 
-/** A client for a target, bound to the node id the book expects there (if any). */
+/** How long a peer may stay silent (connecting, or while answering) before PEER_TIMEOUT. */
+export const PEER_TIMEOUT_ENV = 'P2PFX_PEER_TIMEOUT_MS';
+
+/**
+ * Client timeouts from $P2PFX_PEER_TIMEOUT_MS (connect and idle alike); none set: the client's
+ * defaults (10 s, 30 s). Read here, where every client of the CLI, the menu and the UI is made.
+ */
+export function peerTimeouts(env: NodeJS.ProcessEnv = process.env): PeerClientOptions {
+  const text = env[PEER_TIMEOUT_ENV];
+  if (text === undefined || text === '') return {};
+  const ms = Number(text);
+  if (!/^\d+$/.test(text) || ms < 100 || ms > 3_600_000) {
+    throw new P2pfxError('INVALID_ARGUMENT', `$${PEER_TIMEOUT_ENV} must be a whole number of milliseconds from 100 to 3600000, got ${JSON.stringify(text)}`);
+  }
+  return { connectTimeoutMs: ms, idleTimeoutMs: ms };
+}
+
+/**
+ * A client for a target, bound to the node id the book expects there (if any), with the
+ * timeouts of $P2PFX_PEER_TIMEOUT_MS unless `opts` sets its own (a quick reachability check).
+ */
 export function clientFor(node: LocalNode, target: PeerTarget, opts: PeerClientOptions = {}): PeerClient {
-  return new PeerClient(target.address, node.creds, { revocation: node.revocation, ...(target.nodeId ? { expectNodeId: target.nodeId } : {}), ...opts });
+  return new PeerClient(target.address, node.creds, { revocation: node.revocation, ...(target.nodeId ? { expectNodeId: target.nodeId } : {}), ...peerTimeouts(), ...opts });
 }
 
 /**

@@ -26,7 +26,7 @@ import type { InboxEvent } from '../transfer/inbox.js';
 import { sendFile } from '../transfer/send.js';
 import { loadUiFiles } from '../own-files.js';
 import { VERSION } from '../version.js';
-import { lanAddress } from '../cli/host-info.js';
+import { lanAddress } from '../net/host-info.js';
 import { Jobs, type TransferView } from './jobs.js';
 
 const TOKEN_HEADER = 'x-p2pfx-token';

@@ -12,7 +12,7 @@ import { remember as rememberCrl } from '../../store/revocation.js';
 import { writeFileAtomic } from '../../store/fs-atomic.js';
 import { Home } from '../../store/home.js';
 import { homeFor, outFor, type GlobalOptions } from '../context.js';
-import { defaultNodeName, hostDns, localAddresses, unique } from '../host-info.js';
+import { defaultNodeName, hostDns, localAddresses, unique } from '../../net/host-info.js';
 
 export interface CertsOptions { name?: string; ip?: string[]; dns?: string[]; force?: boolean }
 

@@ -9,8 +9,7 @@ import { parseInviteCode } from '../../pki/invite-code.js';
 import { loadCredentials } from '../../store/credentials.js';
 import { InviteBook } from '../../store/invite-book.js';
 import { homeFor, outFor, parsePort, type GlobalOptions } from '../context.js';
-import { lanAddress } from '../host-info.js';
-import { defaultNodeName, localAddresses, unique } from '../host-info.js';
+import { defaultNodeName, lanAddress, localAddresses, unique } from '../../net/host-info.js';
 
 const DEFAULT_EXPIRES = '10m';
 const MIN_TTL_MS = 1000;
