@@ -3,8 +3,8 @@
 // so that the original's numbers keep their meaning, 6 show this node's id and 7 invite a
 // machine (on the CA's machine). It runs the same functions as the commands; only the questions
 // are its own.
-import { access, stat } from 'node:fs/promises';
-import { getFolder, sendFolder } from '../transfer/folder.js';
+import { access } from 'node:fs/promises';
+import { getFolder } from '../transfer/folder.js';
 import { P2pfxError, toP2pfxError } from '../core/errors.js';
 import { shortNodeId } from '../pki/node-id.js';
 import type { InboxEvent } from '../transfer/inbox.js';
@@ -17,7 +17,7 @@ import { lanAddress } from '../net/host-info.js';
 import { startNode, type RunningNode } from '../net/run-node.js';
 import { listCatalog } from '../transfer/catalog.js';
 import { getFile } from '../transfer/get.js';
-import { sendFile } from '../transfer/send.js';
+import { sendToPeers } from '../transfer/send-to-peers.js';
 import type { LocalNode } from '../store/local-node.js';
 import { parsePort, withNode, type GlobalOptions } from './context.js';
 import { formatBytes, printable } from './output.js';
@@ -134,13 +134,15 @@ async function sendChoice(s: Session): Promise<void> {
   const path = await s.ask.ask('Path of the file (or folder) to send');
   if (!path) return;
   const bar = progressBar(process.stderr.isTTY === true, 'send');
-  if (await stat(path).then((st) => st.isDirectory(), () => false)) {
-    const f = await sendFolder({ node: s.node, client: s.client, dir: path, password: s.password, onProgress: bar.listener }).finally(() => bar.stop());
+  const [run] = await sendToPeers({ node: s.node, clients: [s.client], path, password: s.password, progressFor: () => bar.listener }).finally(() => bar.stop());
+  if (!run?.ok) return; // one peer: a failure was thrown
+  if (run.folder) {
+    const f = run.folder;
     s.say(`Sent folder ${f.name} (${f.files} files, ${f.dirs} folders, ${formatBytes(f.bytes)}, ${f.sentChunks} chunks moved) to ${s.client.label}, node ${s.client.nodeId ?? '?'}.`);
     s.say(`Folder id ${f.folderFileId}`);
     return;
   }
-  const r = await sendFile({ node: s.node, client: s.client, path, password: s.password, onProgress: bar.listener }).finally(() => bar.stop());
+  const r = run.file;
   s.say(`Sent ${r.name} (${formatBytes(r.size)}, ${r.chunkCount} chunks, ${r.sentChunks} moved) to ${s.client.label}, node ${s.client.nodeId ?? '?'}.`);
   s.say(`File id ${r.fileId}`);
 }

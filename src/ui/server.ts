@@ -20,10 +20,10 @@ import { clientFor, confirmPeer, resolvePeers, type PeerTarget } from '../net/pe
 import { toWireError } from '../net/wire-error.js';
 import type { LocalNode } from '../store/local-node.js';
 import { listCatalogAcross } from '../transfer/catalog.js';
-import { getFolder, sendFolder } from '../transfer/folder.js';
+import { getFolder } from '../transfer/folder.js';
 import { getFile } from '../transfer/get.js';
 import type { InboxEvent } from '../transfer/inbox.js';
-import { sendFile } from '../transfer/send.js';
+import { sendToPeers } from '../transfer/send-to-peers.js';
 import { loadUiFiles } from '../own-files.js';
 import { VERSION } from '../version.js';
 import { lanAddress } from '../net/host-info.js';
@@ -187,15 +187,16 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
     const transfer = jobs.start({ direction: 'send', name, folder, peers: targets.map(peerLabel) }, async (signal, onProgress) => {
       const clients = targets.map((t) => clientFor(node, t));
       try {
-        const recipients = (await Promise.allSettled(clients.map((c) => c.recipient()))).flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
-        let fileId: string | undefined;
-        for (const client of clients) {
-          const others = recipients.filter((r) => r.nodeId !== client.nodeId);
-          if (folder) fileId = (await sendFolder({ node, client, dir: what, recipients: others, onProgress, signal })).folderFileId;
-          else fileId = (await sendFile({ node, client, path: what, recipients: others, onProgress, signal })).fileId;
+        const runs = await sendToPeers({ node, clients, path: what, signal, progressFor: () => onProgress });
+        const failed = runs.flatMap((r) => (r.ok ? [] : [r]));
+        if (failed.length > 0) {
+          const sentTo = runs.filter((r) => r.ok).map((r) => r.client.label);
+          const first = failed[0]!.error;
+          throw new P2pfxError(first.code, `${failed.map((f) => `not sent to ${f.client.label}: ${f.error.message}`).join('; ')}${sentTo.length > 0 ? `; sent to ${sentTo.join(', ')}` : ''}`);
         }
         await rm(root, { recursive: true, force: true }); // sent: the peers hold it now
-        return { fileId };
+        const last = runs.at(-1)!;
+        return { fileId: last.ok ? (last.folder?.folderFileId ?? last.file!.fileId) : undefined };
       } finally {
         await Promise.all(clients.map((c) => c.close()));
       }

@@ -1,16 +1,15 @@
 // `p2pfx send` and `p2pfx get`.
 import { Prompter } from '../prompt.js';
 import { getFile } from '../../transfer/get.js';
-import { checkChunkSize, sendFile } from '../../transfer/send.js';
-import { getFolder, sendFolder } from '../../transfer/folder.js';
+import { checkChunkSize } from '../../transfer/send.js';
+import { isFolderSource, sendToPeers, type PeerSend } from '../../transfer/send-to-peers.js';
+import { getFolder } from '../../transfer/folder.js';
 import { listCatalogAcross, resolveFileRefAcross } from '../../transfer/catalog.js';
 import type { PeerClient } from '../../net/client.js';
 import type { Credentials } from '../../store/credentials.js';
-import { stat } from 'node:fs/promises';
-import { resolveSourceFile } from '../../transfer/local-file.js';
 import { formatBytes, printable } from '../output.js';
 import { progressBar } from '../progress-bar.js';
-import { failsEveryPeer, P2pfxError, isErrorCode, toP2pfxError } from '../../core/errors.js';
+import { P2pfxError, isErrorCode } from '../../core/errors.js';
 import { outFor, parseCount, parseSize, withNode, withPeers, type GlobalOptions } from '../context.js';
 
 export interface SendCommandOptions { peer?: string[]; all?: boolean; password?: string; chunkSize?: string; concurrency?: string; storageOnly?: boolean }
@@ -27,78 +26,78 @@ export async function sendCommand(g: GlobalOptions, file: string, opts: SendComm
   // What is wrong here is said before any peer is contacted.
   if (opts.all && opts.peer?.length) throw new P2pfxError('INVALID_ARGUMENT', '--all sends to every peer in the book: give it without --peer');
   if (chunkSize !== undefined) checkChunkSize(chunkSize);
-  const isFolder = await stat(file).then((st) => st.isDirectory(), () => false);
-  if (!isFolder) await resolveSourceFile(file);
+  await isFolderSource(file);
   await withNode(g, (node) => withPeers(node, opts.peer, async (clients) => {
-    // Every recipient is known before the first byte leaves, so one manifest can name them all.
-    const asked = opts.storageOnly ? clients.map(() => null) : await Promise.allSettled(clients.map((c) => c.recipient()));
-    const recipients = asked.flatMap((r) => (r !== null && r.status === 'fulfilled' ? [r.value] : []));
-    const runs: Array<Record<string, unknown>> = [];
-    let first: Record<string, unknown> | null = null;
-    let failures = 0;
-    for (const [i, client] of clients.entries()) {
-      const ask = asked[i];
-      try {
-        if (ask && ask.status === 'rejected') throw ask.reason;
+    const bars = new Map<PeerClient, ReturnType<typeof progressBar>>();
+    const runs = await sendToPeers({
+      node, clients, path: file, chunkSize, concurrency, password: opts.password, storageOnly: opts.storageOnly === true,
+      progressFor: (client) => {
+        for (const done of bars.values()) done.stop(); // the previous peer's send has ended
         const bar = progressBar(showProgress(g), clients.length > 1 ? `send → ${client.label}` : 'send');
-        const started = process.hrtime.bigint();
-        if (isFolder) {
-          const r = await sendFolder({
-            node, client, dir: file, chunkSize, concurrency, password: opts.password, peerKey: !opts.storageOnly,
-            recipients: recipients.filter((x) => x.nodeId !== client.nodeId), onProgress: bar.listener,
-          }).finally(() => bar.stop());
-          const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-          const summary = {
-            folder: true, fileId: r.folderFileId, name: r.name, files: r.files, dirs: r.dirs, size: r.bytes, chunks: r.chunkCount, sentChunks: r.sentChunks,
-            skipped: r.skipped, peer: client.label, peerNodeId: client.nodeId, recipient: r.recipient?.nodeId ?? null, seconds, passwordEnvelope: opts.password !== undefined,
-          };
-          first ??= summary;
-          runs.push(summary);
-          if (out.json) continue;
-          out.line(`Sent folder ${printable(r.name)}: ${r.files} files, ${r.dirs} folders, ${formatBytes(r.bytes)} (${r.sentChunks} of ${r.chunkCount} chunks moved) to ${client.label}, node ${client.nodeId ?? '?'}, in ${seconds.toFixed(2)} s`);
-          out.line(`  folder id ${r.folderFileId}`);
-          for (const k of r.skipped) out.line(`  skipped ${printable(k.path)} (${k.type === 'symlink' ? 'symbolic link' : 'special file'})`);
-          out.line(r.recipient ? `  ${printable(r.recipient.name || client.label)} can open it and rebuilds the folder in its received/ folder` : `  stored on ${client.label}, which holds no key for it (--storage-only)`);
-          continue;
-        }
-        const result = await sendFile({
-          node, client, path: file, chunkSize, concurrency, password: opts.password, peerKey: !opts.storageOnly,
-          recipients: recipients.filter((r) => r.nodeId !== client.nodeId), onProgress: bar.listener,
-        }).finally(() => bar.stop());
-        const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-        const summary = {
-          fileId: result.fileId, name: result.name, size: result.size, sha256: result.sha256, chunks: result.chunkCount,
-          sentChunks: result.sentChunks, peer: client.label, peerNodeId: client.nodeId, recipient: result.recipient?.nodeId ?? null, seconds,
-          passwordEnvelope: opts.password !== undefined,
-        };
-        first ??= summary;
-        runs.push(summary);
-        if (out.json) continue;
-        out.line(`Sent ${printable(result.name)} (${formatBytes(result.size)}, ${result.chunkCount} chunks) to ${client.label}, node ${client.nodeId ?? '?'}`);
-        out.line(`  ${result.sentChunks} chunks moved, ${result.chunkCount - result.sentChunks} already there, in ${seconds.toFixed(2)} s (${(result.size / 1e6 / Math.max(seconds, 1e-3)).toFixed(1)} MB/s)`);
-        out.line(`  file id ${result.fileId}`);
-        if (result.sha256 !== null) out.line(`  sha256  ${result.sha256}`);
-        const peerName = result.recipient?.name ? printable(result.recipient.name) : client.label;
-        out.line(result.recipient
-          ? `  ${peerName} can open it and reassembles it into its received/ folder`
-          : `  stored on ${client.label}, which holds no key for it (--storage-only)`);
-        if (opts.password !== undefined) out.line('  any node given the password can download it too');
-      } catch (err) {
-        const e = toP2pfxError(err);
-        // A problem of the command or of this machine is the same for every peer: stop at once.
-        if (clients.length === 1 || failsEveryPeer(e)) throw err;
-        failures++;
-        runs.push({ peer: client.label, peerNodeId: client.nodeId, error: { code: e.code, message: e.message } });
-        if (!out.json) out.line(`Not sent to ${client.label}: ${e.code}: ${printable(e.message)}`);
-      }
+        bars.set(client, bar);
+        return bar.listener;
+      },
+    }).finally(() => {
+      for (const bar of bars.values()) bar.stop();
+    });
+    const summaries: Array<Record<string, unknown>> = [];
+    for (const run of runs) {
+      const summary = summarize(run, opts);
+      summaries.push(summary);
+      if (!out.json) for (const line of describe(run, opts)) out.line(line);
     }
-    if (failures === clients.length) {
-      const e = runs[0]!.error as { code: string; message: string };
-      throw new P2pfxError(isErrorCode(e.code) ? e.code : 'PEER_ERROR', e.message);
+    const failures = runs.filter((r) => !r.ok);
+    if (failures.length === runs.length) {
+      const e = (failures[0] as { error: P2pfxError }).error;
+      throw new P2pfxError(e.code, e.message);
     }
-    if (failures > 0) process.exitCode = 1;
-    if (out.json) out.data({ ...first, peers: runs, process: processStats() });
+    if (failures.length > 0) process.exitCode = 1;
+    if (out.json) out.data({ ...summaries.find((x) => !('error' in x)), peers: summaries, process: processStats() });
   }));
+}
+
+/** One peer's line of `send --json`. */
+function summarize(run: PeerSend, opts: SendCommandOptions): Record<string, unknown> {
+  const peer = { peer: run.client.label, peerNodeId: run.client.nodeId };
+  if (!run.ok) return { ...peer, error: { code: run.error.code, message: run.error.message } };
+  const passwordEnvelope = opts.password !== undefined;
+  if (run.folder) {
+    const r = run.folder;
+    return {
+      folder: true, fileId: r.folderFileId, name: r.name, files: r.files, dirs: r.dirs, size: r.bytes, chunks: r.chunkCount, sentChunks: r.sentChunks,
+      skipped: r.skipped, ...peer, recipient: r.recipient?.nodeId ?? null, seconds: run.seconds, passwordEnvelope,
+    };
+  }
+  const r = run.file;
+  return {
+    fileId: r.fileId, name: r.name, size: r.size, sha256: r.sha256, chunks: r.chunkCount, sentChunks: r.sentChunks,
+    ...peer, recipient: r.recipient?.nodeId ?? null, seconds: run.seconds, passwordEnvelope,
+  };
+}
+
+/** One peer's lines of `send`. */
+function describe(run: PeerSend, opts: SendCommandOptions): string[] {
+  const { client } = run;
+  if (!run.ok) return [`Not sent to ${client.label}: ${run.error.code}: ${printable(run.error.message)}`];
+  if (run.folder) {
+    const r = run.folder;
+    return [
+      `Sent folder ${printable(r.name)}: ${r.files} files, ${r.dirs} folders, ${formatBytes(r.bytes)} (${r.sentChunks} of ${r.chunkCount} chunks moved) to ${client.label}, node ${client.nodeId ?? '?'}, in ${run.seconds.toFixed(2)} s`,
+      `  folder id ${r.folderFileId}`,
+      ...r.skipped.map((k) => `  skipped ${printable(k.path)} (${k.type === 'symlink' ? 'symbolic link' : 'special file'})`),
+      r.recipient ? `  ${printable(r.recipient.name || client.label)} can open it and rebuilds the folder in its received/ folder` : `  stored on ${client.label}, which holds no key for it (--storage-only)`,
+    ];
+  }
+  const r = run.file;
+  const peerName = r.recipient?.name ? printable(r.recipient.name) : client.label;
+  return [
+    `Sent ${printable(r.name)} (${formatBytes(r.size)}, ${r.chunkCount} chunks) to ${client.label}, node ${client.nodeId ?? '?'}`,
+    `  ${r.sentChunks} chunks moved, ${r.chunkCount - r.sentChunks} already there, in ${run.seconds.toFixed(2)} s (${(r.size / 1e6 / Math.max(run.seconds, 1e-3)).toFixed(1)} MB/s)`,
+    `  file id ${r.fileId}`,
+    ...(r.sha256 !== null ? [`  sha256  ${r.sha256}`] : []),
+    r.recipient ? `  ${peerName} can open it and reassembles it into its received/ folder` : `  stored on ${client.label}, which holds no key for it (--storage-only)`,
+    ...(opts.password !== undefined ? ['  any node given the password can download it too'] : []),
+  ];
 }
 
 export interface GetCommandOptions { peer?: string[]; password?: string; out?: string; concurrency?: string }
