@@ -20,8 +20,7 @@ import { clientFor, confirmPeer, resolvePeers, type PeerTarget } from '../net/pe
 import { toWireError } from '../net/wire-error.js';
 import type { LocalNode } from '../store/local-node.js';
 import { listCatalogAcross } from '../transfer/catalog.js';
-import { getFolder } from '../transfer/folder.js';
-import { getFile } from '../transfer/get.js';
+import { fetchTarget, resolveTarget } from '../transfer/fetch.js';
 import type { InboxEvent } from '../transfer/inbox.js';
 import { sendToPeers } from '../transfer/send-to-peers.js';
 import { loadUiFiles } from '../own-files.js';
@@ -210,15 +209,12 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
     const { fileId } = request.body;
     if (!isFileId(fileId)) throw new P2pfxError('INVALID_ID', `not a file id: ${JSON.stringify(String(fileId).slice(0, 80))}`);
     const targets = resolvePeers(node, request.body.peers);
-    const entry = await withBook(node, request.body.peers, async (clients) => (await listCatalogAcross(clients, node.creds)).files.find((f) => f.fileId === fileId));
-    const folder = entry?.kind === 'folder';
-    const transfer = jobs.start({ direction: 'get', name: entry?.name ?? fileId, folder, peers: targets.map(peerLabel) }, async (signal, onProgress) => {
+    const target = await withBook(node, request.body.peers, (clients) => resolveTarget(clients, node.creds, fileId));
+    const transfer = jobs.start({ direction: 'get', name: target.name ?? fileId, folder: target.kind === 'folder', peers: targets.map(peerLabel) }, async (signal, onProgress) => {
       const clients = targets.map((t) => clientFor(node, t));
       try {
-        const path = folder
-          ? (await getFolder({ node, clients, folderFileId: fileId, onProgress, signal })).path
-          : (await getFile({ node, clients, ref: fileId, onProgress, signal })).path;
-        return { path, fileId };
+        const fetched = await fetchTarget(target, { node, clients, onProgress, signal });
+        return { path: fetched.kind === 'folder' ? fetched.folder.path : fetched.file.path, fileId };
       } finally {
         await Promise.all(clients.map((c) => c.close()));
       }

@@ -1,15 +1,12 @@
 // `p2pfx send` and `p2pfx get`.
 import { Prompter } from '../prompt.js';
-import { getFile } from '../../transfer/get.js';
+import { fetchTarget, resolveTarget } from '../../transfer/fetch.js';
 import { checkChunkSize } from '../../transfer/send.js';
 import { isFolderSource, sendToPeers, type PeerSend } from '../../transfer/send-to-peers.js';
-import { getFolder } from '../../transfer/folder.js';
-import { listCatalogAcross, resolveFileRefAcross } from '../../transfer/catalog.js';
 import type { PeerClient } from '../../net/client.js';
-import type { Credentials } from '../../store/credentials.js';
 import { formatBytes, printable } from '../output.js';
 import { progressBar } from '../progress-bar.js';
-import { P2pfxError, isErrorCode } from '../../core/errors.js';
+import { P2pfxError } from '../../core/errors.js';
 import { outFor, parseCount, parseSize, withNode, withPeers, type GlobalOptions } from '../context.js';
 
 export interface SendCommandOptions { peer?: string[]; all?: boolean; password?: string; chunkSize?: string; concurrency?: string; storageOnly?: boolean }
@@ -118,9 +115,10 @@ export async function getCommand(g: GlobalOptions, ref: string, opts: GetCommand
     } : undefined;
     const started = process.hrtime.bigint();
     const target = await resolveTarget(clients, node.creds, ref, opts.password);
-    if (target.kind === 'folder') {
-      const r = await getFolder({ node, clients, folderFileId: target.fileId, password: opts.password, askPassword, concurrency, onProgress: bar.listener, ...(opts.out ? { outDir: opts.out } : {}) })
-        .finally(() => bar.stop());
+    const fetched = await fetchTarget(target, { node, clients, password: opts.password, askPassword, concurrency, onProgress: bar.listener, ...(opts.out ? { outDir: opts.out } : {}) })
+      .finally(() => bar.stop());
+    if (fetched.kind === 'folder') {
+      const r = fetched.folder;
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       if (out.json) return out.data({ folder: true, ...r, seconds, process: processStats() });
       out.line(`Received folder ${printable(r.name)} (${r.files} files, ${r.dirs} folders, ${formatBytes(r.bytes)}) in ${seconds.toFixed(2)} s`);
@@ -129,8 +127,7 @@ export async function getCommand(g: GlobalOptions, ref: string, opts: GetCommand
       for (const p of r.peerProblems) out.line(`  note: ${p.peer}: ${p.code}: ${printable(p.message)} (its chunks came from another peer)`);
       return;
     }
-    const result = await getFile({ node, clients, ref, password: opts.password, askPassword, concurrency, onProgress: bar.listener, ...(opts.out ? { outDir: opts.out } : {}) })
-      .finally(() => bar.stop());
+    const result = fetched.file;
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     const used = clients.filter((c) => (result.fromPeers[c.label] ?? 0) > 0);
     const first = used[0] ?? clients[0]!;
@@ -158,14 +155,3 @@ function showProgress(g: GlobalOptions): boolean {
   return !g.json && process.stdout.isTTY === true && process.stderr.isTTY === true;
 }
 
-/** The file id a ref names, and whether it is a folder (its index) or a file. */
-async function resolveTarget(clients: PeerClient[], creds: Credentials, ref: string, password?: string): Promise<{ fileId: string; kind: 'file' | 'folder' }> {
-  const fileId = await resolveFileRefAcross(clients, creds, ref, password);
-  const { files, unreachable } = await listCatalogAcross(clients, creds, password);
-  // No peer answered: say so now rather than wait for each of them again.
-  if (unreachable.length === clients.length) {
-    const e = unreachable[0]!;
-    throw new P2pfxError(isErrorCode(e.code) ? e.code : 'PEER_ERROR', e.message);
-  }
-  return { fileId, kind: files.find((f) => f.fileId === fileId)?.kind === 'folder' ? 'folder' : 'file' };
-}

@@ -1,0 +1,56 @@
+// The fetch use case (transfer/fetch.ts) shared by the CLI and the UI: a reference resolved once,
+// a password derived once, then the file or the folder downloaded. Real nodes on 127.0.0.1.
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { forgetDerivedKeys, scryptDerivations } from '../src/core/envelope.js';
+import { PeerClient } from '../src/net/client.js';
+import { fetchTarget, resolveTarget } from '../src/transfer/fetch.js';
+import { sendFolder } from '../src/transfer/folder.js';
+import { sendFile } from '../src/transfer/send.js';
+import { makeNetwork, randomFile, tempDir } from './helpers/network.js';
+
+const PASSWORD = 'correct horse battery staple';
+const sha = async (p: string) => createHash('sha256').update(await readFile(p)).digest('hex');
+
+test('get by name with a password: one catalog pass across the peers, one key derivation, file and folder alike', async (t) => {
+  const net = await makeNetwork(t);
+  const a = await net.add('alpha');
+  const b = await net.add('beta');
+  const c = await net.add('gamma', { serve: false });
+  const data = await tempDir(t);
+  const file = await randomFile(data, 'report.bin', 200_000);
+  const dir = join(data, 'album');
+  await mkdir(join(dir, 'sub'), { recursive: true });
+  for (let i = 0; i < 5; i++) await writeFile(join(dir, 'sub', `p${i}.txt`), `photo ${i}`);
+  // Stored on beta with a password envelope only: gamma opens them with the password, nothing else.
+  await sendFile({ node: a.node, client: a.client(b), path: file, password: PASSWORD, peerKey: false, chunkSize: 64 * 1024 });
+  await sendFolder({ node: a.node, client: a.client(b), dir, password: PASSWORD, peerKey: false });
+
+  // Count what gamma asks: catalog listings (over the wire) and scrypt derivations.
+  const list = PeerClient.prototype.listManifests;
+  let listings = 0;
+  PeerClient.prototype.listManifests = function (this: PeerClient, ...args: Parameters<typeof list>) {
+    listings++;
+    return list.apply(this, args);
+  };
+  t.after(() => {
+    PeerClient.prototype.listManifests = list;
+  });
+  const out = await tempDir(t);
+  for (const [ref, kind] of [['report.bin', 'file'], ['album', 'folder']] as const) {
+    forgetDerivedKeys();
+    listings = 0;
+    const derivedBefore = scryptDerivations();
+    const clients = [c.client(b)];
+    const target = await resolveTarget(clients, c.node.creds, ref, PASSWORD);
+    assert.equal(target.kind, kind);
+    const got = await fetchTarget(target, { node: c.node, clients, password: PASSWORD, outDir: out });
+    assert.equal(listings, 1, `${ref}: the catalog was read once`);
+    assert.equal(scryptDerivations() - derivedBefore, 1, `${ref}: the password was derived once`);
+    if (got.kind === 'file') assert.equal(await sha(got.file.path), await sha(file));
+    else assert.equal(await readFile(join(got.folder.path, 'sub', 'p3.txt'), 'utf8'), 'photo 3');
+  }
+});
