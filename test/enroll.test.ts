@@ -20,7 +20,7 @@ import { IndexDb } from '../src/store/index-db.js';
 import { Home } from '../src/store/home.js';
 import { LocalNode } from '../src/store/local-node.js';
 import { PeerClient } from '../src/net/client.js';
-import { startNode } from '../src/net/run-node.js';
+import { startNode } from '../src/node/run-node.js';
 import {
   createInvite, ENROLL_PORT, joinKey, joinMac, joinNetwork, MAX_FAILED_JOINS, sessionExporter, startEnrollmentServer,
   withdrawInvite, type EnrollmentServer, type JoinedEvent, type JoinOptions,

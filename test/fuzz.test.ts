@@ -28,7 +28,7 @@ import { ERROR_CODES, isErrorCode, type ErrorCode } from '../src/core/errors.js'
 import { BLOB_OVERHEAD_BYTES, MAX_BLOB_BYTES, MAX_CHUNK_BYTES, MAX_CRL_BYTES, MAX_MANIFEST_BYTES, MAX_MISSING_IDS, MAX_PAGE } from '../src/core/limits.js';
 import { sealMetadata, signManifest, type Manifest, type UnsignedManifest } from '../src/core/manifest.js';
 import { PeerClient } from '../src/net/client.js';
-import { startNode } from '../src/net/run-node.js';
+import { startNode } from '../src/node/run-node.js';
 import { tlsContextOptions } from '../src/net/tls.js';
 import { createCa, issueNodeCert } from '../src/pki/ca.js';
 import { createCrl } from '../src/pki/crl.js';

@@ -9,7 +9,7 @@ import { P2pfxError } from '../src/core/errors.js';
 import type { X25519Envelope } from '../src/core/envelope.js';
 import { getFile, receiveFile, PARTIAL_DIR } from '../src/transfer/get.js';
 import { Inbox, type InboxEvent } from '../src/transfer/inbox.js';
-import { startNode } from '../src/net/run-node.js';
+import { startNode } from '../src/node/run-node.js';
 import { sendFile } from '../src/transfer/send.js';
 import { makeNetwork, randomFile, tempDir } from './helpers/network.js';
 

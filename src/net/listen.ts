@@ -1,4 +1,4 @@
-// Opening a listener (the node API of run-node.ts, the enrollment listener of enroll.ts) with
+// Opening a listener (the node API of node/run-node.ts, the enrollment listener of enroll.ts) with
 // failures the user can act on.
 import type { AddressInfo } from 'node:net';
 import { P2pfxError } from '../core/errors.js';

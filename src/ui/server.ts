@@ -13,7 +13,7 @@ import { P2pfxError, toP2pfxError } from '../core/errors.js';
 import { pathProblem } from '../core/folder-index.js';
 import { isFileId } from '../core/ids.js';
 import type { PeerClient } from '../net/client.js';
-import { InviteDesk } from '../net/invite-desk.js';
+import { InviteDesk } from '../node/invite-desk.js';
 import { listenOrExplain } from '../net/listen.js';
 import { formatPeer, parsePeer } from '../net/peer-address.js';
 import { clientFor, confirmPeer, resolvePeers, type PeerTarget } from '../net/peers.js';

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { createCa, issueNodeCert, type CertAndKey, type NodeCertOptions } from '../../src/pki/ca.js';
 import { PeerClient, type PeerClientOptions } from '../../src/net/client.js';
-import { startNode, type RunningNode } from '../../src/net/run-node.js';
+import { startNode, type RunningNode } from '../../src/node/run-node.js';
 import { writeFileAtomic } from '../../src/store/fs-atomic.js';
 import { Home } from '../../src/store/home.js';
 import { LocalNode } from '../../src/store/local-node.js';

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { startNode } from '../../net/run-node.js';
+import { startNode } from '../../node/run-node.js';
 import type { UiServer } from '../../ui/server.js';
 import { shortNodeId } from '../../pki/node-id.js';
 import type { InboxEvent } from '../../transfer/inbox.js';

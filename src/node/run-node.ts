@@ -4,11 +4,11 @@ import type { FastifyInstance } from 'fastify';
 import type { Manifest } from '../core/manifest.js';
 import type { LocalNode } from '../store/local-node.js';
 import { Inbox, type InboxEvent } from '../transfer/inbox.js';
-import { joinLan, type LanEvent } from './lan-peers.js';
-import { listenOrExplain } from './listen.js';
-import { createNodeServer, type NodeServerOptions } from './server.js';
-import { formatPeer } from './peer-address.js';
-import { serverTlsOptions } from './tls.js';
+import { joinLan, type LanEvent } from '../net/lan-peers.js';
+import { listenOrExplain } from '../net/listen.js';
+import { createNodeServer, type NodeServerOptions } from '../net/server.js';
+import { formatPeer } from '../net/peer-address.js';
+import { serverTlsOptions } from '../net/tls.js';
 
 export interface RunningNode {
   app: FastifyInstance;
