@@ -13,7 +13,7 @@ import type { Revocation } from '../store/revocation.js';
 import { formatPeer, type PeerAddress } from './peer-address.js';
 import { PeerTransport, timeoutError, type TransportRequest, type TransportResponse } from './peer-transport.js';
 import { tlsContextOptions } from './tls.js';
-import { errorCodes } from './transport-errors.js';
+import { commonSocketError, errorCodes } from './transport-errors.js';
 
 export interface PeerClientOptions {
   /** Keep-alive connections to this peer; sized to the chunks in flight. */
@@ -366,13 +366,8 @@ export class PeerClient {
     if (has('ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION', 'ERR_SSL_UNSUPPORTED_PROTOCOL', 'ERR_SSL_WRONG_VERSION_NUMBER')) {
       return new P2pfxError('CERT_REJECTED', `TLS handshake with ${where} failed: it does not speak TLS 1.3 (is it a p2pfx node?)`, { cause: err });
     }
-    if (has('ECONNREFUSED')) return new P2pfxError('PEER_UNREACHABLE', `connection refused by ${where}: nothing listens on port ${this.peer.port}`, { cause: err });
-    if (has('EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL')) {
-      return new P2pfxError('PEER_UNREACHABLE', `cannot reach ${where} (${codes.join(', ')})`, { cause: err });
-    }
-    const timedOut = timeoutError(err, where);
+    const timedOut = timeoutError(err, where) ?? commonSocketError(err, codes, where, this.peer.port);
     if (timedOut !== null) return timedOut;
-    if (has('ETIMEDOUT')) return new P2pfxError('PEER_TIMEOUT', `connecting to ${where} timed out`, { cause: err });
     if (has('ECONNRESET', 'EPIPE', 'ECONNABORTED')) {
       return new P2pfxError('PEER_UNREACHABLE', `connection to ${where} was closed (${codes.join(', ')}); if this repeats, the peer may be refusing this node's certificate`, { cause: err });
     }

@@ -32,7 +32,7 @@ import { InviteBook, inviteState, type ClaimResult, type Invite } from '../store
 import { listenOrExplain } from './listen.js';
 import { formatPeer } from './peer-address.js';
 import { TLS13_CIPHERS, TLS_MIN_VERSION } from './tls.js';
-import { errorCodes } from './transport-errors.js';
+import { commonSocketError, errorCodes } from './transport-errors.js';
 import { toWireError } from './wire-error.js';
 
 /** Where `invite` listens and `join HOST` connects: next to the node's API port. */
@@ -580,11 +580,8 @@ function transportError(err: unknown, label: string, port: number): P2pfxError {
   const codes = errorCodes(err);
   const has = (...wanted: string[]) => wanted.some((c) => codes.includes(c));
   const inviteHint = 'Check that `p2pfx invite` is still running on the CA\'s machine, that HOST:PORT is what it printed, and that its firewall lets the port through.';
-  if (has('ECONNREFUSED')) return new P2pfxError('PEER_UNREACHABLE', `connection refused by ${label}: nothing listens on port ${port}`, { cause: err, hint: inviteHint });
-  if (has('EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL')) {
-    return new P2pfxError('PEER_UNREACHABLE', `cannot reach ${label} (${codes.join(', ')})`, { cause: err, hint: inviteHint });
-  }
-  if (has('ETIMEDOUT')) return new P2pfxError('PEER_TIMEOUT', `connecting to ${label} timed out`, { cause: err, hint: inviteHint });
+  const common = commonSocketError(err, codes, label, port, inviteHint);
+  if (common !== null) return common;
   if (codes.some((c) => /CERTIFICATE_REQUIRED/.test(c))) {
     return new P2pfxError('INVALID_PEER', `${label} asks for a client certificate: it is a node's API port (\`p2pfx serve\`), not the enrollment listener of \`p2pfx invite\``, {
       cause: err, hint: `Use the address and port \`p2pfx invite\` printed (${ENROLL_PORT} unless it was given --port).`,

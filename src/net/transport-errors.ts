@@ -1,5 +1,6 @@
 // What a failed socket or TLS connection says about itself, for the error mappers of net/client.ts
-// (the node API) and net/enroll.ts (joining).
+// (the node API) and net/enroll.ts (joining), and the failures both name the same way.
+import { P2pfxError } from '../core/errors.js';
 
 /**
  * The error codes along err's cause chain (at most 5 deep): each `code`, and the OpenSSL reason
@@ -17,4 +18,18 @@ export function errorCodes(err: unknown): string[] {
     }
   }
   return codes;
+}
+
+/**
+ * The failures any connection to `label` (HOST:PORT) meets the same way: refused, unreachable,
+ * timed out while connecting. Null for the rest, which each mapper names for its own protocol
+ * (certificates, closes, what the listener is). `hint` replaces the code's default.
+ */
+export function commonSocketError(err: unknown, codes: readonly string[], label: string, port: number, hint?: string): P2pfxError | null {
+  const has = (...wanted: string[]) => wanted.some((c) => codes.includes(c));
+  const opts = { cause: err, ...(hint === undefined ? {} : { hint }) };
+  if (has('ECONNREFUSED')) return new P2pfxError('PEER_UNREACHABLE', `connection refused by ${label}: nothing listens on port ${port}`, opts);
+  if (has('EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL')) return new P2pfxError('PEER_UNREACHABLE', `cannot reach ${label} (${codes.join(', ')})`, opts);
+  if (has('ETIMEDOUT')) return new P2pfxError('PEER_TIMEOUT', `connecting to ${label} timed out`, opts);
+  return null;
 }
