@@ -9,6 +9,7 @@ import { Ajv } from 'ajv';
 import standaloneCode from 'ajv/dist/standalone/index.js';
 import { folderIndexSchema, packedIndexSchema } from '../src/core/folder-index-schema.js';
 import { manifestSchema } from '../src/core/manifest-schema.js';
+import { chunkListReply, chunkPutReply, healthReply, identityReply, manifestPutReply, missingReply } from '../src/net/protocol/replies.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -16,6 +17,12 @@ export const VALIDATORS = [
   { file: 'src/core/generated/manifest-validate.ts', schema: manifestSchema, from: 'src/core/manifest-schema.ts' },
   { file: 'src/core/generated/folder-index-validate.ts', schema: folderIndexSchema, from: 'src/core/folder-index-schema.ts' },
   { file: 'src/core/generated/packed-index-validate.ts', schema: packedIndexSchema, from: 'src/core/folder-index-schema.ts' },
+  { file: 'src/net/protocol/generated/health-reply-validate.ts', schema: healthReply, from: 'src/net/protocol/replies.ts' },
+  { file: 'src/net/protocol/generated/identity-reply-validate.ts', schema: identityReply, from: 'src/net/protocol/replies.ts' },
+  { file: 'src/net/protocol/generated/missing-reply-validate.ts', schema: missingReply, from: 'src/net/protocol/replies.ts' },
+  { file: 'src/net/protocol/generated/chunk-put-reply-validate.ts', schema: chunkPutReply, from: 'src/net/protocol/replies.ts' },
+  { file: 'src/net/protocol/generated/chunk-list-reply-validate.ts', schema: chunkListReply, from: 'src/net/protocol/replies.ts' },
+  { file: 'src/net/protocol/generated/manifest-put-reply-validate.ts', schema: manifestPutReply, from: 'src/net/protocol/replies.ts' },
 ] as const;
 
 /** The TypeScript module for one schema: ajv's generated ESM code, self-contained. */

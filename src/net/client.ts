@@ -14,6 +14,7 @@ import { formatPeer, type PeerAddress } from './peer-address.js';
 import { PeerTransport, timeoutError, type TransportRequest, type TransportResponse } from './peer-transport.js';
 import { tlsContextOptions } from './tls.js';
 import { commonSocketError, errorCodes } from './transport-errors.js';
+import { REPLIES, type ChunkListReply, type HealthReply, type IdentityReply, type ManifestPutReply, type ReplyCheck } from './protocol/replies.js';
 
 export interface PeerClientOptions {
   /** Keep-alive connections to this peer; sized to the chunks in flight. */
@@ -30,10 +31,10 @@ export interface PeerClientOptions {
 /** Response header carrying the CRL number the answering node holds (absent: none). */
 export const CRL_NUMBER_HEADER = 'x-p2pfx-crl';
 
-export interface PeerIdentity { nodeId: string; name: string; x25519: string; apiVersion: number }
+export type PeerIdentity = IdentityReply;
 /** A node files can be addressed to: its id and its X25519 public key (raw, 32 bytes). */
 export interface Recipient { nodeId: string; name: string; x25519: Buffer }
-export interface PeerHealth { status: string; version: string; nodeId: string; name: string; chunks: number }
+export type PeerHealth = HealthReply;
 export type ManifestSummary = Omit<Manifest, 'chunks'>;
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
@@ -144,11 +145,11 @@ export class PeerClient {
   }
 
   async health(): Promise<PeerHealth> {
-    return this.json<PeerHealth>('GET', '/v1/health');
+    return this.json('GET', '/v1/health', REPLIES.health);
   }
 
   async identity(): Promise<PeerIdentity> {
-    return this.json<PeerIdentity>('GET', '/v1/identity');
+    return this.json('GET', '/v1/identity', REPLIES.identity);
   }
 
   /**
@@ -172,12 +173,12 @@ export class PeerClient {
 
   /** Which of `ids` the peer lacks. */
   async missing(ids: readonly string[]): Promise<string[]> {
-    return (await this.json<{ missing: string[] }>('POST', '/v1/chunks/missing', { ids })).missing;
+    return (await this.json('POST', '/v1/chunks/missing', REPLIES.missing, { ids })).missing;
   }
 
   async putChunk(id: string, blob: Uint8Array): Promise<{ created: boolean }> {
     const res = await this.request({ method: 'PUT', path: `/v1/chunks/${id}`, body: blob, headers: { 'content-type': 'application/octet-stream' } }, [200, 201]);
-    return (await readJson(res, 64 * 1024, this.label)) as { created: boolean };
+    return this.checked(await readJson(res, 64 * 1024, this.label), REPLIES.chunkPut, `PUT /v1/chunks/${id}`);
   }
 
   /**
@@ -247,14 +248,14 @@ export class PeerClient {
     return r.socket;
   }
 
-  async listChunks(after = '', limit = 1000): Promise<{ chunks: Array<{ id: string; size: number }>; next: string | null }> {
+  async listChunks(after = '', limit = 1000): Promise<ChunkListReply> {
     const qs = new URLSearchParams({ limit: String(limit) });
     if (after) qs.set('after', after);
-    return this.json('GET', `/v1/chunks?${qs}`);
+    return this.json('GET', `/v1/chunks?${qs}`, REPLIES.chunkList);
   }
 
-  async putManifest(m: Manifest): Promise<{ created: boolean; outcome: 'created' | 'updated' | 'kept' }> {
-    return this.json('PUT', `/v1/manifests/${m.fileId}`, m);
+  async putManifest(m: Manifest): Promise<ManifestPutReply> {
+    return this.json('PUT', `/v1/manifests/${m.fileId}`, REPLIES.manifestPut, m);
   }
 
   /** The manifest as the peer sent it: untrusted, the caller checks it (pki/manifest-trust). */
@@ -264,17 +265,27 @@ export class PeerClient {
   }
 
   async listManifests(): Promise<unknown[]> {
-    const body = await this.json<{ manifests?: unknown }>('GET', '/v1/manifests');
+    const body = await this.json('GET', '/v1/manifests', null) as { manifests?: unknown };
     if (!Array.isArray(body.manifests)) throw new P2pfxError('PEER_ERROR', `peer ${this.label} sent a malformed catalog`);
     return body.manifests;
   }
 
-  private async json<T>(method: string, path: string, body?: unknown): Promise<T> {
+  /** A JSON request; the reply is checked against its schema (`check`), or left unknown (null). */
+  private async json<T>(method: string, path: string, check: ReplyCheck<T> | null, body?: unknown): Promise<T> {
     const res = await this.request({
       method, path,
       ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
     }, [200, 201]);
-    return (await readJson(res, MAX_MANIFEST_BYTES, this.label)) as T;
+    const reply = await readJson(res, MAX_MANIFEST_BYTES, this.label);
+    return check === null ? reply as T : this.checked(reply, check, `${method} ${path}`);
+  }
+
+  /** A peer's reply of the shape its schema says, or PEER_ERROR naming what is wrong. */
+  private checked<T>(reply: unknown, check: ReplyCheck<T>, request: string): T {
+    if (check.validate(reply)) return reply as T;
+    const first = check.validate.errors?.[0];
+    const where = first ? `${first.instancePath || '/'} ${first.message ?? ''}`.trim() : 'unknown';
+    throw new P2pfxError('PEER_ERROR', `peer ${this.label} answered ${request} (${check.what}) with a reply of the wrong shape: ${where}`);
   }
 
   /** Sends a request; any status outside `ok` becomes the peer's P2pfxError (or PEER_ERROR). */

@@ -18,6 +18,7 @@ import type { IndexDb } from '../store/index-db.js';
 import { VERSION } from '../version.js';
 import { renderApiDocs } from './api-docs.js';
 import { BulkStreams } from './bulk-server.js';
+import { chunkListReply, chunkPutReply, healthReply, identityReply, manifestPutReply, missingReply } from './protocol/replies.js';
 import { BULK_MODES, BULK_STREAM_PATH, FRAMES_PROTOCOL } from '../core/frames.js';
 import { serverTlsOptions } from './tls.js';
 import { clientErrorAnswer, toWireError } from './wire-error.js';
@@ -39,7 +40,6 @@ const SERVED_BUFFERS_KEPT = 16;
 
 const CHUNK_ID = { type: 'string', pattern: '^[0-9a-f]{64}$', description: 'lowercase hex SHA-256 of the blob' } as const;
 const FILE_ID = { type: 'string', pattern: '^[0-9a-f]{32}$' } as const;
-const CHUNK_PUT = { type: 'object', properties: { id: { type: 'string' }, created: { type: 'boolean' }, size: { type: 'integer' } } } as const;
 const ERROR_BODY = {
   type: 'object',
   properties: { error: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' } } } },
@@ -187,11 +187,11 @@ export async function createNodeServer(opts: NodeServerOptions): Promise<Fastify
   });
 
   app.get('/v1/health', {
-    schema: { summary: 'Status of the node', response: { 200: { type: 'object', properties: { status: { type: 'string' }, version: { type: 'string' }, nodeId: { type: 'string' }, name: { type: 'string' }, chunks: { type: 'integer' } } } } },
+    schema: { summary: 'Status of the node', response: { 200: healthReply } },
   }, async () => ({ status: 'ok', version: VERSION, nodeId: credentials.nodeId, name: credentials.name, chunks: (await store.usage()).count }));
 
   app.get('/v1/identity', {
-    schema: { summary: 'Who this node is', response: { 200: { type: 'object', properties: { nodeId: { type: 'string' }, name: { type: 'string' }, x25519: { type: 'string', description: 'base64 raw X25519 public key' }, apiVersion: { type: 'integer' } } } } },
+    schema: { summary: 'Who this node is', response: { 200: identityReply } },
   }, async () => ({ nodeId: credentials.nodeId, name: credentials.name, x25519: credentials.x25519.publicKey.toString('base64'), apiVersion: API_VERSION }));
 
   app.put<{ Params: { id: string } }>('/v1/chunks/:id', {
@@ -199,7 +199,7 @@ export async function createNodeServer(opts: NodeServerOptions): Promise<Fastify
       summary: 'Store a chunk; kept only if the SHA-256 of the body equals the id',
       params: { type: 'object', required: ['id'], properties: { id: CHUNK_ID } },
       consumes: ['application/octet-stream'],
-      response: { 200: CHUNK_PUT, 201: CHUNK_PUT, 400: ERROR_BODY, 413: ERROR_BODY, 507: ERROR_BODY },
+      response: { 200: chunkPutReply, 201: chunkPutReply, 400: ERROR_BODY, 413: ERROR_BODY, 507: ERROR_BODY },
     },
   }, async (request, reply) => {
     const { id } = request.params;
@@ -248,7 +248,7 @@ export async function createNodeServer(opts: NodeServerOptions): Promise<Fastify
     schema: {
       summary: 'Which of these chunks this node lacks',
       body: { type: 'object', required: ['ids'], additionalProperties: false, properties: { ids: { type: 'array', maxItems: MAX_MISSING_IDS, items: CHUNK_ID } } },
-      response: { 200: { type: 'object', properties: { missing: { type: 'array', items: { type: 'string' } } } } },
+      response: { 200: missingReply },
     },
   }, async (request) => ({ missing: await store.missing(request.body.ids) }));
 
@@ -256,7 +256,7 @@ export async function createNodeServer(opts: NodeServerOptions): Promise<Fastify
     schema: {
       summary: 'A page of held chunks, in id order',
       querystring: { type: 'object', additionalProperties: false, properties: { after: { type: 'string', pattern: '^[0-9a-f]{0,64}$' }, limit: { type: 'integer', minimum: 1, maximum: MAX_PAGE } } },
-      response: { 200: { type: 'object', properties: { chunks: { type: 'array', items: { type: 'object', properties: { id: { type: 'string' }, size: { type: 'integer' } } } }, next: { type: ['string', 'null'] } } } },
+      response: { 200: chunkListReply },
     },
   }, async (request) => {
     const limit = request.query.limit ?? 1000;
@@ -271,7 +271,7 @@ export async function createNodeServer(opts: NodeServerOptions): Promise<Fastify
       summary: 'Store a signed manifest in this node\'s catalog',
       params: { type: 'object', required: ['fileId'], properties: { fileId: FILE_ID } },
       body: { type: 'object', description: 'a signed manifest, format v1 (see DESIGN.md)' },
-      response: { 400: ERROR_BODY },
+      response: { 200: manifestPutReply, 201: manifestPutReply, 400: ERROR_BODY },
     },
   }, async (request, reply) => {
     const m = await checkManifest(request.body, credentials.caCertPem, revocation?.current() ?? null);
