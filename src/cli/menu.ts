@@ -3,7 +3,7 @@
 // so that the original's numbers keep their meaning, 6 show this node's id and 7 invite a
 // machine (on the CA's machine). It runs the same functions as the commands; only the questions
 // are its own.
-import { access } from 'node:fs/promises';
+import { holdsCa } from '../store/ca-home.js';
 import { getFolder } from '../transfer/folder.js';
 import { P2pfxError, toP2pfxError } from '../core/errors.js';
 import { shortNodeId } from '../pki/node-id.js';
@@ -61,7 +61,7 @@ export async function menuCommand(g: GlobalOptions, input: NodeJS.ReadableStream
       if (peerPort === null) return;
       client = clientFor(node, { address: { host: peerHost, port: peerPort }, nodeId: null, name: null });
       const password = await ask.askSecret('Password for files (Enter for none: only nodes holding a key can open them)');
-      session = { node, client, password: password ? password : undefined, ask, say, isCa: await isCaMachine(node), closers: [], desk: null };
+      session = { node, client, password: password ? password : undefined, ask, say, isCa: await holdsCa(node.home), closers: [], desk: null };
       for (;;) {
         say();
         CHOICES.forEach((c) => say(c));
@@ -173,10 +173,6 @@ function showId(s: Session): void {
   s.say(`This node: ${s.node.creds.name}`);
   s.say(`Node id:   ${s.node.creds.nodeId}`);
   s.say('Read it to the other side to compare: every command that talks to a peer shows the peer\'s id.');
-}
-
-async function isCaMachine(node: LocalNode): Promise<boolean> {
-  return access(node.home.caKeyPath).then(() => true, () => false);
 }
 
 async function listChunks(s: Session, where: string, chunks: Array<{ id: string; size: number }>): Promise<void> {

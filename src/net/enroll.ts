@@ -18,9 +18,10 @@ import { canonicalJson } from '../core/canonical-json.js';
 import { isNodeName } from '../core/ids.js';
 import { P2pfxError, isErrorCode, type ErrorCode } from '../core/errors.js';
 import { DEFAULT_PORT, KiB, MiB } from '../core/limits.js';
-import { issueNodeCertForPublicKey, keyMatchesCert, type CertAndKey } from '../pki/ca.js';
+import { issueNodeCertForPublicKey } from '../pki/ca.js';
+import { recordIssued, requireCa } from '../store/ca-home.js';
 import { isSignedBy, readCertPem } from '../pki/cert-pem.js';
-import { normalizeSerialHex, readCrl } from '../pki/crl.js';
+import { readCrl } from '../pki/crl.js';
 import { remember as rememberCrl } from '../store/revocation.js';
 import { generateInviteCode, inviteCodeKey, parseInviteCode } from '../pki/invite-code.js';
 import { nodeIdFromCertPem, nodeIdFromSpki } from '../pki/node-id.js';
@@ -183,14 +184,7 @@ export interface EnrollmentServer {
 export async function startEnrollmentServer(opts: EnrollmentServerOptions): Promise<EnrollmentServer> {
   const { home } = opts;
   const creds = await loadCredentials(home);
-  const caKeyPem = await readFile(home.caKeyPath, 'utf8').catch((err: NodeJS.ErrnoException) => {
-    if (err.code === 'ENOENT') throw new P2pfxError('CA_KEY_MISSING', `no CA key in ${home.certsDir}: only the CA's machine can invite`);
-    throw err;
-  });
-  const ca: CertAndKey = { certPem: creds.caCertPem, keyPem: caKeyPem };
-  if (!(await keyMatchesCert(ca.certPem, ca.keyPem))) {
-    throw new P2pfxError('CERT_INVALID', `${home.caKeyPath} is not the key of ${home.caCertPath}`);
-  }
+  const ca = await requireCa(home, 'only the CA\'s machine can invite');
   // A joiner checks that this server's certificate chains to the CA it receives: fail here, not there.
   if (!isSignedBy(creds.certPem, creds.caCertPem)) {
     throw new P2pfxError('CERT_INVALID', `${home.nodeCertPath} is not signed by ${home.caCertPath}, or is expired`);
@@ -266,8 +260,7 @@ export async function startEnrollmentServer(opts: EnrollmentServerOptions): Prom
     // Claimed last, with everything else ready. Lost a race (another joiner, or the clock ran out
     // while signing): the certificate is dropped unseen.
     refuseUnlessClaimed(book.claim(match.invite.id, { nodeId, name: fields.name }));
-    const issuedAt = new Date().toISOString();
-    index.recordIssued({ serialHex: normalizeSerialHex(readCertPem(certPem).serialNumber), nodeId, name: fields.name, certPem, issuedAt, revokedAt: null });
+    recordIssued(index, fields.name, certPem);
     const response: JoinResponseFields = { certPem, caCertPem: creds.caCertPem, crlPem, caNodeId: creds.nodeId };
     request.log.info({ inviteId: match.invite.id, nodeId, name: fields.name }, 'joined');
     // Told once the answer is out (or the joiner gone): `invite` closes the listener when told.

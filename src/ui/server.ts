@@ -2,6 +2,7 @@
 // only, behind a random token (as Jupyter does). Every request's Host must be the loopback
 // address and port served (DNS rebinding); every API call carries the token in a header (no
 // cookie is used at all: nothing a browser sends on its own opens the API — CSRF). The API calls the same transfer/ functions as the CLI: no logic of its own.
+import { holdsCa } from '../store/ca-home.js';
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { mkdir, readdir, rename, rm, stat, statfs } from 'node:fs/promises';
@@ -115,7 +116,7 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
   });
 
   app.get('/api/node', async () => ({
-    name: node.creds.name, nodeId: node.creds.nodeId, isCa: await isCa(node), version: VERSION, home: node.home.root, serving: opts.serving,
+    name: node.creds.name, nodeId: node.creds.nodeId, isCa: await holdsCa(node.home), version: VERSION, home: node.home.root, serving: opts.serving,
   }));
 
   app.get('/api/peers', async () => {
@@ -233,7 +234,7 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
 
   const desk = new InviteDesk(node.home, (e) => broadcast('joined', { name: e.name, nodeId: e.nodeId }));
   app.post('/api/invite', async () => {
-    if (!(await isCa(node))) throw new P2pfxError('CA_KEY_MISSING', 'only the CA machine can invite');
+    if (!(await holdsCa(node.home))) throw new P2pfxError('CA_KEY_MISSING', 'only the CA machine can invite');
     const invite = await desk.invite();
     return { code: invite.code, expiresAt: invite.expiresAt.toISOString(), join: `p2pfx join ${formatPeer({ host: lanAddress(), port: invite.port })} ${invite.code}` };
   });
@@ -274,9 +275,6 @@ function sameToken(a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
-async function isCa(node: LocalNode): Promise<boolean> {
-  return stat(node.home.caKeyPath).then(() => true, () => false);
-}
 
 /** Whether a book peer answers now (true/false), within CHECK_TIMEOUT_MS. */
 async function check(node: LocalNode, nodeId: string): Promise<boolean> {

@@ -3,8 +3,8 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { P2pfxError } from '../../core/errors.js';
-import { createCa, issueNodeCert, type CertAndKey } from '../../pki/ca.js';
-import { readCertPem } from '../../pki/cert-pem.js';
+import { createCa, issueNodeCert } from '../../pki/ca.js';
+import { readCa, recordIssued } from '../../store/ca-home.js';
 import { createCrl, normalizeSerialHex, readCrl, type RevocationReason, type RevokedCert } from '../../pki/crl.js';
 import { nodeIdFromCertPem, normalizeNodeId } from '../../pki/node-id.js';
 import { IndexDb, type IssuedCert } from '../../store/index-db.js';
@@ -45,7 +45,7 @@ export async function certsCommand(g: GlobalOptions, opts: CertsOptions): Promis
   }
   await writeFileAtomic(home.nodeKeyPath, node.keyPem, 0o600);
   await writeFileAtomic(home.nodeCertPath, node.certPem, 0o644);
-  recordIssued(home, name, node.certPem);
+  recordIssuedIn(home, name, node.certPem);
   const nodeId = nodeIdFromCertPem(node.certPem);
   if (out.json) {
     out.data({ home: home.root, createdCa, name, nodeId, files: [home.caCertPath, home.caKeyPath, home.nodeCertPath, home.nodeKeyPath] });
@@ -70,7 +70,7 @@ export async function certsIssueCommand(g: GlobalOptions, name: string, opts: Is
   await writeFileAtomic(bundle.nodeKeyPath, node.keyPem, 0o600);
   await writeFileAtomic(bundle.nodeCertPath, node.certPem, 0o644);
   await writeFileAtomic(bundle.caCertPath, ca.certPem, 0o644);
-  recordIssued(home, name, node.certPem);
+  recordIssuedIn(home, name, node.certPem);
   const crl = await readFile(home.crlPath, 'utf8').catch(() => null);
   if (crl !== null) await writeFileAtomic(bundle.crlPath, crl, 0o644);
   const nodeId = nodeIdFromCertPem(node.certPem);
@@ -99,10 +99,10 @@ async function recordCrl(home: Home, pem: string, caCertPem: string): Promise<vo
 }
 
 /** The CA keeps what it issued, so that `certs revoke` can name a certificate by node name or id. */
-function recordIssued(home: Home, name: string, certPem: string): void {
+function recordIssuedIn(home: Home, name: string, certPem: string): void {
   const db = new IndexDb(home.dbPath);
   try {
-    db.recordIssued({ serialHex: normalizeSerialHex(readCertPem(certPem).serialNumber), nodeId: nodeIdFromCertPem(certPem), name, certPem, issuedAt: new Date().toISOString(), revokedAt: null });
+    recordIssued(db, name, certPem);
   } finally {
     db.close();
   }
@@ -198,15 +198,6 @@ function checkReason(reason: string | undefined): RevocationReason | undefined {
   const found = REASONS.find((r) => r.toLowerCase() === reason.toLowerCase());
   if (!found) throw new P2pfxError('INVALID_ARGUMENT', `--reason must be one of ${REASONS.join(', ')}, got ${JSON.stringify(reason)}`);
   return found;
-}
-
-async function readCa(home: Home): Promise<CertAndKey | null> {
-  try {
-    return { certPem: await readFile(home.caCertPath, 'utf8'), keyPem: await readFile(home.caKeyPath, 'utf8') };
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw err;
-  }
 }
 
 async function exists(path: string): Promise<boolean> {
