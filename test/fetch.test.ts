@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import { forgetDerivedKeys, scryptDerivations } from '../src/core/envelope.js';
 import { PeerClient } from '../src/net/client.js';
 import { fetchTarget, resolveTarget } from '../src/transfer/fetch.js';
-import { sendFolder } from '../src/transfer/folder.js';
+import { sendFolder } from '../src/transfer/folder-send.js';
 import { sendFile } from '../src/transfer/send.js';
 import { makeNetwork, randomFile, tempDir } from './helpers/network.js';
 

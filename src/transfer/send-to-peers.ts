@@ -7,7 +7,7 @@ import { stat } from 'node:fs/promises';
 import { failsEveryPeer, toP2pfxError, type P2pfxError } from '../core/errors.js';
 import type { PeerClient, Recipient } from '../net/client.js';
 import type { LocalNode } from '../store/local-node.js';
-import { sendFolder, type SendFolderResult } from './folder.js';
+import { sendFolder, type SendFolderResult } from './folder-send.js';
 import { resolveSourceFile } from './local-file.js';
 import type { ProgressListener } from './progress.js';
 import { sendFile, type SendResult } from './send.js';
