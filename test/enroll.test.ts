@@ -21,10 +21,9 @@ import { Home } from '../src/store/home.js';
 import { LocalNode } from '../src/store/local-node.js';
 import { PeerClient } from '../src/net/client.js';
 import { startNode } from '../src/node/run-node.js';
-import {
-  createInvite, ENROLL_PORT, joinKey, joinMac, joinNetwork, MAX_FAILED_JOINS, sessionExporter, startEnrollmentServer,
-  withdrawInvite, type EnrollmentServer, type JoinedEvent, type JoinOptions,
-} from '../src/net/enroll.js';
+import { createInvite, startEnrollmentServer, withdrawInvite, type EnrollmentServer, type JoinedEvent } from '../src/net/enroll.js';
+import { ENROLL_PORT, joinKey, joinMac, MAX_FAILED_JOINS, sessionExporter } from '../src/net/enroll-protocol.js';
+import { joinNetwork, type JoinOptions } from '../src/net/join.js';
 import { inviteCommand, joinCommand, parseDuration } from '../src/cli/commands/enroll.js';
 import { DEFAULT_PORT } from '../src/core/limits.js';
 import { makeHome, tempDir } from './helpers/network.js';

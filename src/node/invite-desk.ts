@@ -3,7 +3,8 @@
 // all of them when the program ends.
 import { P2pfxError } from '../core/errors.js';
 import type { Home } from '../store/home.js';
-import { createInvite, ENROLL_PORT, startEnrollmentServer, withdrawInvite, type EnrollmentServer, type JoinedEvent } from '../net/enroll.js';
+import { createInvite, startEnrollmentServer, withdrawInvite, type EnrollmentServer, type JoinedEvent } from '../net/enroll.js';
+import { ENROLL_PORT } from '../net/enroll-protocol.js';
 
 export interface DeskInvite { id: string; code: string; expiresAt: Date; port: number }
 

@@ -3,7 +3,9 @@
 // CA). The CA key never leaves its machine (DESIGN "Trust", enrollment).
 import { hostname, networkInterfaces } from 'node:os';
 import { P2pfxError } from '../../core/errors.js';
-import { createInvite, ENROLL_PORT, joinNetwork, startEnrollmentServer, withdrawInvite, type JoinedEvent } from '../../net/enroll.js';
+import { createInvite, startEnrollmentServer, withdrawInvite, type JoinedEvent } from '../../net/enroll.js';
+import { ENROLL_PORT } from '../../net/enroll-protocol.js';
+import { joinNetwork } from '../../net/join.js';
 import { formatPeer, parsePeer } from '../../net/peer-address.js';
 import { parseInviteCode } from '../../pki/invite-code.js';
 import { loadCredentials } from '../../store/credentials.js';
