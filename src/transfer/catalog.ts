@@ -72,25 +72,6 @@ export async function listCatalog(client: PeerClient, creds: Credentials, passwo
   return entries;
 }
 
-/**
- * A file id from what the user typed: an id as is, or a name looked up in the catalog (a file's
- * or a folder's; the member files of folders come with their folder and are not looked up by name).
- * Throws MANIFEST_NOT_FOUND, or AMBIGUOUS_NAME listing the candidates' ids.
- */
-export async function resolveFileRef(client: PeerClient, creds: Credentials, ref: string, password?: string): Promise<string> {
-  if (isFileId(ref)) return ref;
-  const matches = (await listCatalog(client, creds, password)).filter((e) => e.name === ref && e.inFolder !== true);
-  if (matches.length === 1) return matches[0]!.fileId;
-  if (matches.length > 1) {
-    throw new P2pfxError('AMBIGUOUS_NAME', `${matches.length} files on ${client.label} are named ${JSON.stringify(ref)}: ${matches.map((m) => `${m.fileId} (${m.createdAt})`).join(', ')}`);
-  }
-  throw new P2pfxError('MANIFEST_NOT_FOUND', `no file named ${JSON.stringify(ref)} that this node can open on ${client.label}`, {
-    hint: password === undefined
-      ? 'List the catalog with `p2pfx files --peer …`; files protected by a password show their name only with --password.'
-      : 'List the catalog with `p2pfx files --peer … --password …`, or use the file id.',
-  });
-}
-
 /** A file as seen across several peers: one entry per file id, with the peers that list it. */
 export interface MergedEntry extends CatalogEntry {
   /** Addresses of the peers whose catalogs list it. */
@@ -125,24 +106,50 @@ export async function listCatalogAcross(clients: readonly PeerClient[], creds: C
   return { files, unreachable };
 }
 
+/** What a reference names: its file id, whether it is a file or a folder, and its name where known. */
+export interface ResolvedRef { fileId: string; kind: 'file' | 'folder'; name: string | null }
+
 /**
- * resolveFileRef over several peers' catalogs: an id as is; a name must name one file id across
- * them all (the same file held by two peers is one file). With one peer, exactly resolveFileRef.
+ * What `ref` names across the peers, from ONE reading of their catalogs: an id as is (its kind
+ * from the catalog when listed there, else a file); a name must name one file across them all
+ * (the same file held by two peers is one file; the member files of folders come with their folder
+ * and are not looked up by name). Throws the peers' error when none answered, AMBIGUOUS_NAME
+ * listing the candidates, or MANIFEST_NOT_FOUND.
  */
-export async function resolveFileRefAcross(clients: readonly PeerClient[], creds: Credentials, ref: string, password?: string): Promise<string> {
-  if (clients.length === 1) return resolveFileRef(clients[0]!, creds, ref, password);
-  if (isFileId(ref)) return ref;
+export async function resolveTarget(clients: readonly PeerClient[], creds: Credentials, ref: string, password?: string): Promise<ResolvedRef> {
   const { files, unreachable } = await listCatalogAcross(clients, creds, password);
-  if (unreachable.length === clients.length) {
-    const first = unreachable[0]!;
-    throw new P2pfxError(isErrorCode(first.code) ? first.code : 'PEER_ERROR', first.message);
+  // No peer answered: say so now rather than wait for each of them again.
+  if (unreachable.length === clients.length && clients.length > 0) {
+    const e = unreachable[0]!;
+    throw new P2pfxError(isErrorCode(e.code) ? e.code : 'PEER_ERROR', e.message);
+  }
+  if (isFileId(ref)) {
+    const listed = files.find((f) => f.fileId === ref);
+    return { fileId: ref, kind: listed?.kind === 'folder' ? 'folder' : 'file', name: listed?.name ?? null };
   }
   const matches = files.filter((e) => e.name === ref && e.inFolder !== true);
-  if (matches.length === 1) return matches[0]!.fileId;
   if (matches.length > 1) {
     throw new P2pfxError('AMBIGUOUS_NAME', `${matches.length} files are named ${JSON.stringify(ref)}: ${matches.map((m) => `${m.fileId} (${m.createdAt}, on ${m.peers.join(', ')})`).join(', ')}`);
   }
-  throw new P2pfxError('MANIFEST_NOT_FOUND', `no file named ${JSON.stringify(ref)} that this node can open on ${clients.map((c) => c.label).join(', ')}`);
+  const match = matches[0];
+  if (!match) {
+    throw new P2pfxError('MANIFEST_NOT_FOUND', `no file named ${JSON.stringify(ref)} that this node can open on ${clients.map((c) => c.label).join(', ')}`, {
+      hint: password === undefined
+        ? 'List the catalog with `p2pfx files --peer …`; files protected by a password show their name only with --password.'
+        : 'List the catalog with `p2pfx files --peer … --password …`, or use the file id.',
+    });
+  }
+  return { fileId: match.fileId, kind: match.kind === 'folder' ? 'folder' : 'file', name: match.name };
+}
+
+/** A file id from what the user typed: an id as is (no catalog read), else as resolveTarget. */
+export async function resolveFileRefAcross(clients: readonly PeerClient[], creds: Credentials, ref: string, password?: string): Promise<string> {
+  return isFileId(ref) ? ref : (await resolveTarget(clients, creds, ref, password)).fileId;
+}
+
+/** resolveFileRefAcross with one peer. */
+export async function resolveFileRef(client: PeerClient, creds: Credentials, ref: string, password?: string): Promise<string> {
+  return resolveFileRefAcross([client], creds, ref, password);
 }
 
 function asSummary(raw: unknown): Summary | null {

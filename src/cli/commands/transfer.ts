@@ -1,9 +1,9 @@
 // `p2pfx send` and `p2pfx get`.
 import { Prompter } from '../prompt.js';
-import { fetchTarget, resolveTarget } from '../../transfer/fetch.js';
+import { fetchTarget } from '../../transfer/fetch.js';
+import { resolveTarget } from '../../transfer/catalog.js';
 import { checkChunkSize } from '../../transfer/send.js';
 import { isFolderSource, sendToPeers, type PeerSend } from '../../transfer/send-to-peers.js';
-import type { PeerClient } from '../../net/client.js';
 import { formatBytes, printable } from '../output.js';
 import { progressBar } from '../progress-bar.js';
 import { P2pfxError } from '../../core/errors.js';
@@ -25,18 +25,16 @@ export async function sendCommand(g: GlobalOptions, file: string, opts: SendComm
   if (chunkSize !== undefined) checkChunkSize(chunkSize);
   await isFolderSource(file);
   await withNode(g, (node) => withPeers(node, opts.peer, async (clients) => {
-    const bars = new Map<PeerClient, ReturnType<typeof progressBar>>();
+    // One bar at a time: a peer's send starts once the previous one has ended.
+    let bar: ReturnType<typeof progressBar> | null = null;
     const runs = await sendToPeers({
       node, clients, path: file, chunkSize, concurrency, password: opts.password, storageOnly: opts.storageOnly === true,
       progressFor: (client) => {
-        for (const done of bars.values()) done.stop(); // the previous peer's send has ended
-        const bar = progressBar(showProgress(g), clients.length > 1 ? `send → ${client.label}` : 'send');
-        bars.set(client, bar);
+        bar?.stop();
+        bar = progressBar(showProgress(g), clients.length > 1 ? `send → ${client.label}` : 'send');
         return bar.listener;
       },
-    }).finally(() => {
-      for (const bar of bars.values()) bar.stop();
-    });
+    }).finally(() => bar?.stop());
     const summaries: Array<Record<string, unknown>> = [];
     for (const run of runs) {
       const summary = summarize(run, opts);
