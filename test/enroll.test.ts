@@ -681,6 +681,17 @@ test('p2pfx join HOST without a port dials ENROLL_PORT (DEFAULT_PORT + 1)', asyn
   assert.deepEqual(await listFiles(join(dir, 'joiner')), []);
 });
 
+test('p2pfx invite where the CA key is not the key of the CA certificate: CERT_INVALID naming both files, no invite stored', async (t) => {
+  const dir = await tempDir(t);
+  const ca = await createCa();
+  const home = await makeHome(join(dir, 'mixed'), ca, { name: 'mixed', withCaKey: true });
+  await writeFile(home.caKeyPath, (await createCa()).keyPem); // another CA's key
+  const keyBefore = await readText(home.caKeyPath);
+  await rejectsWith(inviteCommand({ home: home.root }, { host: LOCAL, port: '0' }), 'CERT_INVALID', /ca-key\.pem is not the key of .*ca-cert\.pem$/);
+  assert.deepEqual((await listFiles(home.root)).filter((f) => f.startsWith('p2pfx.db')), [], 'no invite was stored');
+  assert.equal(await readText(home.caKeyPath), keyBefore, 'the key file is left as it was');
+});
+
 test('p2pfx invite on a machine without the CA key: CA_KEY_MISSING, no invite stored', async (t) => {
   const dir = await tempDir(t);
   const ca = await createCa();
