@@ -2,10 +2,10 @@
 // certificates from src/pki/ca.ts, temporary homes, and the attackers the construction is meant
 // to stop (a fake CA, a relay in the middle, a guesser), each run as a real server.
 import assert from 'node:assert/strict';
-import { generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { createServer as createHttpsServer, request as httpsRequest, type Server as HttpsServer } from 'node:https';
+import { rm, stat, writeFile } from 'node:fs/promises';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
@@ -21,84 +21,16 @@ import { Home } from '../src/store/home.js';
 import { LocalNode } from '../src/store/local-node.js';
 import { PeerClient } from '../src/net/client.js';
 import { startNode } from '../src/node/run-node.js';
-import { createInvite, startEnrollmentServer, withdrawInvite, type EnrollmentServer, type JoinedEvent } from '../src/net/enroll.js';
+import { withdrawInvite } from '../src/net/enroll.js';
 import { ENROLL_PORT, joinKey, joinMac, MAX_FAILED_JOINS, sessionExporter } from '../src/net/enroll-protocol.js';
-import { joinNetwork, type JoinOptions } from '../src/net/join.js';
+import { joinNetwork } from '../src/net/join.js';
 import { inviteCommand, joinCommand, parseDuration } from '../src/cli/commands/enroll.js';
 import { DEFAULT_PORT } from '../src/core/limits.js';
 import { makeHome, tempDir } from './helpers/network.js';
 import { listFiles } from './helpers/cli.js';
+import { LOCAL, assertNothingWritten, caSide, joinVia, joinerHome, joinsSeen, preparedJoin, readBody, readText, rejectsWith, until, wrongCode } from './helpers/enroll.js';
 
 const BASE32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
-const LOCAL = '127.0.0.1';
-
-interface CaSide {
-  dir: string;
-  ca: CertAndKey;
-  home: Home;
-  server: EnrollmentServer;
-  joins: JoinedEvent[];
-  caNodeId: string;
-  invite(opts?: { ttlMs?: number; now?: Date }): Promise<{ id: string; code: string }>;
-}
-
-/** A CA node's home (CA key included) and its enrollment listener on 127.0.0.1, port 0. */
-async function caSide(t: TestContext): Promise<CaSide> {
-  const dir = await tempDir(t);
-  const ca = await createCa();
-  const home = await makeHome(join(dir, 'ca'), ca, { name: 'ca-node', withCaKey: true });
-  await writeFile(home.crlPath, await createCrl(ca, { number: 1, revoked: [] })); // as `p2pfx certs` starts a CA
-  const joins: JoinedEvent[] = [];
-  const server = await startEnrollmentServer({ home, host: LOCAL, port: 0, onJoin: (e) => joins.push(e) });
-  t.after(() => server.close());
-  return {
-    dir, ca, home, server, joins,
-    caNodeId: nodeIdFromCertPem(await readText(home.nodeCertPath)),
-    invite: (opts = {}) => createInvite({ home, ...opts }),
-  };
-}
-
-/** The listener reports a join once its answer is out, which the joiner may see first. */
-async function joinsSeen(side: CaSide, count: number): Promise<JoinedEvent[]> {
-  await until(`${count} join event(s)`, () => (side.joins.length >= count ? true : undefined));
-  return side.joins;
-}
-
-function joinerHome(side: { dir: string }, name = 'joiner'): Home {
-  return new Home(join(side.dir, name));
-}
-
-function joinVia(side: CaSide, home: Home, code: string, extra: Partial<JoinOptions> = {}) {
-  return joinNetwork({ home, host: LOCAL, port: side.server.port, code, name: 'newbie', ips: [LOCAL], ...extra });
-}
-
-function readText(path: string): Promise<string> {
-  return readFile(path, 'utf8');
-}
-
-/** Rejects with a P2pfxError of `code` whose message matches `message`. */
-async function rejectsWith(promise: Promise<unknown>, code: string, message: RegExp): Promise<P2pfxError> {
-  let caught: unknown;
-  await assert.rejects(promise, (err: unknown) => {
-    caught = err;
-    return true;
-  });
-  assert.ok(caught instanceof P2pfxError, `expected a P2pfxError, got ${String(caught)}`);
-  assert.equal(caught.code, code, `code of: ${caught.message}`);
-  assert.match(caught.message, message);
-  return caught;
-}
-
-async function assertNothingWritten(home: Home): Promise<void> {
-  assert.deepEqual(await listFiles(home.root), [], `nothing should be written in ${home.root}`);
-}
-
-function wrongCode(real: string): string {
-  for (;;) {
-    const code = generateInviteCode();
-    if (code !== real) return code;
-  }
-}
 
 /** Listens on 127.0.0.1, port 0; after the test, every connection is cut and the server closed. */
 async function listen(t: TestContext, server: TcpServer | HttpsServer): Promise<number> {
@@ -120,12 +52,6 @@ async function listen(t: TestContext, server: TcpServer | HttpsServer): Promise<
 async function foreignIdentity(): Promise<{ ca: CertAndKey; node: CertAndKey }> {
   const ca = await createCa({ commonName: 'impostor CA' });
   return { ca, node: await issueNodeCert(ca, { name: 'impostor', ips: [LOCAL] }) };
-}
-
-async function readBody(req: NodeJS.ReadableStream): Promise<Record<string, unknown>> {
-  const pieces: Buffer[] = [];
-  for await (const piece of req) pieces.push(piece as Buffer);
-  return JSON.parse(Buffer.concat(pieces).toString('utf8')) as Record<string, unknown>;
 }
 
 // --- codes ---------------------------------------------------------------------------------------
@@ -385,30 +311,6 @@ test('two machines racing with one code: exactly one joins, the other gets INVIT
   assert.equal((await joinsSeen(side, 1)).length, 1);
 });
 
-/** A join request made ready on its own TLS connection, sent when told: for requests that arrive together. */
-async function preparedJoin(port: number, code: string, name: string, opts: { publicKeyOf?: KeyObject } = {}): Promise<() => Promise<{ status: number; body: { error?: { code: string; message: string } } }>> {
-  const codeKey = await inviteCodeKey(code);
-  const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const socket = tlsConnect({ host: LOCAL, port, rejectUnauthorized: false, minVersion: 'TLSv1.3' });
-  await once(socket, 'secureConnect');
-  // With publicKeyOf: a certificate asked for someone else's key, signed with our own.
-  const claimed = opts.publicKeyOf ?? publicKey;
-  const fields = { version: 1, name, publicKey: claimed.export({ type: 'spki', format: 'der' }).toString('base64'), ips: [LOCAL] };
-  const exporter = sessionExporter(socket);
-  const pop = sign('sha256', Buffer.concat([Buffer.from('p2pfx-join-pop\n'), exporter]), privateKey).toString('base64');
-  const payload = JSON.stringify({ ...fields, pop, mac: joinMac(joinKey(codeKey, exporter), 'join-request', fields) });
-  return () => new Promise((resolve, reject) => {
-    const req = httpsRequest({
-      method: 'POST', host: LOCAL, port, path: '/v1/join', createConnection: () => socket,
-      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload), connection: 'close' },
-    }, (res) => {
-      void readBody(res).then((body) => resolve({ status: res.statusCode ?? 0, body }), reject);
-    });
-    req.on('error', reject);
-    req.end(payload);
-  });
-}
-
 test('requests with one code arriving together: the listener issues exactly one certificate', async (t) => {
   const side = await caSide(t);
   const { code } = await side.invite();
@@ -531,20 +433,24 @@ test('a machine in the middle relaying to the real listener: the listener refuse
   await joinVia(side, home, code);
 });
 
-test(`after ${MAX_FAILED_JOINS} wrong codes in a minute: JOIN_RATE_LIMITED for everyone, the right code included`, async (t) => {
+test(`after ${MAX_FAILED_JOINS} wrong codes in a minute from one address: JOIN_RATE_LIMITED for that address, the right code included; another address joins`, async (t) => {
   const side = await caSide(t);
   const { id, code } = await side.invite();
   const home = joinerHome(side);
   for (let i = 0; i < MAX_FAILED_JOINS; i++) {
     await rejectsWith(joinVia(side, home, wrongCode(code)), 'INVITE_REFUSED', /no invite of this CA matches/);
   }
-  const err = await rejectsWith(joinVia(side, home, code), 'JOIN_RATE_LIMITED', new RegExp(`^127\\.0\\.0\\.1:${side.server.port}: 10 wrong codes were tried in the last 60 s; no code is tried until a minute has passed`));
-  assert.match(err.hint, /wait a minute/);
+  const err = await rejectsWith(joinVia(side, home, code), 'JOIN_RATE_LIMITED', new RegExp(`^127\\.0\\.0\\.1:${side.server.port}: 10 wrong codes were tried from this address in the last 60 s; no code from it is tried until a minute has passed`));
+  assert.match(err.hint, /try again in a minute/);
   await rejectsWith(joinVia(side, home, wrongCode(code)), 'JOIN_RATE_LIMITED', /10 wrong codes were tried/);
   await assertNothingWritten(home);
   const book = new InviteBook(side.home.dbPath);
   t.after(() => book.close());
   assert.equal(inviteState(book.get(id)!), 'pending', 'refused unheard: the invite is untouched');
+  // The guesser locked out itself only: the joiner on another address is heard.
+  const answer = await (await preparedJoin(side.server.port, code, 'elsewhere', { localAddress: '127.0.0.2' }))();
+  assert.equal(answer.status, 200, JSON.stringify(answer.body));
+  assert.equal(inviteState(book.get(id)!), 'used');
 });
 
 test('bad names or addresses: INVALID_ARGUMENT before any traffic, or from the CA, leaving the invite open', async (t) => {
@@ -615,15 +521,6 @@ function captureStdout(t: TestContext): { text(): string; lines(): unknown[] } {
   };
 }
 
-async function until<T>(what: string, probe: () => T | undefined, timeoutMs = 10_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const value = probe();
-    if (value !== undefined) return value;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 test('p2pfx invite / p2pfx join --json: the code and the join line, then who joined', async (t) => {
   const dir = await tempDir(t);

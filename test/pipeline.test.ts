@@ -9,7 +9,6 @@ import { BufferRing } from '../src/core/buffer-ring.js';
 import { CryptoPool } from '../src/transfer/crypto-pool.js';
 import { tempDir } from './helpers/network.js';
 
-const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 test('a buffer ring hands back what it was given, up to its size and count', () => {
   const ring = new BufferRing(1024, 2);

@@ -44,7 +44,8 @@ export const ERROR_CODES = {
   INVITE_EXPIRED: { status: 410, kind: 'trust', hint: 'Invites last 10 minutes by default; ask for a new one with `p2pfx invite`.' },
   INVITE_USED: { status: 410, kind: 'trust', hint: 'Each invite works once; ask for a new one with `p2pfx invite`.' },
   JOIN_UNVERIFIED: { status: 502, kind: 'trust', hint: 'The machine that answered did not prove it knows the code: it is not the CA that made the invite (wrong address, or someone in between). Nothing was saved.' },
-  JOIN_RATE_LIMITED: { status: 429, kind: 'capacity', hint: 'Too many wrong codes were tried on this CA recently; wait a minute and try again.' },
+  JOIN_RATE_LIMITED: { status: 429, kind: 'capacity', hint: 'Too many wrong codes were tried from this machine recently; check the code and try again in a minute.' },
+  RATE_LIMITED: { status: 429, kind: 'capacity', hint: 'This machine sent too many requests to the listener in the last minute; wait a minute and try again.' },
   // network
   PORT_IN_USE: { status: 500, kind: 'local', hint: 'Another program (maybe another `p2pfx serve`) uses that port; stop it or pick another with --port.' },
   PEER_UNREACHABLE: { status: 502, kind: 'transport', hint: 'Check that `p2pfx serve` runs on the peer, the address and port, and that the firewall lets the port through.' },

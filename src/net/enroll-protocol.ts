@@ -18,9 +18,16 @@ export const ENROLL_PORT = DEFAULT_PORT + 1;
 export const DEFAULT_INVITE_TTL_MS = 10 * 60 * 1000;
 export const JOIN_PROTOCOL_VERSION = 1;
 export const JOIN_PATH = '/v1/join';
-/** Wrong codes (no invite matched) the listener tries per RATE_WINDOW_MS (sliding); past that it answers 429 to every join, unheard. */
+/**
+ * Wrong codes (no invite matched) the listener tries from one source (address, IPv6 /64) per
+ * RATE_WINDOW_MS (sliding); past that it answers 429 to that source's joins, unheard.
+ */
 export const MAX_FAILED_JOINS = 10;
 export const RATE_WINDOW_MS = 60 * 1000;
+/** What one source may hold and ask of the listener (a joiner needs one connection and one request). */
+export const ENROLL_SOURCE_BOUNDS = { connections: 8, requestsPerMinute: 30 } as const;
+/** Connections the listener holds in all (many sources at once are still a bounded cost). */
+export const ENROLL_MAX_CONNECTIONS = 256;
 
 const EXPORTER_LABEL = 'EXPORTER-p2pfx-join';
 const EXPORTER_BYTES = 32;
@@ -36,7 +43,7 @@ export const MAC_B64 = '^[A-Za-z0-9+/]{43}=$'; // 32 bytes
 
 /** Codes the enrollment listener answers with; anything else from a peer is reported as PEER_ERROR. */
 export const LISTENER_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
-  'INVITE_REFUSED', 'INVITE_EXPIRED', 'INVITE_USED', 'JOIN_RATE_LIMITED', 'INVALID_ARGUMENT',
+  'INVITE_REFUSED', 'INVITE_EXPIRED', 'INVITE_USED', 'JOIN_RATE_LIMITED', 'RATE_LIMITED', 'INVALID_ARGUMENT',
   'BAD_REQUEST', 'PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE', 'NOT_FOUND',
 ]);
 

@@ -4,7 +4,6 @@
 // where it is.
 import { readFile } from 'node:fs/promises';
 import type { TLSSocket } from 'node:tls';
-import Fastify, { type FastifyError } from 'fastify';
 import { P2pfxError } from '../core/errors.js';
 import { issueNodeCertForPublicKey } from '../pki/ca.js';
 import { recordIssued, requireCa } from '../store/ca-home.js';
@@ -17,8 +16,8 @@ import { IndexDb } from '../store/index-db.js';
 import { InviteBook, inviteState, type ClaimResult, type Invite } from '../store/invite-book.js';
 import { listenOrExplain } from './listen.js';
 import { TLS13_CIPHERS, TLS_MIN_VERSION } from './tls.js';
-import { toWireError } from './wire-error.js';
-import { DEFAULT_INVITE_TTL_MS, JOIN_PATH, JOIN_PROTOCOL_VERSION, type JoinRequestFields, type JoinResponseFields, MAC_B64, MAX_FAILED_JOINS, RATE_WINDOW_MS, REQUEST_BODY_LIMIT, SERVER_TIMEOUT_MS, joinKey, joinMac, macEquals, provesPossession, sessionExporter } from './enroll-protocol.js';
+import { createHttpFront, sourceKey, type SourceBounds } from './http-front.js';
+import { DEFAULT_INVITE_TTL_MS, ENROLL_MAX_CONNECTIONS, ENROLL_SOURCE_BOUNDS, JOIN_PATH, JOIN_PROTOCOL_VERSION, type JoinRequestFields, type JoinResponseFields, MAC_B64, MAX_FAILED_JOINS, RATE_WINDOW_MS, REQUEST_BODY_LIMIT, SERVER_TIMEOUT_MS, joinKey, joinMac, macEquals, provesPossession, sessionExporter } from './enroll-protocol.js';
 
 export interface CreatedInvite {
   id: string;
@@ -69,6 +68,8 @@ export interface EnrollmentServerOptions {
   logger?: boolean | Record<string, unknown>;
   /** Called once a joiner's certificate was sent (its invite is then used). */
   onJoin?: (e: JoinedEvent) => void;
+  /** Bounds per source address (default ENROLL_SOURCE_BOUNDS; the fuzz test sends more). */
+  perSource?: SourceBounds;
 }
 
 export interface EnrollmentServer {
@@ -94,24 +95,20 @@ export async function startEnrollmentServer(opts: EnrollmentServerOptions): Prom
   const book = new InviteBook(home.dbPath);
   const index = new IndexDb(home.dbPath); // issued certificates, for `certs list` and `certs revoke`
   const failures = new FailureWindow(MAX_FAILED_JOINS, RATE_WINDOW_MS);
-  const app = Fastify({
+  const app = await createHttpFront({
     https: { key: creds.keyPem, cert: creds.certPem, minVersion: TLS_MIN_VERSION, ciphers: TLS13_CIPHERS },
     logger: opts.logger ?? false,
     bodyLimit: REQUEST_BODY_LIMIT,
-    requestTimeout: SERVER_TIMEOUT_MS,
-    connectionTimeout: SERVER_TIMEOUT_MS,
-    keepAliveTimeout: 5_000,
-    exposeHeadRoutes: false,
+    requestTimeoutMs: SERVER_TIMEOUT_MS,
+    idleTimeoutMs: SERVER_TIMEOUT_MS,
+    handshakeTimeoutMs: SERVER_TIMEOUT_MS,
+    keepAliveTimeoutMs: 5_000,
     // The MAC covers the body as sent: no coercion, no stripping.
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
-  });
-  app.setErrorHandler((err: FastifyError, request, reply) => {
-    const e = toWireError(err);
-    if (e.code === 'INTERNAL') request.log.error({ err }, 'internal error');
-    void reply.status(e.status).send(e.toJSON());
-  });
-  app.setNotFoundHandler((request, reply) => {
-    void reply.status(404).send(new P2pfxError('NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}; this is an enrollment listener (POST ${JOIN_PATH})`).toJSON());
+    coerceTypes: false,
+    notFoundHint: `this is an enrollment listener (POST ${JOIN_PATH})`,
+    // The one port a machine without a certificate can reach: no source may crowd out the others.
+    perSource: opts.perSource ?? ENROLL_SOURCE_BOUNDS,
+    maxConnections: ENROLL_MAX_CONNECTIONS,
   });
 
   app.post<{ Body: JoinRequestFields & { mac: string; pop: string } }>(JOIN_PATH, {
@@ -132,15 +129,17 @@ export async function startEnrollmentServer(opts: EnrollmentServerOptions): Prom
     },
   }, async (request, reply) => {
     const now = Date.now();
-    // Refused before the MAC is even tried: while it lasts, right and wrong codes get the same answer.
-    if (failures.full(now)) {
-      throw new P2pfxError('JOIN_RATE_LIMITED', `${MAX_FAILED_JOINS} wrong codes were tried in the last ${RATE_WINDOW_MS / 1000} s; no code is tried until a minute has passed`);
+    const source = sourceKey(request.raw.socket.remoteAddress);
+    // Refused before the MAC is even tried: while it lasts, right and wrong codes from this source
+    // get the same answer. Other sources go on: a machine guessing cannot lock out the joiner.
+    if (failures.full(source, now)) {
+      throw new P2pfxError('JOIN_RATE_LIMITED', `${MAX_FAILED_JOINS} wrong codes were tried from this address in the last ${RATE_WINDOW_MS / 1000} s; no code from it is tried until a minute has passed`);
     }
     const { mac, pop, ...fields } = request.body;
     const exporter = sessionExporter(request.raw.socket as TLSSocket);
     const match = matchInvite(book.list(), exporter, fields, mac);
     if (match === null) {
-      failures.add(now);
+      failures.add(source, now);
       request.log.warn({ remote: request.ip }, 'join refused: no invite matches the code');
       throw new P2pfxError('INVITE_REFUSED', 'no invite of this CA matches the code on this connection');
     }
@@ -215,19 +214,25 @@ function refuseUnlessClaimed(result: ClaimResult): void {
   if (result === 'missing') throw new P2pfxError('INVITE_REFUSED', 'this invite is no longer kept by the CA');
 }
 
-/** Times of failed attempts in a sliding window. */
+/** Times of failed attempts per source in a sliding window; at most MAX_SOURCES sources kept. */
 class FailureWindow {
-  private times: number[] = [];
+  private static readonly MAX_SOURCES = 10_000;
+  private readonly times = new Map<string, number[]>();
 
   constructor(private readonly max: number, private readonly windowMs: number) {}
 
-  full(now: number): boolean {
-    this.times = this.times.filter((t) => now - t < this.windowMs);
-    return this.times.length >= this.max;
+  full(source: string, now: number): boolean {
+    const recent = (this.times.get(source) ?? []).filter((t) => now - t < this.windowMs);
+    if (recent.length === 0) this.times.delete(source);
+    else this.times.set(source, recent);
+    return recent.length >= this.max;
   }
 
-  add(now: number): void {
-    this.times.push(now);
+  add(source: string, now: number): void {
+    const times = this.times.get(source) ?? [];
+    this.times.delete(source); // re-inserted last: the map's order is the order of last failure
+    this.times.set(source, [...times, now]);
+    if (this.times.size > FailureWindow.MAX_SOURCES) this.times.delete(this.times.keys().next().value!);
   }
 }
 

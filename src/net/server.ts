@@ -1,11 +1,11 @@
 // The node's REST API v1 (DESIGN "REST API v1") over HTTPS with mutual TLS.
 import { X509Certificate } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Readable } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import fastifySwagger from '@fastify/swagger';
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { P2pfxError } from '../core/errors.js';
 import { collectEvery } from '../core/gc.js';
 import { BufferRing } from '../core/buffer-ring.js';
@@ -21,7 +21,7 @@ import { BulkStreams } from './bulk-server.js';
 import { chunkListReply, chunkPutReply, healthReply, identityReply, manifestPutReply, missingReply } from './protocol/replies.js';
 import { BULK_MODES, BULK_STREAM_PATH, FRAMES_PROTOCOL } from '../core/frames.js';
 import { serverTlsOptions } from './tls.js';
-import { clientErrorAnswer, toWireError } from './wire-error.js';
+import { createHttpFront } from './http-front.js';
 import { CRL_NUMBER_HEADER } from './client.js';
 import type { Revocation } from '../store/revocation.js';
 
@@ -30,10 +30,6 @@ export const API_VERSION = 1;
 const REQUEST_TIMEOUT_MS = 120_000;
 /** Overrides REQUEST_TIMEOUT_MS when createNodeServer is not given one (tests of stalled peers). */
 export const REQUEST_TIMEOUT_ENV = 'P2PFX_REQUEST_TIMEOUT_MS';
-/** How often Node looks for requests past their time (its own default; less for short timeouts). */
-const TIMEOUT_CHECK_MS = 30_000;
-/** The headers of a request must be in within this (Node's default), or the request timeout if shorter. */
-const HEADERS_TIMEOUT_MS = 60_000;
 const KEEP_ALIVE_TIMEOUT_MS = 65_000;
 /** Read buffers kept for serving chunks: about the chunks a few peers have in flight. */
 const SERVED_BUFFERS_KEPT = 16;
@@ -83,48 +79,12 @@ export function bulkActivity(app: FastifyInstance): number {
 export async function createNodeServer(opts: NodeServerOptions): Promise<FastifyInstance> {
   const { credentials, store, db } = opts;
   const requestTimeout = requestTimeoutOf(opts);
-  const sendError = (err: FastifyError, request: FastifyRequest, reply: FastifyReply): void => {
-    const e = toWireError(err);
-    if (e.code === 'INTERNAL') request.log.error({ err }, 'internal error');
-    void reply.status(e.status).send(e.toJSON());
-  };
-  const app = Fastify({
-    // Node checks for requests past their time every connectionsCheckingInterval: often enough
-    // that a short timeout holds (the default, 30 s, for the default timeout). Its headers timeout
-    // (60 s) must not exceed the request timeout, or Node swaps the two and a body may stall 60 s.
-    https: {
-      ...serverTlsOptions(credentials), requestTimeout, headersTimeout: Math.min(HEADERS_TIMEOUT_MS, requestTimeout),
-      connectionsCheckingInterval: Math.min(TIMEOUT_CHECK_MS, Math.max(50, Math.floor(requestTimeout / 4))),
-      // Node's own answer to an HTTP/1.1 request without Host has no body: checked in a hook below.
-      requireHostHeader: false,
-    },
+  const app = await createHttpFront({
+    https: serverTlsOptions(credentials),
     logger: opts.logger ?? false,
     bodyLimit: MAX_MANIFEST_BYTES,
-    requestTimeout,
-    keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
-    exposeHeadRoutes: false,
-    ajv: { customOptions: { removeAdditional: false } },
-    // Every refusal has the one shape {error: {code, message}}: also a URL fastify cannot decode or
-    // a parameter over its length cap (both met before any route), and a request HTTP cannot parse.
-    frameworkErrors: (err, request, reply) => sendError(err, request as FastifyRequest, reply as FastifyReply),
-    clientErrorHandler: (err, socket) => {
-      if ((err as NodeJS.ErrnoException).code === 'ECONNRESET' || socket.destroyed) return;
-      if (socket.writable) socket.write(clientErrorAnswer(err));
-      socket.destroy();
-    },
-  });
-
-  app.setErrorHandler(sendError);
-  app.addHook('onRequest', async (request) => {
-    if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) throw new P2pfxError('BAD_REQUEST', 'an HTTP/1.1 request needs a Host header');
-  });
-  // Node answers an Expect other than 100-continue with a bare 417.
-  app.server.on('checkExpectation', (_request: unknown, response: ServerResponse) => {
-    const e = new P2pfxError('BAD_REQUEST', 'only "Expect: 100-continue" is supported');
-    response.writeHead(e.status, { 'content-type': 'application/json; charset=utf-8', connection: 'close' }).end(JSON.stringify(e.toJSON()));
-  });
-  app.setNotFoundHandler((request, reply) => {
-    void reply.status(404).send(new P2pfxError('NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`).toJSON());
+    requestTimeoutMs: requestTimeout,
+    keepAliveTimeoutMs: KEEP_ALIVE_TIMEOUT_MS,
   });
   // Served chunks are read into reused buffers, given back once the response has gone out;
   // received ones leave socket buffers behind, collected every few chunks (core/gc.ts).

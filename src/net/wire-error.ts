@@ -1,5 +1,5 @@
-// The error answers of p2pfx's HTTPS listeners (the node API of net/server.ts and the enrollment
-// listener of net/enroll.ts): one P2pfxError, sent as its JSON with its status.
+// The error answers of p2pfx's listeners (every one made by net/http-front.ts: the node API, the
+// enrollment listener, the web UI): one P2pfxError, sent as its JSON with its status.
 import { STATUS_CODES } from 'node:http';
 import type { FastifyError } from 'fastify';
 import { P2pfxError } from '../core/errors.js';

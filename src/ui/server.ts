@@ -9,7 +9,7 @@ import { mkdir, readdir, rename, rm, stat, statfs } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import { P2pfxError, toP2pfxError } from '../core/errors.js';
 import { pathProblem } from '../core/folder-index.js';
 import { isFileId } from '../core/ids.js';
@@ -18,7 +18,7 @@ import { InviteDesk } from '../node/invite-desk.js';
 import { listenOrExplain } from '../net/listen.js';
 import { formatPeer, parsePeer } from '../net/peer-address.js';
 import { clientFor, confirmPeer, resolvePeers, type PeerTarget } from '../net/peers.js';
-import { toWireError } from '../net/wire-error.js';
+import { createHttpFront } from '../net/http-front.js';
 import type { LocalNode } from '../store/local-node.js';
 import { listCatalogAcross, resolveTarget } from '../transfer/catalog.js';
 import { fetchTarget } from '../transfer/fetch.js';
@@ -33,6 +33,8 @@ const TOKEN_HEADER = 'x-p2pfx-token';
 /** How long a peer may take to answer when the UI checks who is reachable. */
 const CHECK_TIMEOUT_MS = 3000;
 const EVENT_HEARTBEAT_MS = 15_000;
+/** An upload of a large file from the page is one request: it may take this long. */
+const UI_REQUEST_TIMEOUT_MS = 3_600_000;
 
 export interface UiServerOptions {
   node: LocalNode;
@@ -61,7 +63,11 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
   const jobs = new Jobs();
   const streams = new Set<FastifyReply>();
   let port = 0;
-  const app = Fastify({ logger: opts.logger ?? false, bodyLimit: 64 * 1024, exposeHeadRoutes: false });
+  // Uploads stream through (application/octet-stream), so a request may take long; the page's
+  // event stream is hijacked and outlives any request timeout.
+  const app = await createHttpFront({
+    logger: opts.logger ?? false, bodyLimit: 64 * 1024, requestTimeoutMs: UI_REQUEST_TIMEOUT_MS, keepAliveTimeoutMs: 65_000, withHint: true,
+  });
 
   const broadcast = (event: string, data: unknown): void => {
     const frame = `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
@@ -69,11 +75,6 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
   };
   jobs.subscribe((t) => broadcast('transfer', t));
 
-  app.setErrorHandler((err: FastifyError, request, reply) => {
-    const e = err instanceof P2pfxError ? err : toWireError(err);
-    if (e.code === 'INTERNAL') request.log.error({ err }, 'internal error');
-    void reply.status(e.status).send({ error: { code: e.code, message: e.message, hint: e.hint } });
-  });
   app.addContentTypeParser('application/octet-stream', (_request, payload, done) => done(null, payload));
 
   // Who may ask: the right Host (no DNS rebinding), and the token (header for the API).

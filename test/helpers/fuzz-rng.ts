@@ -33,6 +33,15 @@ export class Rng {
   pick<T>(items: readonly T[]): T {
     return items[this.int(items.length)]!;
   }
+  /** n of the items, distinct, in a seeded order (all of them when n ≥ their number). */
+  sample<T>(items: readonly T[], n: number): T[] {
+    const pool = [...items];
+    for (let i = pool.length - 1; i > 0; i--) {
+      const j = this.int(i + 1);
+      [pool[i], pool[j]] = [pool[j]!, pool[i]!];
+    }
+    return pool.slice(0, n);
+  }
   hex(length: number): string {
     let s = '';
     for (let i = 0; i < length; i++) s += '0123456789abcdef'[this.int(16)];

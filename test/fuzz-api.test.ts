@@ -1,368 +1,30 @@
-// Bad input from a peer or a user (issue 8): a seeded, bounded fuzzer for every route of a real
-// node (mutual TLS on 127.0.0.1) and for the built CLI.
-//
-// Every case follows from one seed (mulberry32, below): the run prints it, every failure names
-// it, and `P2PFX_FUZZ_SEED=N node --test dist/test/fuzz.test.js` replays the same cases (keys,
-// certificates and signatures are fresh each run; the shape of every request follows from the
-// seed). Without P2PFX_FUZZ_SEED each run draws a new seed, so runs explore more over time.
-//
-// Each server case must get a 4xx answer `{error: {code, message}}` whose code is one of
-// core/errors.ts with that code's status — or no answer at all where the client itself cut its
-// body short — never a 5xx nor an error or warning in the server's log; /v1/health must answer
-// afterwards; nothing may change in the temporary tree but the node's index (no chunk, no
-// temporary file left, nothing outside the home); Object.prototype must stay as it was.
-// Each CLI case must exit 1 (`error CODE:` and a hint) or 2 (usage), with no stack, no raw
-// control character or bidirectional override on stdout or stderr, and nothing written.
+// Bad input from a peer (issue 8): a seeded, bounded fuzzer for every route of a real node
+// (mutual TLS on 127.0.0.1), through the harness of helpers/fuzz-http.ts (which says how seeds
+// replay and what every answer must be). Here also: no chunk or temporary file is left, nothing
+// outside the home is written, Object.prototype stays as it was, /v1/health answers after each case.
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
-import { lstat, mkdir, readdir, readlink, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
-import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
-import { Pool, type Dispatcher } from 'undici';
-import { wrapForNode, wrapWithPassword } from '../src/core/envelope.js';
-import { ERROR_CODES, isErrorCode, type ErrorCode } from '../src/core/errors.js';
+import type { ConnectionOptions } from 'node:tls';
+import { Pool } from 'undici';
+import { wrapForNode } from '../src/core/envelope.js';
+import type { ErrorCode } from '../src/core/errors.js';
 import { BLOB_OVERHEAD_BYTES, MAX_BLOB_BYTES, MAX_CHUNK_BYTES, MAX_CRL_BYTES, MAX_MANIFEST_BYTES, MAX_MISSING_IDS, MAX_PAGE } from '../src/core/limits.js';
 import { sealMetadata, signManifest, type Manifest, type UnsignedManifest } from '../src/core/manifest.js';
-import { PeerClient } from '../src/net/client.js';
 import { startNode } from '../src/node/run-node.js';
 import { tlsContextOptions } from '../src/net/tls.js';
 import { createCa, issueNodeCert } from '../src/pki/ca.js';
 import { createCrl } from '../src/pki/crl.js';
 import { nodeIdFromCertPem } from '../src/pki/node-id.js';
-import { loadCredentials, type Credentials } from '../src/store/credentials.js';
-import { Home } from '../src/store/home.js';
-import { cliNetwork, listFiles, repoRoot, runCli, startServe, type CliResult } from './helpers/cli.js';
+import type { Credentials } from '../src/store/credentials.js';
+import { repoRoot } from './helpers/cli.js';
 import { makeNetwork } from './helpers/network.js';
-import { Rng, fuzzSeed } from './helpers/fuzz-rng.js';
+import { Rng } from './helpers/fuzz-rng.js';
+import { BEL, ESC, WRONG_VALUES, enc, requestBytes, badIds, deepArray, deepObject, describeOutcome, failureReport, fuzzRun, markerEntries, poolExchange, runCases, streamOf, traversals, type Case, type Req } from './helpers/fuzz-http.js';
 
-const SEED = fuzzSeed();
-const REPLAY = `seed ${SEED}: replay with P2PFX_FUZZ_SEED=${SEED} node --test dist/test/fuzz.test.js`;
-/** A name no legitimate file has: traversal payloads aim at it, and nothing may ever carry it. */
-const MARKER = `p2pfx-fuzz-escape-${SEED}`;
-
-const ESC = '\u001b';
-const BEL = '\u0007';
-/** Raw bytes that must never reach a terminal from p2pfx: C0 (but \t, \n), DEL, C1, bidi and line separators. */
-// eslint-disable-next-line no-control-regex
-const RAW_CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
-const STACK_LINE = /^\s+at /m;
-
-// ---------------------------------------------------------------- requests and answers
-
-type Body = Buffer | string | (() => AsyncIterable<Buffer>);
-
-interface Req {
-  method: string;
-  /** The request target exactly as sent: percent-encoded where meant. */
-  path: string;
-  headers?: Record<string, string>;
-  body?: Body;
-  /**
-   * 'pool': undici, keep-alive (the normal way). 'raw': written byte for byte on a fresh TLS
-   * socket, for what undici refuses or repairs (lengths that lie, broken framing, cut bodies).
-   */
-  via?: 'pool' | 'raw';
-  /** raw: the whole request, byte for byte (method and path then only describe it). */
-  bytes?: Buffer;
-  /** raw: the client sends this many bytes of the request, waits a moment for an answer, and closes. */
-  cutAt?: number;
-  /** raw: the client sends the whole request (one that stops early), waits a moment, and closes. */
-  cut?: boolean;
-}
-
-interface Case {
-  route: string;
-  name: string;
-  req: () => Req;
-  /** Codes a refusal may carry (any code of core/errors.ts with a 4xx status when absent). */
-  codes?: readonly ErrorCode[];
-  /** Success statuses this input may also get (a well-formed request among the hostile ones). */
-  ok?: readonly number[];
-  /** The client cut its body short and closed: an answer is not required. */
-  mayGoUnanswered?: boolean;
-  /** Paths under the temporary root (besides the node's index) this case may change. */
-  disk?: RegExp;
-}
-
-interface Answer { status: number; headers: Record<string, string>; body: Buffer }
-type Outcome = Answer | { status: null; error: string };
-
-const ANSWER_TIMEOUT_MS = 15_000;
-const CUT_PAUSE_MS = 150;
-
-function requestBytes(r: Req): Buffer {
-  if (r.bytes) return r.bytes;
-  const body = r.body === undefined ? Buffer.alloc(0) : Buffer.from(r.body as Buffer | string);
-  const headers: Record<string, string> = { host: '127.0.0.1', connection: 'close', ...r.headers };
-  const names = Object.keys(headers).map((h) => h.toLowerCase());
-  if (body.length > 0 && !names.includes('content-length') && !names.includes('transfer-encoding')) headers['content-length'] = String(body.length);
-  const head = `${r.method} ${r.path} HTTP/1.1\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n`;
-  return Buffer.concat([Buffer.from(head, 'latin1'), body]);
-}
-
-/** A whole HTTP/1.1 answer in `buf`, or null while more may come. 1xx interim answers are skipped. */
-function parseAnswer(buf: Buffer, atEnd: boolean, head: boolean): Answer | null {
-  let rest = buf;
-  for (;;) {
-    const end = rest.indexOf('\r\n\r\n');
-    if (end < 0) return null;
-    const lines = rest.subarray(0, end).toString('latin1').split('\r\n');
-    const m = /^HTTP\/1\.[01] (\d{3})/.exec(lines[0] ?? '');
-    if (!m) return null;
-    const status = Number(m[1]);
-    const headers: Record<string, string> = {};
-    for (const line of lines.slice(1)) {
-      const at = line.indexOf(':');
-      if (at > 0) headers[line.slice(0, at).trim().toLowerCase()] = line.slice(at + 1).trim();
-    }
-    const after = rest.subarray(end + 4);
-    if (status >= 100 && status < 200) {
-      rest = after;
-      continue;
-    }
-    if (head || status === 204 || status === 304) return { status, headers, body: Buffer.alloc(0) };
-    if (headers['content-length'] !== undefined) {
-      const n = Number(headers['content-length']);
-      return after.length >= n ? { status, headers, body: after.subarray(0, n) } : null;
-    }
-    if (/chunked/i.test(headers['transfer-encoding'] ?? '')) {
-      const parts: Buffer[] = [];
-      let at = 0;
-      for (;;) {
-        const eol = after.indexOf('\r\n', at);
-        if (eol < 0) return null;
-        const size = parseInt(after.subarray(at, eol).toString('latin1'), 16);
-        if (!Number.isFinite(size)) return { status, headers, body: after };
-        if (size === 0) return { status, headers, body: Buffer.concat(parts) };
-        if (after.length < eol + 2 + size + 2) return null;
-        parts.push(after.subarray(eol + 2, eol + 2 + size));
-        at = eol + 2 + size + 2;
-      }
-    }
-    return atEnd ? { status, headers, body: after } : null;
-  }
-}
-
-function rawExchange(port: number, tls: ConnectionOptions, r: Req): Promise<Outcome> {
-  const bytes = requestBytes(r);
-  const head = r.method === 'HEAD';
-  const cutAt = r.cutAt ?? (r.cut ? bytes.length : undefined);
-  return new Promise((resolve) => {
-    const socket = tlsConnect({ ...tls, host: '127.0.0.1', port });
-    let got = Buffer.alloc(0);
-    let settled = false;
-    const finish = (o: Outcome): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      socket.destroy();
-      resolve(o);
-    };
-    const closedWith = (why: string): Outcome => parseAnswer(got, true, head)
-      ?? { status: null, error: got.length > 0 ? `unparsable answer ${JSON.stringify(got.toString('latin1').slice(0, 300))}` : why };
-    const timer = setTimeout(() => finish(closedWith(`no answer within ${ANSWER_TIMEOUT_MS} ms`)), ANSWER_TIMEOUT_MS);
-    socket.on('secureConnect', () => {
-      if (cutAt === undefined) {
-        socket.write(bytes, () => undefined);
-        return;
-      }
-      socket.write(bytes.subarray(0, cutAt), () => {
-        setTimeout(() => finish(closedWith('cut by the client')), CUT_PAUSE_MS);
-      });
-    });
-    socket.on('data', (d: Buffer) => {
-      got = Buffer.concat([got, d]);
-      const a = parseAnswer(got, false, head);
-      if (a) finish(a);
-    });
-    socket.on('end', () => finish(closedWith('closed without an answer')));
-    socket.on('close', () => finish(closedWith('closed without an answer')));
-    socket.on('error', (err: NodeJS.ErrnoException) => finish(closedWith(`${err.code ?? 'error'}: ${err.message}`)));
-  });
-}
-
-async function poolExchange(pool: Pool, r: Req): Promise<Outcome> {
-  try {
-    const body = typeof r.body === 'function' ? Readable.from(r.body()) : r.body;
-    const res = await pool.request({
-      path: r.path, method: r.method as Dispatcher.HttpMethod, ...(r.headers ? { headers: r.headers } : {}), ...(body !== undefined ? { body } : {}),
-      headersTimeout: ANSWER_TIMEOUT_MS, bodyTimeout: ANSWER_TIMEOUT_MS,
-    });
-    const buf = Buffer.from(await res.body.arrayBuffer());
-    const headers: Record<string, string> = {};
-    for (const [k, v] of Object.entries(res.headers)) headers[k] = Array.isArray(v) ? v.join(', ') : String(v);
-    return { status: res.statusCode, headers, body: buf };
-  } catch (err) {
-    const e = err as { code?: string; message?: string };
-    return { status: null, error: `${e.code ?? 'error'}: ${e.message ?? String(err)}` };
-  }
-}
-
-/** What is wrong with this answer to this case; [] when it is one a careful node gives. */
-function judge(c: Case, r: Req, o: Outcome): string[] {
-  if (o.status === null) return c.mayGoUnanswered ? [] : [`no answer (${o.error})`];
-  const problems: string[] = [];
-  const text = o.body.toString('utf8');
-  if (/BEGIN [A-Z ]*PRIVATE KEY|SQLite format 3/.test(text)) problems.push('the answer leaks a private key or the index');
-  if (c.ok?.includes(o.status)) return problems;
-  if (o.status >= 500) problems.push(`server error ${o.status}`);
-  else if (o.status < 400) problems.push(`accepted with ${o.status}`);
-  if (r.method === 'HEAD' || o.status < 400) return problems;
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    return [...problems, `${o.status} without a JSON body: ${JSON.stringify(text.slice(0, 200))}`];
-  }
-  const e = (parsed as { error?: { code?: unknown; message?: unknown } } | null)?.error;
-  if (!e || typeof e.message !== 'string' || Object.keys(parsed as object).length !== 1) {
-    return [...problems, `${o.status} without {error: {code, message}}: ${text.slice(0, 200)}`];
-  }
-  if (!isErrorCode(e.code)) return [...problems, `${o.status} with a code not in core/errors.ts: ${JSON.stringify(e.code)}`];
-  if (ERROR_CODES[e.code].status !== o.status) problems.push(`${e.code} is ${ERROR_CODES[e.code].status}, answered ${o.status}`);
-  if (c.codes && !c.codes.includes(e.code)) problems.push(`${o.status} ${e.code} (${e.message.slice(0, 160)}), expected ${c.codes.join(' or ') || 'success'}`);
-  if (!/^application\/json/.test(o.headers['content-type'] ?? '')) problems.push(`error answer with content-type ${o.headers['content-type']}`);
-  return problems;
-}
-
-function describeReq(r: Req): string {
-  const target = r.path.length > 120 ? `${r.path.slice(0, 120)}…(${r.path.length} chars)` : r.path;
-  const body = typeof r.body === 'function' ? 'a streamed body' : r.body === undefined ? '' : `${Buffer.byteLength(r.body)}-byte body`;
-  return `${r.via ?? 'pool'} ${r.method} ${target} ${r.headers ? JSON.stringify(r.headers).slice(0, 200) : ''} ${body}${r.cutAt !== undefined ? ` cut at ${r.cutAt}` : r.cut ? ' then cut' : ''}`.trim();
-}
-
-function describeOutcome(o: Outcome): string {
-  return o.status === null ? o.error : `${o.status} ${o.body.toString('utf8').slice(0, 200)}`;
-}
-
-// ---------------------------------------------------------------- the tree on disk
-
-/** Every entry under root (relative path → type, size and mtime); directories by type only. */
-async function tree(root: string): Promise<Map<string, string>> {
-  const out = new Map<string, string>();
-  async function walk(dir: string, rel: string): Promise<void> {
-    let entries;
-    try {
-      entries = await readdir(dir);
-    } catch {
-      return;
-    }
-    for (const name of entries) {
-      const p = join(dir, name);
-      const r = rel ? `${rel}/${name}` : name;
-      const st = await lstat(p).catch(() => null);
-      if (!st) continue;
-      if (st.isDirectory()) {
-        out.set(r, 'dir');
-        await walk(p, r);
-      } else if (st.isSymbolicLink()) out.set(r, `link → ${await readlink(p).catch(() => '?')}`);
-      else out.set(r, `${st.isFile() ? 'file' : 'special'} ${st.size} B mtime ${st.mtimeMs}`);
-    }
-  }
-  await walk(root, '');
-  return out;
-}
-
-function treeChanges(before: Map<string, string>, after: Map<string, string>, allowed: RegExp): string[] {
-  const out: string[] = [];
-  for (const key of new Set([...before.keys(), ...after.keys()])) {
-    const a = before.get(key);
-    const b = after.get(key);
-    if (a !== b && !allowed.test(key)) out.push(`${key}: ${a ?? 'absent'} → ${b ?? 'absent'}`);
-  }
-  return out;
-}
-
-/** Entries carrying MARKER where a traversal could land: the temp root's parent, the repository, the cwd. */
-async function markerEntries(roots: string[]): Promise<string[]> {
-  const found: string[] = [];
-  for (const root of roots) {
-    for (const name of await readdir(root).catch(() => [] as string[])) if (name.includes(MARKER)) found.push(join(root, name));
-  }
-  return found;
-}
-
-// ---------------------------------------------------------------- hostile values
-
-const enc = encodeURIComponent;
-
-/** Ids that are not ids, as path segments (already encoded). */
-function badIds(rng: Rng, len: 32 | 64): Array<[string, string]> {
-  const h = (n: number) => rng.hex(n);
-  const fixed: Array<[string, string]> = [
-    ['empty', ''],
-    ['one char short', h(len - 1)], ['one char long', h(len + 1)], ['half the length', h(len / 2)], ['twice the length', h(len * 2)],
-    ['one char', h(1)], ['the other kind of id', h(len === 64 ? 32 : 64)],
-    ['uppercase', h(len).toUpperCase()], ['one uppercase char', `${h(len - 1)}A`],
-    ['non-hex letter', `${h(len - 1)}g`], ['dash', `${h(len - 1)}-`], ['dot', `${h(len - 1)}.`], ['encoded space', `${h(len - 1)}%20`],
-    ['plus', `${h(len - 1)}+`], ['leading encoded space', `%20${h(len)}`], ['trailing tab', `${h(len)}%09`],
-    ['fullwidth digit', `${h(len - 1)}${enc('\uff10')}`], ['arabic-indic digit', `${h(len - 1)}${enc('\u0663')}`],
-    ['combining mark', `${h(len)}${enc('\u0301')}`], ['emoji', `${h(len - 2)}${enc('\u{1f600}')}`],
-    ['right-to-left override', `${enc('\u202e')}${h(len - 1)}`], ['terminal escape', `${h(len - 4)}%1b%5b2J`],
-    ['NUL', `${h(len - 1)}%00`], ['NUL after a whole id', `${h(len)}%00`], ['newline', `${h(len)}%0a`], ['CRLF', `${h(len - 2)}%0d%0a`],
-    ['invalid UTF-8', `${h(len - 1)}%ff`], ['overlong UTF-8 dot', `${h(len - 2)}%c0%ae`], ['broken escape', `${h(len - 1)}%zz`],
-    ['lone percent', `${h(len - 1)}%`], ['4 KiB long', h(4096)], ['15 KiB long', h(15_000)],
-    ['an id then ;x', `${h(len)};x`], ['an id then %2f', `${h(len)}%2f`], ['an id then %2f..', `${h(len)}%2f..`],
-  ];
-  const pieces = ['a', 'f', '0', '9', 'A', 'F', 'g', 'z', '.', '-', '_', '~', '%2f', '%2e', '%5c', '%00', '%25', '%ff', '%1b', enc('\u00e9'), enc('\u202e'), enc('\uff41')];
-  for (let i = 0; i < 6; i++) {
-    let s = '';
-    const n = rng.range(1, 90);
-    for (let j = 0; j < n; j++) s += rng.chance(0.7) ? rng.hex(1) : rng.pick(pieces);
-    fixed.push([`random soup #${i}`, s]);
-  }
-  return fixed;
-}
-
-/** Traversal attempts, as what follows a route's prefix; `raw` ones undici would normalize. */
-function traversals(): Array<{ name: string; segment: string; raw?: boolean }> {
-  return [
-    { name: '..%2f to the key', segment: '..%2f..%2fcerts%2fnode-key.pem' },
-    { name: '%2e%2e', segment: '%2e%2e' },
-    { name: '%2e%2e%2f..', segment: '%2e%2e%2f..' },
-    { name: 'encoded dots and slashes to the index', segment: '%2e%2e%2f%2e%2e%2fp2pfx.db' },
-    { name: 'double-encoded', segment: '..%252f..%252fcerts%252fnode-key.pem' },
-    { name: 'double-encoded dots', segment: '%252e%252e%252f%252e%252e%252f' },
-    { name: 'encoded backslashes', segment: '..%5c..%5ccerts%5cnode-key.pem' },
-    { name: 'raw backslashes', segment: '..\\..\\certs\\node-key.pem', raw: true },
-    { name: 'NUL after dots', segment: '..%00' },
-    { name: 'NUL before an extension', segment: 'node-key.pem%00.png' },
-    { name: 'dots and doubled slashes', segment: '....%2f%2f....%2f%2f' },
-    { name: 'overlong UTF-8', segment: '%c0%ae%c0%ae%c0%af%c0%ae%c0%ae%c0%af' },
-    { name: 'half-encoded dots', segment: '.%2e/.%2e/certs/node-key.pem' },
-    { name: 'dot-dot-semicolon', segment: '..;/..;/certs/node-key.pem' },
-    { name: 'raw ../', segment: '../../certs/node-key.pem', raw: true },
-    { name: 'absolute path', segment: '%2fetc%2fpasswd' },
-    { name: 'to the temp root', segment: `..%2f..%2f..%2f..%2f..%2f..%2f..%2ftmp%2f${MARKER}` },
-    { name: 'raw to the temp root', segment: `../../../../../../../tmp/${MARKER}`, raw: true },
-  ];
-}
-
-/** Values of every JSON type but the one a field wants. */
-const WRONG_VALUES: readonly unknown[] = [
-  null, true, false, 0, -1, 1.5, 2 ** 53, -(2 ** 31), 1e308, '', 'x', '1', '\u0000', `${ESC}[2J`, '\u202e', 'x'.repeat(5000),
-  [], [1], [null], ['x'], {}, { a: 1 }, { __proto__: null }, [[[[[]]]]],
-];
-
-/** A JSON text nested `depth` levels deep. */
-function deepArray(depth: number): string {
-  return `${'['.repeat(depth)}${']'.repeat(depth)}`;
-}
-function deepObject(depth: number): string {
-  return `${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}`;
-}
-
-/** A stream of `total` bytes in 1 MiB pieces. */
-function streamOf(total: number, fill = 0x61): () => AsyncIterable<Buffer> {
-  return async function* body() {
-    const piece = Buffer.alloc(1 << 20, fill);
-    for (let sent = 0; sent < total; sent += piece.length) yield piece.subarray(0, Math.min(piece.length, total - sent));
-  };
-}
+const { seed: SEED, replay: REPLAY, marker: MARKER } = fuzzRun('fuzz-api.test.js');
 
 // ---------------------------------------------------------------- manifests
 
@@ -474,14 +136,14 @@ test(`every route of a node refuses hostile input with a stable 4xx code and sta
       const extra = r.body?.();
       add(r.route, `malformed id: ${name}`, () => ({ method: r.method, path: `${r.prefix}${segment}`, ...extra }), r.codes.length ? { codes: r.codes } : {});
     }
-    for (const tr of traversals()) {
+    for (const tr of traversals(MARKER)) {
       const extra = r.body?.();
       add(r.route, `traversal: ${tr.name}`, () => ({ method: r.method, path: `${r.prefix}${tr.segment}`, ...extra, ...(tr.raw ? { via: 'raw' as const } : {}) }), r.codes.length ? { codes: r.codes } : {});
     }
   }
   // Paths under /docs and / name no file (the page is made from the route schemas), and must stay so.
   for (const prefix of ['/docs/static/', '/docs/', '/']) {
-    for (const tr of traversals()) add('GET /docs, /openapi.json', `traversal under ${prefix}: ${tr.name}`, () => ({ method: 'GET', path: `${prefix}${tr.segment}`, ...(tr.raw ? { via: 'raw' as const } : {}) }));
+    for (const tr of traversals(MARKER)) add('GET /docs, /openapi.json', `traversal under ${prefix}: ${tr.name}`, () => ({ method: 'GET', path: `${prefix}${tr.segment}`, ...(tr.raw ? { via: 'raw' as const } : {}) }));
   }
 
   // -------- PUT /v1/chunks/:id: lengths, types, cut and oversized bodies
@@ -826,44 +488,14 @@ test(`every route of a node refuses hostile input with a stable 4xx code and sta
     raw('a request that stops in the headers', 'GET /v1/health HTTP/1.1\r\nhost: x\r\nx-a: 1', { mayGoUnanswered: true, cut: true });
   }
 
-  // -------- run them all, one at a time
-  const allowed = /^b\/p2pfx\.db(-wal|-shm|-journal)?$/;
-  let before = await tree(net.dir);
-  const failures: string[] = [];
-  const counts = new Map<string, number>();
-  const started = Date.now();
-  for (const [i, c] of cases.entries()) {
-    counts.set(c.route, (counts.get(c.route) ?? 0) + 1);
-    const r = c.req();
-    const outcome = (r.via === 'raw' || r.cutAt !== undefined || r.cut || r.bytes) ? await rawExchange(port, tls, r) : await poolExchange(pool, r);
-    const problems = judge(c, r, outcome);
-    // Whatever the server still does for a client that went away must end, and leave nothing behind.
-    const allow = c.disk ? new RegExp(`${allowed.source}|${c.disk.source}`) : allowed;
-    let changes: string[] = [];
-    for (let tries = 0; tries < 40; tries++) {
-      const after = await tree(net.dir);
-      changes = treeChanges(before, after, allow);
-      if (changes.length === 0 || tries === 39) {
-        before = after; // a change is reported once, by the case that made it
-        break;
-      }
-      await sleep(50);
-    }
-    problems.push(...changes.map((ch) => `disk changed: ${ch}`));
-    const health = await poolExchange(pool, { method: 'GET', path: '/v1/health' });
-    if (health.status !== 200 || (JSON.parse(health.body.toString()) as { status?: string }).status !== 'ok') problems.push(`/v1/health afterwards: ${describeOutcome(health)}`);
-    for (const line of logs.splice(0)) {
-      const level = (JSON.parse(line) as { level?: number }).level ?? 0;
-      if (level >= 40) problems.push(`server log: ${line.slice(0, 400)}`);
-    }
-    if (problems.length > 0) {
-      failures.push(`#${i} ${c.route} — ${c.name}\n    request: ${describeReq(r)}\n    answer: ${describeOutcome(outcome)}\n    ${problems.join('\n    ')}`);
-    }
-    if (health.status !== 200) break; // the node is down: the cases after would only say so again
-  }
-  await sleep(100);
-  for (const line of logs.splice(0)) if (((JSON.parse(line) as { level?: number }).level ?? 0) >= 40) failures.push(`server log after the run: ${line.slice(0, 400)}`);
-  const escaped = await markerEntries([tmpdir(), join(net.dir, '..'), repoRoot, process.cwd(), '/tmp']);
+  const { failures, counts } = await runCases(cases, {
+    port, tls, pool, logs, root: net.dir, allowed: /^b\/p2pfx\.db(-wal|-shm|-journal)?$/,
+    alive: async () => {
+      const health = await poolExchange(pool, { method: 'GET', path: '/v1/health' });
+      return health.status === 200 && (JSON.parse(health.body.toString()) as { status?: string }).status === 'ok' ? null : `/v1/health: ${describeOutcome(health)}`;
+    },
+  });
+  const escaped = await markerEntries([tmpdir(), join(net.dir, '..'), repoRoot, process.cwd(), '/tmp'], MARKER);
   if (escaped.length > 0) failures.push(`files written outside the home: ${escaped.join(', ')}`);
   const protoAfter = Object.getOwnPropertyNames(Object.prototype).sort();
   if (JSON.stringify(protoAfter) !== JSON.stringify(protoBefore) || ({} as Record<string, unknown>).polluted !== undefined) {
@@ -871,223 +503,8 @@ test(`every route of a node refuses hostile input with a stable 4xx code and sta
   }
   assert.deepEqual(await b.node.store.list(), [], 'no chunk was kept');
 
-  t.diagnostic(`${cases.length} cases in ${Date.now() - started} ms (${REPLAY}):`);
+  t.diagnostic(`${cases.length} cases (${REPLAY}):`);
   for (const [route, n] of counts) t.diagnostic(`${String(n).padStart(4)}  ${route}`);
   assert.ok(cases.length >= 300 && cases.length <= 1200, `a few hundred cases, not ${cases.length}`);
-  assert.equal(failures.length, 0, `${failures.length} of ${cases.length} cases failed (${REPLAY}):\n${failures.slice(0, 400).join('\n')}${failures.length > 40 ? `\n… and ${failures.length - 40} more` : ''}`);
-});
-
-// ---------------------------------------------------------------- the CLI
-
-interface CliCase {
-  name: string;
-  args: string[];
-  /** Codes an exit 1 may carry (any code of core/errors.ts but INTERNAL when absent). */
-  codes?: readonly string[];
-  /** Paths (relative to the network's folder) this case may create or change. */
-  allow?: RegExp;
-}
-
-function judgeCli(c: CliCase, r: CliResult): string[] {
-  const problems: string[] = [];
-  if (r.signal !== null) problems.push(`killed by ${r.signal}`);
-  if (r.code !== 1 && r.code !== 2) problems.push(`exit code ${r.code}`);
-  for (const [name, text] of [['stdout', r.stdout], ['stderr', r.stderr]] as const) {
-    const raw = RAW_CONTROL.exec(text);
-    if (raw) problems.push(`raw U+${raw[0].charCodeAt(0).toString(16).padStart(4, '0')} on ${name}`);
-    if (STACK_LINE.test(text)) problems.push(`a stack trace on ${name}`);
-  }
-  if (r.code === 1) {
-    const m = /^error ([A-Z_]+): \S/m.exec(r.stderr);
-    if (!m) problems.push('no "error CODE: message" line');
-    else if (!isErrorCode(m[1]) || m[1] === 'INTERNAL') problems.push(`code ${m[1]}`);
-    else if (c.codes && !c.codes.includes(m[1])) problems.push(`code ${m[1]}, expected ${c.codes.join(' or ')}`);
-    if (!/^\s*hint: \S/m.test(r.stderr)) problems.push('no hint');
-    if (r.stdout !== '') problems.push('output on stdout while failing');
-  }
-  if (r.code === 2 && !/^error: \S/m.test(r.stderr)) problems.push('a usage error without "error: …"');
-  return problems;
-}
-
-function shortArgs(args: string[]): string {
-  return JSON.stringify(args.map((a) => (a.length > 60 ? `${a.slice(0, 60)}…(${a.length} chars)` : a)));
-}
-
-test(`the CLI refuses hostile flags and arguments with a code, no stack, nothing raw (fuzz, ${REPLAY})`, { timeout: 180_000 }, async (t) => {
-  const rng = new Rng((SEED ^ 0x5bd1e995) >>> 0);
-  const net = await cliNetwork(t);
-  const served = await startServe(t, net.b);
-  const scratch = join(net.dir, 'scratch');
-  await mkdir(scratch);
-  const file = join(scratch, 'plain.txt');
-  await writeFile(file, 'hello');
-  const a = net.a;
-  const peer = served.peer;
-
-  const hostile = [
-    `${ESC}[2J`, `evil${ESC}]0;title${BEL}:8443`, `127.0.0.1:8443${ESC}[31m`, 'host\r\nX-Injected: 1', '\u202e1.0.0.721', '\u009b2J',
-    `${ESC}[6n`, `${ESC}P+q${ESC}\\`, '\u0008\u0008\u0008ok',
-  ];
-  const cases: CliCase[] = [];
-  const add = (name: string, args: string[], extra: Omit<CliCase, 'name' | 'args'> = {}) => cases.push({ name, args, ...extra });
-
-  for (const v of ['-1', '0', '4095', '17M', '1e9', '99999999999999999999', '4K5', 'NaN', '-4K', '', '9'.repeat(400), ...hostile.slice(0, 2)]) {
-    add(`send --chunk-size ${JSON.stringify(v)}`, ['send', file, '--home', a, '--peer', peer, '--chunk-size', v], { codes: ['INVALID_ARGUMENT'] });
-  }
-  for (const v of ['1e9', '0', '-1', '1.5', '257', '99999999999999999999', '', hostile[0]!]) {
-    const cmd = rng.pick([['send', file], ['get', rng.hex(32)]]);
-    add(`${cmd[0]} --concurrency ${JSON.stringify(v)}`, [...cmd, '--home', a, '--peer', peer, '--concurrency', v], { codes: ['INVALID_ARGUMENT'] });
-  }
-  const peerValues = [...hostile, '127.0.0.1:99999', '127.0.0.1:-1', '[::1', 'x'.repeat(100_000), `127.0.0.1:${'9'.repeat(1000)}`, '', ' ', ':8443'];
-  const peerCommands = [['send', file], ['files'], ['chunks'], ['get', rng.hex(32)], ['peers', 'add']];
-  for (const v of peerValues) {
-    const cmd = rng.pick(peerCommands);
-    const args = cmd[0] === 'peers' ? [...cmd, v, '--home', a] : [...cmd, '--home', a, '--peer', v];
-    add(`${cmd.join(' ')} with peer ${JSON.stringify(v.slice(0, 30))}`, args, { codes: ['INVALID_PEER', 'INVALID_ARGUMENT', 'MANIFEST_NOT_FOUND', 'PEER_UNREACHABLE'] });
-  }
-  // --home pointing at a file, or at a name with terminal escapes.
-  for (const cmd of [['id'], ['files', '--peer', peer], ['chunks'], ['certs'], ['send', file, '--peer', peer], ['serve', '--host', '127.0.0.1', '--port', '0', '--no-discovery'], ['peers', '--no-check']]) {
-    add(`${cmd.join(' ')} --home FILE`, [...cmd, '--home', file], { codes: ['INVALID_ARGUMENT'] });
-  }
-  add('--home through a file', ['id', '--home', join(file, 'sub')], { codes: ['INVALID_ARGUMENT'] });
-  const escHome = join(scratch, `home${ESC}[2J${ESC}]0;t${BEL}`);
-  for (const cmd of [['id'], ['files', '--peer', peer], ['chunks']]) {
-    add(`${cmd.join(' ')} --home with escapes`, [...cmd, '--home', escHome], { allow: /^scratch\/home/ });
-  }
-  // Unknown flags and commands, missing arguments, very long arguments.
-  const long = 'x'.repeat(100_000);
-  add('an unknown option with escapes', [`--${ESC}[2J`]);
-  add('an unknown option with a title escape', ['send', `--${ESC}]0;pwned${BEL}`, file]);
-  add('a dash then an escape', ['files', `-${ESC}`]);
-  add('an unknown option of 100k chars', ['id', `--${long}`, '--home', a]);
-  add('an unknown option=value with escapes', ['id', '--home', a, `--bogus=${ESC}[2J`]);
-  add('an unknown command with escapes', [`${ESC}[2Jpwn`]);
-  add('an unknown command with a right-to-left override', ['\u202esdnammoc']);
-  add('an unknown subcommand with escapes', ['certs', `${ESC}[2J`, '--home', a]);
-  add('a missing option value', ['send', file, '--home', a, '--peer']);
-  add('a missing argument', ['certs', 'issue', '--home', a]);
-  add('too many arguments', ['get', 'a', 'b', `${ESC}[2J`, '--home', a]);
-  add('a file name with escapes that does not exist', ['send', join(scratch, `${ESC}[2J`), '--home', a, '--peer', peer], { codes: ['FILE_NOT_FOUND'] });
-  add('a folder for a file', ['send', join(scratch, 'nope', '..', '..', '..', MARKER), '--home', a, '--peer', peer], { codes: ['FILE_NOT_FOUND'] });
-  add('get a 100k-char name', ['get', long, '--home', a, '--peer', peer], { codes: ['MANIFEST_NOT_FOUND', 'INVALID_ARGUMENT'] });
-  add('get a name with escapes', ['get', `${ESC}[2J${ESC}]0;t${BEL}`, '--home', a, '--peer', peer], { codes: ['MANIFEST_NOT_FOUND', 'INVALID_ARGUMENT'] });
-  add('get a traversal', ['get', `../../${MARKER}`, '--home', a, '--peer', peer], { codes: ['MANIFEST_NOT_FOUND', 'INVALID_ARGUMENT'] });
-  add('certs issue a 100k-char name', ['certs', 'issue', long, '--home', a], { codes: ['INVALID_ARGUMENT'] });
-  add('certs issue a name with escapes', ['certs', 'issue', `${ESC}[2J`, '--home', a], { codes: ['INVALID_ARGUMENT'] });
-  add('certs issue a traversal name', ['certs', 'issue', `../../../${MARKER}`, '--home', a], { codes: ['INVALID_ARGUMENT'] });
-  add('certs issue ..', ['certs', 'issue', '..', '--home', a], { codes: ['CERTS_EXIST', 'INVALID_ARGUMENT'] });
-  add('certs revoke a name with escapes', ['certs', 'revoke', `${ESC}[2J`, '--home', a], { codes: ['CERT_NOT_FOUND', 'INVALID_ARGUMENT'] });
-  add('certs create --name with escapes', ['certs', '--home', join(scratch, 'fresh'), '--name', `${ESC}[2J`], { codes: ['INVALID_ARGUMENT'], allow: /^scratch\/fresh/ });
-  add('peers remove a name with escapes', ['peers', 'remove', `${ESC}[2J`, '--home', a]);
-  add('chunks --limit -1', ['chunks', '--home', a, '--limit', '-1'], { codes: ['INVALID_ARGUMENT'] });
-  add('chunks --limit 1e9', ['chunks', '--home', a, '--limit', '1e9'], { codes: ['INVALID_ARGUMENT'] });
-  add('chunks --limit with escapes', ['chunks', '--home', a, '--limit', `${ESC}[2J`], { codes: ['INVALID_ARGUMENT'] });
-  for (const port of ['-1', '1e9', '65536', `${ESC}[2J`]) {
-    add(`serve --port ${JSON.stringify(port)}`, ['serve', '--home', a, '--host', '127.0.0.1', '--port', port, '--no-discovery'], { codes: ['INVALID_ARGUMENT'] });
-  }
-  for (const expires of [`${ESC}[2J`, '-1s', '99999999999h', '0s']) {
-    add(`invite --expires ${JSON.stringify(expires)}`, ['invite', '--home', a, '--host', '127.0.0.1', '--port', '0', '--expires', expires], { codes: ['INVALID_ARGUMENT'] });
-  }
-  add('join a host with escapes', ['join', `${ESC}[2J`, 'AAAA-AAAA-AAAA-AA', '--home', join(scratch, 'joiner')], { codes: ['INVALID_PEER', 'INVALID_ARGUMENT'], allow: /^scratch\/joiner/ });
-  add('join with a code with escapes', ['join', '127.0.0.1:1', `${ESC}[2J`, '--home', join(scratch, 'joiner')], { codes: ['INVITE_CODE_INVALID', 'INVALID_ARGUMENT'], allow: /^scratch\/joiner/ });
-  add('--password of 100k chars', ['files', '--home', a, '--peer', `127.0.0.1:1`, '--password', long], { codes: ['PEER_UNREACHABLE'] });
-
-  // Run 4 at a time; the tree is compared around each batch.
-  // A command opening a home lays it out (chunks/, received/, the index, the key-agreement key).
-  const allowedAlways = /^(a|beta)\/(p2pfx\.db(-wal|-shm|-journal)?|certs\/node-x25519-key\.pem|chunks|chunks\/\.tmp|received)$/;
-  const failures: string[] = [];
-  const started = Date.now();
-  let before = await tree(net.dir);
-  const BATCH = 4;
-  for (let i = 0; i < cases.length; i += BATCH) {
-    const batch = cases.slice(i, i + BATCH);
-    const results = await Promise.all(batch.map((c) => runCli(t, c.args, { cwd: scratch, timeoutMs: 20_000 })));
-    batch.forEach((c, j) => {
-      const r = results[j]!;
-      const problems = judgeCli(c, r);
-      if (problems.length > 0) {
-        failures.push(`#${i + j} ${c.name}: ${shortArgs(c.args)}\n    exit ${r.code}\n    stdout: ${JSON.stringify(r.stdout.slice(0, 300))}\n    stderr: ${JSON.stringify(r.stderr.slice(0, 400))}\n    ${problems.join('\n    ')}`);
-      }
-    });
-    const after = await tree(net.dir);
-    const allow = new RegExp(`${allowedAlways.source}|${batch.map((c) => c.allow?.source).filter(Boolean).join('|') || '$^'}`);
-    const changes = treeChanges(before, after, allow);
-    if (changes.length > 0) failures.push(`disk changed by one of ${batch.map((c) => c.name).join(' / ')}:\n    ${changes.join('\n    ')}`);
-    before = after;
-  }
-  const escaped = await markerEntries([tmpdir(), net.dir, join(net.dir, '..'), repoRoot, scratch]);
-  if (escaped.length > 0) failures.push(`files written outside the home: ${escaped.join(', ')}`);
-  t.diagnostic(`${cases.length} CLI cases in ${Date.now() - started} ms (${REPLAY})`);
-  assert.equal(failures.length, 0, `${failures.length} of ${cases.length} CLI cases failed (${REPLAY}):\n${failures.join('\n')}`);
-});
-
-test('a file name with terminal escapes, sent by a peer, is never printed raw by files or get', { timeout: 120_000 }, async (t) => {
-  const net = await cliNetwork(t);
-  const served = await startServe(t, net.b);
-  const creds = await loadCredentials(new Home(net.a));
-  const rng = new Rng((SEED ^ 0x27d4eb2f) >>> 0);
-  // `send` refuses such a name (cli.test.ts), so the manifest is made by hand, as a hostile peer would.
-  const name = `evil${ESC}[2J${ESC}]0;title${BEL}\u202egpj.exe\u009b31m`;
-  const fileIdBytes = Buffer.from(rng.hex(32), 'hex');
-  const dataKey = randomBytes(32);
-  const content = Buffer.from('not red');
-  const unsigned: UnsignedManifest = {
-    version: 1, fileId: fileIdBytes.toString('hex'), chunkSize: 4096, chunkCount: 1, totalBytes: content.length + BLOB_OVERHEAD_BYTES,
-    chunks: [{ index: 0, id: createHash('sha256').update(rng.bytes(8)).digest('hex'), size: content.length + BLOB_OVERHEAD_BYTES }],
-    envelopes: [wrapForNode(dataKey, fileIdBytes, creds.nodeId, creds.x25519.publicKey), await wrapWithPassword(dataKey, fileIdBytes, 'pw', { N: 1024, r: 8, p: 1 })],
-    metadata: sealMetadata({ name, size: content.length, mtimeMs: 0, sha256: createHash('sha256').update(content).digest('hex') }, dataKey, fileIdBytes),
-    createdAt: new Date().toISOString(), sender: { nodeId: creds.nodeId, certPem: creds.certPem },
-  };
-  const manifest = signManifest(unsigned, creds.keyPem);
-  const client = new PeerClient({ host: served.host, port: served.port }, creds);
-  t.after(() => client.close());
-  await client.putManifest(manifest);
-  const c = await net.issue('gamma');
-  const runs: Array<[string, string[]]> = [
-    ['files', ['files', '--home', net.a, '--peer', served.peer]],
-    ['files --json', ['files', '--home', net.a, '--peer', served.peer, '--json']],
-    ['files --all', ['files', '--home', net.a, '--peer', served.peer, '--all']],
-    ['files --password (another node)', ['files', '--home', c, '--peer', served.peer, '--password', 'pw']],
-    ['get by id', ['get', manifest.fileId, '--home', net.a, '--peer', served.peer]],
-    ['get by id --json', ['get', manifest.fileId, '--home', net.a, '--peer', served.peer, '--json']],
-    ['get by id --password (another node)', ['get', manifest.fileId, '--home', c, '--peer', served.peer, '--password', 'pw']],
-    ['get by the name', ['get', name, '--home', net.a, '--peer', served.peer]],
-    ['chunks --peer', ['chunks', '--home', net.a, '--peer', served.peer]],
-  ];
-  const failures: string[] = [];
-  const results = await Promise.all(runs.map(([, args]) => runCli(t, args, { cwd: net.dir })));
-  runs.forEach(([label, args], i) => {
-    const r = results[i]!;
-    const problems: string[] = [];
-    if (r.signal !== null || r.code === null || r.code > 2) problems.push(`exit ${r.code ?? r.signal}`);
-    for (const [where, text] of [['stdout', r.stdout], ['stderr', r.stderr]] as const) {
-      const raw = RAW_CONTROL.exec(text);
-      if (raw) problems.push(`raw U+${raw[0].charCodeAt(0).toString(16).padStart(4, '0')} on ${where}`);
-      if (STACK_LINE.test(text)) problems.push(`a stack trace on ${where}`);
-    }
-    if (r.code === 1 && /^error INTERNAL/m.test(r.stderr)) problems.push('INTERNAL');
-    if (label.startsWith('files') && r.code === 0 && !r.stdout.includes(manifest.fileId)) problems.push('the file is not listed');
-    // Where the name is echoed at all, it is shown escaped.
-    if (`${r.stdout}${r.stderr}`.includes('evil') && !/evil\\+(x1b|u001b)/.test(`${r.stdout}${r.stderr}`)) problems.push('the name is echoed without its escapes shown');
-    if (label.startsWith('get by') && !/evil\\+(x1b|u001b)/.test(r.stderr)) problems.push('get does not name the refused file, escaped');
-    if (problems.length > 0) failures.push(`${label}: ${shortArgs(args)}\n    exit ${r.code}\n    stdout: ${JSON.stringify(r.stdout.slice(0, 500))}\n    stderr: ${JSON.stringify(r.stderr.slice(0, 500))}\n    ${problems.join('\n    ')}`);
-  });
-  for (const home of [net.a, c]) {
-    for (const f of await listFiles(join(home, 'received'))) failures.push(`written: ${JSON.stringify(f)}`);
-  }
-  assert.equal(failures.length, 0, failures.join('\n'));
-});
-
-test('the CLI says FILE_NOT_FOUND, not INTERNAL, for a path the system calls too long', { timeout: 60_000 }, async (t) => {
-  const net = await cliNetwork(t);
-  const scratch = join(net.dir, 'scratch');
-  await mkdir(scratch);
-  const failures: string[] = [];
-  for (const path of [join(scratch, 'x'.repeat(100_000)), join(scratch, 'n'.repeat(300))]) {
-    const c: CliCase = { name: 'a path too long', args: ['send', path, '--home', net.a, '--peer', '127.0.0.1:1'], codes: ['FILE_NOT_FOUND', 'INVALID_ARGUMENT'] };
-    const r = await runCli(t, c.args, { cwd: scratch });
-    const problems = judgeCli(c, r);
-    if (problems.length > 0) failures.push(`${shortArgs(c.args)}: ${problems.join('; ')}\n    stderr: ${JSON.stringify(r.stderr.slice(0, 200))}`);
-  }
-  assert.equal(failures.length, 0, failures.join('\n'));
+  assert.equal(failures.length, 0, failureReport(failures, cases.length, REPLAY));
 });
