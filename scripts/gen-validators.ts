@@ -9,7 +9,11 @@ import { Ajv } from 'ajv';
 import standaloneCode from 'ajv/dist/standalone/index.js';
 import { folderIndexSchema, packedIndexSchema } from '../src/core/folder-index-schema.js';
 import { manifestSchema } from '../src/core/manifest-schema.js';
-import { chunkListReply, chunkPutReply, healthReply, identityReply, manifestPutReply, missingReply } from '../src/net/protocol/replies.js';
+import { chunkListReply, chunkPutReply, missingReply } from '../src/net/protocol/chunks.js';
+import { crlPutReply } from '../src/net/protocol/crl.js';
+import { joinResponse } from '../src/net/protocol/enrollment.js';
+import { healthReply, identityReply } from '../src/net/protocol/identity.js';
+import { catalogReply, manifestPutReply } from '../src/net/protocol/manifests.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -17,12 +21,15 @@ export const VALIDATORS = [
   { file: 'src/core/generated/manifest-validate.ts', schema: manifestSchema, from: 'src/core/manifest-schema.ts' },
   { file: 'src/core/generated/folder-index-validate.ts', schema: folderIndexSchema, from: 'src/core/folder-index-schema.ts' },
   { file: 'src/core/generated/packed-index-validate.ts', schema: packedIndexSchema, from: 'src/core/folder-index-schema.ts' },
-  { file: 'src/net/protocol/generated/health-reply-validate.ts', schema: healthReply, from: 'src/net/protocol/replies.ts' },
-  { file: 'src/net/protocol/generated/identity-reply-validate.ts', schema: identityReply, from: 'src/net/protocol/replies.ts' },
-  { file: 'src/net/protocol/generated/missing-reply-validate.ts', schema: missingReply, from: 'src/net/protocol/replies.ts' },
-  { file: 'src/net/protocol/generated/chunk-put-reply-validate.ts', schema: chunkPutReply, from: 'src/net/protocol/replies.ts' },
-  { file: 'src/net/protocol/generated/chunk-list-reply-validate.ts', schema: chunkListReply, from: 'src/net/protocol/replies.ts' },
-  { file: 'src/net/protocol/generated/manifest-put-reply-validate.ts', schema: manifestPutReply, from: 'src/net/protocol/replies.ts' },
+  { file: 'src/net/protocol/generated/health-reply-validate.ts', schema: healthReply, from: 'src/net/protocol/identity.ts' },
+  { file: 'src/net/protocol/generated/identity-reply-validate.ts', schema: identityReply, from: 'src/net/protocol/identity.ts' },
+  { file: 'src/net/protocol/generated/missing-reply-validate.ts', schema: missingReply, from: 'src/net/protocol/chunks.ts' },
+  { file: 'src/net/protocol/generated/chunk-put-reply-validate.ts', schema: chunkPutReply, from: 'src/net/protocol/chunks.ts' },
+  { file: 'src/net/protocol/generated/chunk-list-reply-validate.ts', schema: chunkListReply, from: 'src/net/protocol/chunks.ts' },
+  { file: 'src/net/protocol/generated/manifest-put-reply-validate.ts', schema: manifestPutReply, from: 'src/net/protocol/manifests.ts' },
+  { file: 'src/net/protocol/generated/catalog-reply-validate.ts', schema: catalogReply, from: 'src/net/protocol/manifests.ts' },
+  { file: 'src/net/protocol/generated/crl-put-reply-validate.ts', schema: crlPutReply, from: 'src/net/protocol/crl.ts' },
+  { file: 'src/net/protocol/generated/join-response-validate.ts', schema: joinResponse, from: 'src/net/protocol/enrollment.ts' },
 ] as const;
 
 /** The TypeScript module for one schema: ajv's generated ESM code, self-contained. */

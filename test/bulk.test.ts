@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { ERROR_CODES, isErrorCode, P2pfxError } from '../src/core/errors.js';
-import { BULK_STREAM_PATH, END_FRAME, ERROR_FRAME_ID, FRAME_ABSENT, FRAMES_PROTOCOL, FrameParser, errorFrame, frameHeader, type FrameHead, type FrameKind } from '../src/core/frames.js';
+import { BULK_STREAM_PATH, END_FRAME, ERROR_FRAME_ID, FRAME_ABSENT, FRAMES_PROTOCOL, FrameParser, errorFrame, frameHeader, type FrameHead, type FrameKind } from '../src/net/protocol/bulk.js';
 import { BLOB_OVERHEAD_BYTES, MAX_BLOB_BYTES } from '../src/core/limits.js';
 import { bulkActivity } from '../src/net/server.js';
 import { tlsContextOptions } from '../src/net/tls.js';

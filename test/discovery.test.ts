@@ -10,10 +10,8 @@ import { createInterface } from 'node:readline';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import {
-  DISCOVERY_GROUP, DISCOVERY_PORT, MAX_PACKET_BYTES, encodeAnnouncement, encodeQuery, parsePacket, startDiscovery,
-  type DiscoveryError, type Hint,
-} from '../src/net/discovery.js';
+import { startDiscovery, type DiscoveryError, type Hint } from '../src/net/discovery.js';
+import { DISCOVERY_GROUP, DISCOVERY_PORT, MAX_PACKET_BYTES, encodeAnnouncement, encodeQuery, parsePacket } from '../src/net/protocol/discovery.js';
 import { formatNodeId } from '../src/pki/node-id.js';
 import { cleanEnv } from './helpers/cli.js';
 import { makeLan, netnsAvailable, type Lan, type LanHost } from './helpers/netns.js';

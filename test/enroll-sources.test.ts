@@ -7,7 +7,7 @@ import { connect as netConnect, type Socket } from 'node:net';
 import { test } from 'node:test';
 import type { TLSSocket } from 'node:tls';
 import { sourceKey } from '../src/net/http-front.js';
-import { ENROLL_SOURCE_BOUNDS, MAX_FAILED_JOINS } from '../src/net/enroll-protocol.js';
+import { ENROLL_SOURCE_BOUNDS, MAX_FAILED_JOINS } from '../src/net/protocol/enrollment.js';
 import { InviteBook, inviteState } from '../src/store/invite-book.js';
 import { LOCAL, caSide, tlsFrom, joinVia, joinerHome, joinsSeen, preparedJoin, readText, wrongCode } from './helpers/enroll.js';
 

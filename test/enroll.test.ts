@@ -22,7 +22,7 @@ import { LocalNode } from '../src/store/local-node.js';
 import { PeerClient } from '../src/net/client.js';
 import { startNode } from '../src/node/run-node.js';
 import { withdrawInvite } from '../src/net/enroll.js';
-import { ENROLL_PORT, joinKey, joinMac, MAX_FAILED_JOINS, sessionExporter } from '../src/net/enroll-protocol.js';
+import { ENROLL_PORT, joinKey, joinMac, MAX_FAILED_JOINS, sessionExporter } from '../src/net/protocol/enrollment.js';
 import { joinNetwork } from '../src/net/join.js';
 import { inviteCommand, joinCommand, parseDuration } from '../src/cli/commands/enroll.js';
 import { DEFAULT_PORT } from '../src/core/limits.js';
@@ -370,7 +370,7 @@ test('a server that knows the code but hands out certificates that do not fit: J
   const caNode = await issueNodeCert(realCa, { name: 'ca-node', ips: [LOCAL] });
   const code = generateInviteCode();
   const codeKey = await inviteCodeKey(code);
-  type Tamper = 'other-key' | 'other-ca-node' | 'foreign-tls-cert';
+  type Tamper = 'other-key' | 'other-ca-node' | 'foreign-tls-cert' | 'malformed';
   let tamper: Tamper = 'other-key';
   const impostor = await foreignIdentity();
   const serve = (identity: CertAndKey) => createHttpsServer({ key: identity.keyPem, cert: identity.certPem, minVersion: 'TLSv1.3' }, (req, res) => {
@@ -380,7 +380,7 @@ test('a server that knows the code but hands out certificates that do not fit: J
       const certPem = tamper === 'other-key' ? otherKey : await issueNodeCertForPublicKey(realCa, Buffer.from(String(body.publicKey), 'base64'), { name: String(body.name) });
       const fields = {
         certPem, caCertPem: realCa.certPem, crlPem: null,
-        caNodeId: tamper === 'other-ca-node' ? nodeIdFromCertPem(otherKey) : nodeIdFromCertPem(caNode.certPem),
+        caNodeId: tamper === 'other-ca-node' ? nodeIdFromCertPem(otherKey) : tamper === 'malformed' ? 42 : nodeIdFromCertPem(caNode.certPem),
       };
       res.setHeader('content-type', 'application/json');
       res.end(JSON.stringify({ ...fields, mac: joinMac(key, 'join-response', fields) }));
@@ -400,6 +400,10 @@ test('a server that knows the code but hands out certificates that do not fit: J
     assert.match(err.message, /knew the code but its answer does not fit together/);
     await assertNothingWritten(home);
   }
+  // The MAC checks, and the answer is not of the protocol's shape: the CA's side is broken, nothing is taken.
+  tamper = 'malformed';
+  await rejectsWith(joinNetwork({ home, host: LOCAL, port: honestPort, code, name: 'newbie' }), 'PEER_ERROR', new RegExp(`^127\\.0\\.0\\.1:${honestPort} sent a malformed join answer: /caNodeId must be string`));
+  await assertNothingWritten(home);
 });
 
 test('a machine in the middle relaying to the real listener: the listener refuses (the exporters differ)', async (t) => {

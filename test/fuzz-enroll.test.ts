@@ -12,7 +12,7 @@ import { test } from 'node:test';
 import type { ConnectionOptions, TLSSocket } from 'node:tls';
 import { Pool } from 'undici';
 import type { ErrorCode } from '../src/core/errors.js';
-import { JOIN_PATH, REQUEST_BODY_LIMIT, joinKey, joinMac, sessionExporter } from '../src/net/enroll-protocol.js';
+import { JOIN_PATH, REQUEST_BODY_LIMIT, joinKey, joinMac, sessionExporter } from '../src/net/protocol/enrollment.js';
 import { inviteCodeKey } from '../src/pki/invite-code.js';
 import { IndexDb } from '../src/store/index-db.js';
 import { InviteBook, inviteState } from '../src/store/invite-book.js';

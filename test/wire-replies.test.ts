@@ -1,4 +1,4 @@
-// A peer's JSON replies are checked against the protocol's schemas (net/protocol/replies.ts):
+// A peer's JSON replies are checked against the protocol's schemas (net/protocol/: identity, chunks, manifests, crl):
 // a member of the network that answers the wrong shape gets PEER_ERROR naming the request and
 // what is wrong, never a value cast and trusted. The peer here is a real HTTPS server with a
 // certificate of the network's own CA, on 127.0.0.1.
@@ -33,6 +33,9 @@ const CASES: Array<[string, unknown, (c: PeerClient) => Promise<unknown>, RegExp
   ['identity whose key is a number', { nodeId: 'N', name: 'x', x25519: 42, apiVersion: 1 }, (c) => c.identity(), /GET \/v1\/identity \(its identity\) .*\/x25519 must be string/],
   ['missing chunks that are not chunk ids', { missing: ['../../etc/passwd'] }, (c) => c.missing(['a'.repeat(64)]), /POST \/v1\/chunks\/missing .*\/missing\/0 must match pattern/],
   ['a chunk list that is not a list', { chunks: 'all of them', next: null }, (c) => c.listChunks(), /\/chunks must be array/],
+  ['a catalog that is not a list', { manifests: 'all of them' }, (c) => c.listManifests(), /GET \/v1\/manifests \(its catalog\) .*\/manifests must be array/],
+  ['a catalog without its manifests', { files: [] }, (c) => c.listManifests(), /must have required property 'manifests'/],
+  ['a CRL offered, answered with a number that is not one', { taken: true, number: 7 }, (c) => c.putCrl('-----BEGIN X509 CRL-----'), /PUT \/v1\/crl \(a CRL offered\) .*\/number must be string/],
   ['a manifest stored with an outcome we do not know', { created: true, outcome: 'eaten' }, (c) => c.putManifest({ fileId: 'f'.repeat(32) } as never), /PUT \/v1\/manifests\/f{32} \(a manifest stored\) .*\/outcome must be equal to one of the allowed values/],
 ];
 

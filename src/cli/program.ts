@@ -1,7 +1,6 @@
 // The command line: every command, its options, and how errors become exit codes
 // (0 success, 1 a user-facing error, 2 usage).
 import { Command, CommanderError, Option } from 'commander';
-import { P2pfxError } from '../core/errors.js';
 import { DEFAULT_PORT } from '../core/limits.js';
 import { VERSION } from '../version.js';
 import { checkHomeFolder, type GlobalOptions } from './context.js';

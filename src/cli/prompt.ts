@@ -7,7 +7,7 @@ export class Prompter {
   private readonly lines: AsyncIterator<string>;
   private muted = false;
 
-  constructor(private readonly input: NodeJS.ReadableStream = process.stdin, private readonly output: NodeJS.WritableStream = process.stdout) {
+  constructor(input: NodeJS.ReadableStream = process.stdin, private readonly output: NodeJS.WritableStream = process.stdout) {
     const terminal = (input as { isTTY?: boolean }).isTTY === true && (output as { isTTY?: boolean }).isTTY === true;
     this.rl = createInterface({ input, output, terminal });
     // While a secret is typed, echo nothing (readline has no option for it).

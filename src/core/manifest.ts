@@ -13,7 +13,7 @@ import { MANIFEST_VERSIONS, type CompiledValidator, type ManifestVersion } from 
 const validateManifestShape = generatedValidateManifestShape as CompiledValidator;
 import { P2pfxError } from './errors.js';
 import type { KeyEnvelope } from './envelope.js';
-import { BLOB_OVERHEAD_BYTES, MAX_BLOB_BYTES, MAX_CHUNK_BYTES, MIN_CHUNK_BYTES } from './limits.js';
+import { BLOB_OVERHEAD_BYTES } from './limits.js';
 
 /** The version new manifests are written in. */
 export const MANIFEST_VERSION = 2;

@@ -1,10 +1,10 @@
 // Bulk streams, the asking side (DESIGN "Bulk streams"): an upgraded mutual-TLS connection to a
-// peer carrying frames (core/frames.ts) — chunks out and their ids back as they land (upload), or
+// peer carrying frames (protocol/bulk.ts) — chunks out and their ids back as they land (upload), or
 // ids out and chunks back in order (fetch). Frames are parsed straight off the TLS socket as they
 // arrive: no HTTP body in between. Opened by PeerClient.openUpload()/openFetch().
 import type { TLSSocket } from 'node:tls';
 import { P2pfxError, isErrorCode } from '../core/errors.js';
-import { END_FRAME, FrameParser, frameHeader, type FrameHead, type FrameKind } from '../core/frames.js';
+import { END_FRAME, FrameParser, frameHeader, type FrameHead, type FrameKind } from './protocol/bulk.js';
 import { MAX_BLOB_BYTES } from '../core/limits.js';
 
 export interface ChannelOptions {

@@ -1,5 +1,5 @@
 // Bulk streams, the serving side (DESIGN "Bulk streams"): `GET /v1/chunks/stream?mode=…` with
-// `Upgrade: p2pfx-frames/1` turns a mutual-TLS connection into a stream of frames (core/frames.ts),
+// `Upgrade: p2pfx-frames/1` turns a mutual-TLS connection into a stream of frames (protocol/bulk.ts),
 // with no HTTP body parsing on the way:
 // - mode=upload: the peer sends chunk frames; each is hashed as it streams, written a batch at a
 //   time and committed to the store on its own; an empty frame with its id goes back once it has
@@ -17,7 +17,7 @@ import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { BufferRing } from '../core/buffer-ring.js';
 import { P2pfxError, toP2pfxError } from '../core/errors.js';
-import { BULK_MODES, BULK_STREAM_PATH, END_FRAME, FRAMES_PROTOCOL, FrameParser, errorFrame, frameHeader, type BulkMode, type FrameKind } from '../core/frames.js';
+import { BULK_MODES, BULK_STREAM_PATH, END_FRAME, FRAMES_PROTOCOL, FrameParser, errorFrame, frameHeader, type BulkMode, type FrameKind } from './protocol/bulk.js';
 import { BLOB_OVERHEAD_BYTES, DEFAULT_CHUNK_BYTES, MAX_BLOB_BYTES, MAX_PENDING_FETCHES } from '../core/limits.js';
 import type { ChunkStore, IncomingChunk } from '../store/chunk-store.js';
 

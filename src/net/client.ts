@@ -3,7 +3,6 @@ import { createHash, X509Certificate } from 'node:crypto';
 import { connect as connectTls, type SecureContextOptions, type TLSSocket } from 'node:tls';
 import { wrapForNode } from '../core/envelope.js';
 import { P2pfxError, isErrorCode } from '../core/errors.js';
-import { BULK_STREAM_PATH, FRAMES_PROTOCOL, type BulkMode } from '../core/frames.js';
 import { FetchChannel, UploadChannel, type ChannelOptions } from './bulk-client.js';
 import { MAX_BLOB_BYTES, MAX_CRL_BYTES, MAX_MANIFEST_BYTES } from '../core/limits.js';
 import type { Manifest } from '../core/manifest.js';
@@ -14,7 +13,12 @@ import { formatPeer, type PeerAddress } from './peer-address.js';
 import { PeerTransport, timeoutError, type TransportRequest, type TransportResponse } from './peer-transport.js';
 import { tlsContextOptions } from './tls.js';
 import { commonSocketError, errorCodes } from './transport-errors.js';
-import { REPLIES, type ChunkListReply, type HealthReply, type IdentityReply, type ManifestPutReply, type ReplyCheck } from './protocol/replies.js';
+import { BULK_STREAM_PATH, FRAMES_PROTOCOL, type BulkMode } from './protocol/bulk.js';
+import { firstFault, type ReplyCheck } from './protocol/common.js';
+import { CHUNKS_PATH, CHUNK_LIST, CHUNK_PUT, CHUNK_TYPE, MISSING, MISSING_PATH, chunkPath, type ChunkListReply } from './protocol/chunks.js';
+import { CRL_NUMBER_HEADER, CRL_PATH, CRL_PUT, PEM_TYPE, type CrlPutReply } from './protocol/crl.js';
+import { HEALTH, HEALTH_PATH, IDENTITY, IDENTITY_PATH, type HealthReply, type IdentityReply } from './protocol/identity.js';
+import { CATALOG, MANIFESTS_PATH, MANIFEST_PUT, manifestPath, type ManifestPutReply } from './protocol/manifests.js';
 
 export interface PeerClientOptions {
   /** Keep-alive connections to this peer; sized to the chunks in flight. */
@@ -27,9 +31,6 @@ export interface PeerClientOptions {
   /** The node id expected at this address (from the peer book): any other node is refused. */
   expectNodeId?: string;
 }
-
-/** Response header carrying the CRL number the answering node holds (absent: none). */
-export const CRL_NUMBER_HEADER = 'x-p2pfx-crl';
 
 export type PeerIdentity = IdentityReply;
 /** A node files can be addressed to: its id and its X25519 public key (raw, 32 bytes). */
@@ -105,7 +106,7 @@ export class PeerClient {
 
   /** Fetches the peer's CRL (untrusted PEM text: the caller checks it). */
   async getCrl(): Promise<string> {
-    const res = await this.request({ method: 'GET', path: '/v1/crl' }, [200]);
+    const res = await this.request({ method: 'GET', path: CRL_PATH }, [200]);
     const pieces: Buffer[] = [];
     let size = 0;
     for await (const piece of res.body as AsyncIterable<Buffer>) {
@@ -120,9 +121,9 @@ export class PeerClient {
   }
 
   /** Hands the peer a CRL; it keeps it only if valid and newer than its own. */
-  async putCrl(pem: string): Promise<{ taken: boolean; number: string }> {
-    const res = await this.request({ method: 'PUT', path: '/v1/crl', body: pem, headers: { 'content-type': 'application/x-pem-file' } }, [200]);
-    return (await readJson(res, 64 * 1024, this.label)) as { taken: boolean; number: string };
+  async putCrl(pem: string): Promise<CrlPutReply> {
+    const res = await this.request({ method: 'PUT', path: CRL_PATH, body: pem, headers: { 'content-type': PEM_TYPE } }, [200]);
+    return this.checked(await readJson(res, 64 * 1024, this.label), CRL_PUT, `PUT ${CRL_PATH}`);
   }
 
   /**
@@ -145,11 +146,11 @@ export class PeerClient {
   }
 
   async health(): Promise<PeerHealth> {
-    return this.json('GET', '/v1/health', REPLIES.health);
+    return this.json('GET', HEALTH_PATH, HEALTH);
   }
 
   async identity(): Promise<PeerIdentity> {
-    return this.json('GET', '/v1/identity', REPLIES.identity);
+    return this.json('GET', IDENTITY_PATH, IDENTITY);
   }
 
   /**
@@ -173,12 +174,12 @@ export class PeerClient {
 
   /** Which of `ids` the peer lacks. */
   async missing(ids: readonly string[]): Promise<string[]> {
-    return (await this.json('POST', '/v1/chunks/missing', REPLIES.missing, { ids })).missing;
+    return (await this.json('POST', MISSING_PATH, MISSING, { ids })).missing;
   }
 
   async putChunk(id: string, blob: Uint8Array): Promise<{ created: boolean }> {
-    const res = await this.request({ method: 'PUT', path: `/v1/chunks/${id}`, body: blob, headers: { 'content-type': 'application/octet-stream' } }, [200, 201]);
-    return this.checked(await readJson(res, 64 * 1024, this.label), REPLIES.chunkPut, `PUT /v1/chunks/${id}`);
+    const res = await this.request({ method: 'PUT', path: chunkPath(id), body: blob, headers: { 'content-type': CHUNK_TYPE } }, [200, 201]);
+    return this.checked(await readJson(res, 64 * 1024, this.label), CHUNK_PUT, `PUT ${chunkPath(id)}`);
   }
 
   /**
@@ -188,7 +189,7 @@ export class PeerClient {
    */
   async getChunk(id: string, opts: { verify?: boolean; alloc?: (size: number) => Buffer } = {}): Promise<Buffer> {
     const verify = opts.verify ?? true;
-    const res = await this.request({ method: 'GET', path: `/v1/chunks/${id}` }, [200]);
+    const res = await this.request({ method: 'GET', path: chunkPath(id) }, [200]);
     const declared = Number(res.headers['content-length']);
     if (!Number.isSafeInteger(declared) || declared < 0 || declared > MAX_BLOB_BYTES) {
       res.body.destroy();
@@ -251,41 +252,37 @@ export class PeerClient {
   async listChunks(after = '', limit = 1000): Promise<ChunkListReply> {
     const qs = new URLSearchParams({ limit: String(limit) });
     if (after) qs.set('after', after);
-    return this.json('GET', `/v1/chunks?${qs}`, REPLIES.chunkList);
+    return this.json('GET', `${CHUNKS_PATH}?${qs}`, CHUNK_LIST);
   }
 
   async putManifest(m: Manifest): Promise<ManifestPutReply> {
-    return this.json('PUT', `/v1/manifests/${m.fileId}`, REPLIES.manifestPut, m);
+    return this.json('PUT', manifestPath(m.fileId), MANIFEST_PUT, m);
   }
 
   /** The manifest as the peer sent it: untrusted, the caller checks it (pki/manifest-trust). */
   async getManifest(fileId: string): Promise<unknown> {
-    const res = await this.request({ method: 'GET', path: `/v1/manifests/${fileId}` }, [200]);
+    const res = await this.request({ method: 'GET', path: manifestPath(fileId) }, [200]);
     return readJson(res, MAX_MANIFEST_BYTES, this.label);
   }
 
   async listManifests(): Promise<unknown[]> {
-    const body = await this.json('GET', '/v1/manifests', null) as { manifests?: unknown };
-    if (!Array.isArray(body.manifests)) throw new P2pfxError('PEER_ERROR', `peer ${this.label} sent a malformed catalog`);
-    return body.manifests;
+    return (await this.json('GET', MANIFESTS_PATH, CATALOG)).manifests;
   }
 
-  /** A JSON request; the reply is checked against its schema (`check`), or left unknown (null). */
-  private async json<T>(method: string, path: string, check: ReplyCheck<T> | null, body?: unknown): Promise<T> {
+  /** A JSON request; the reply is checked against its schema (`check`). */
+  private async json<T>(method: string, path: string, check: ReplyCheck<T>, body?: unknown): Promise<T> {
     const res = await this.request({
       method, path,
       ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
     }, [200, 201]);
     const reply = await readJson(res, MAX_MANIFEST_BYTES, this.label);
-    return check === null ? reply as T : this.checked(reply, check, `${method} ${path}`);
+    return this.checked(reply, check, `${method} ${path}`);
   }
 
   /** A peer's reply of the shape its schema says, or PEER_ERROR naming what is wrong. */
   private checked<T>(reply: unknown, check: ReplyCheck<T>, request: string): T {
     if (check.validate(reply)) return reply as T;
-    const first = check.validate.errors?.[0];
-    const where = first ? `${first.instancePath || '/'} ${first.message ?? ''}`.trim() : 'unknown';
-    throw new P2pfxError('PEER_ERROR', `peer ${this.label} answered ${request} (${check.what}) with a reply of the wrong shape: ${where}`);
+    throw new P2pfxError('PEER_ERROR', `peer ${this.label} answered ${request} (${check.what}) with a reply of the wrong shape: ${firstFault(check.validate)}`);
   }
 
   /** Sends a request; any status outside `ok` becomes the peer's P2pfxError (or PEER_ERROR). */

@@ -1,5 +1,5 @@
 // Enrollment (DESIGN "Trust"), the CA's side: the invites and the listener of `p2pfx invite`
-// (the joining side is net/join.ts, what both share net/enroll-protocol.ts). The joiner sends its
+// (the joining side is net/join.ts, what both share net/protocol/enrollment.ts). The joiner sends its
 // public key and gets back its node certificate, the CA certificate and the CRL; the CA key stays
 // where it is.
 import { readFile } from 'node:fs/promises';
@@ -17,7 +17,7 @@ import { InviteBook, inviteState, type ClaimResult, type Invite } from '../store
 import { listenOrExplain } from './listen.js';
 import { TLS13_CIPHERS, TLS_MIN_VERSION } from './tls.js';
 import { createHttpFront, sourceKey, type SourceBounds } from './http-front.js';
-import { DEFAULT_INVITE_TTL_MS, ENROLL_MAX_CONNECTIONS, ENROLL_SOURCE_BOUNDS, JOIN_PATH, JOIN_PROTOCOL_VERSION, type JoinRequestFields, type JoinResponseFields, MAC_B64, MAX_FAILED_JOINS, RATE_WINDOW_MS, REQUEST_BODY_LIMIT, SERVER_TIMEOUT_MS, joinKey, joinMac, macEquals, provesPossession, sessionExporter } from './enroll-protocol.js';
+import { DEFAULT_INVITE_TTL_MS, ENROLL_MAX_CONNECTIONS, ENROLL_SOURCE_BOUNDS, JOIN_PATH, type JoinRequest, type JoinRequestFields, type JoinResponseFields, joinRequest, MAX_FAILED_JOINS, RATE_WINDOW_MS, REQUEST_BODY_LIMIT, SERVER_TIMEOUT_MS, joinKey, joinMac, macEquals, provesPossession, sessionExporter } from './protocol/enrollment.js';
 
 export interface CreatedInvite {
   id: string;
@@ -111,22 +111,8 @@ export async function startEnrollmentServer(opts: EnrollmentServerOptions): Prom
     maxConnections: ENROLL_MAX_CONNECTIONS,
   });
 
-  app.post<{ Body: JoinRequestFields & { mac: string; pop: string } }>(JOIN_PATH, {
-    schema: {
-      body: {
-        type: 'object',
-        required: ['version', 'name', 'publicKey', 'ips', 'pop', 'mac'],
-        additionalProperties: false,
-        properties: {
-          version: { type: 'integer', enum: [JOIN_PROTOCOL_VERSION] },
-          name: { type: 'string', maxLength: 64 },
-          publicKey: { type: 'string', maxLength: 1024, pattern: '^[A-Za-z0-9+/]+={0,2}$' },
-          pop: { type: 'string', maxLength: 256, pattern: '^[A-Za-z0-9+/]+={0,2}$' },
-          ips: { type: 'array', maxItems: 64, items: { type: 'string', maxLength: 64 } },
-          mac: { type: 'string', pattern: MAC_B64 },
-        },
-      },
-    },
+  app.post<{ Body: JoinRequest }>(JOIN_PATH, {
+    schema: { body: joinRequest },
   }, async (request, reply) => {
     const now = Date.now();
     const source = sourceKey(request.raw.socket.remoteAddress);

@@ -1,6 +1,6 @@
 // Enrollment (DESIGN "Trust"), the joining side: `p2pfx join HOST CODE` makes this machine's key
 // pair, proves the invite code over the TLS session, and checks and saves the certificate, the CA
-// and the CRL it gets back (the listener is net/enroll.ts, what both share net/enroll-protocol.ts).
+// and the CRL it gets back (the listener is net/enroll.ts, what both share net/protocol/enrollment.ts).
 import { generateKeyPair, sign, type KeyObject, type X509Certificate } from 'node:crypto';
 import { rm, stat } from 'node:fs/promises';
 import { request as httpsRequest } from 'node:https';
@@ -20,7 +20,8 @@ import { IndexDb } from '../store/index-db.js';
 import { formatPeer } from './peer-address.js';
 import { TLS13_CIPHERS, TLS_MIN_VERSION } from './tls.js';
 import { commonSocketError, errorCodes } from './transport-errors.js';
-import { DEFAULT_JOIN_TIMEOUT_MS, ENROLL_PORT, JOIN_PATH, JOIN_PROTOCOL_VERSION, type JoinRequestFields, type JoinResponseFields, LISTENER_CODES, MAX_PEER_MESSAGE_CHARS, RESPONSE_BODY_LIMIT, joinKey, joinMac, macEquals, popMessage, sessionExporter } from './enroll-protocol.js';
+import { firstFault } from './protocol/common.js';
+import { DEFAULT_JOIN_TIMEOUT_MS, ENROLL_PORT, JOIN_PATH, JOIN_RESPONSE, JOIN_PROTOCOL_VERSION, type JoinRequestFields, type JoinResponseFields, LISTENER_CODES, MAX_PEER_MESSAGE_CHARS, RESPONSE_BODY_LIMIT, joinKey, joinMac, macEquals, popMessage, sessionExporter } from './protocol/enrollment.js';
 
 export interface JoinOptions {
   home: Home;
@@ -212,10 +213,10 @@ function verifyMac(json: unknown, key: Buffer, label: string): JoinResponseField
     throw unverified(); // not canonical-JSON material: not something the CA made
   }
   if (!macEquals(mac, expected)) throw unverified();
-  const { certPem, caCertPem, crlPem, caNodeId } = fields;
-  if (typeof certPem !== 'string' || typeof caCertPem !== 'string' || typeof caNodeId !== 'string' || (crlPem !== null && typeof crlPem !== 'string')) {
-    throw new P2pfxError('PEER_ERROR', `${label} sent a malformed join answer (certPem, caCertPem, crlPem, caNodeId)`);
+  if (!JOIN_RESPONSE.validate(fields)) {
+    throw new P2pfxError('PEER_ERROR', `${label} sent a malformed join answer: ${firstFault(JOIN_RESPONSE.validate)}`);
   }
+  const { certPem, caCertPem, crlPem, caNodeId } = fields as unknown as JoinResponseFields;
   return { certPem, caCertPem, crlPem, caNodeId };
 }
 

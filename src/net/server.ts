@@ -9,7 +9,7 @@ import type { FastifyInstance } from 'fastify';
 import { P2pfxError } from '../core/errors.js';
 import { collectEvery } from '../core/gc.js';
 import { BufferRing } from '../core/buffer-ring.js';
-import { BLOB_OVERHEAD_BYTES, DEFAULT_CHUNK_BYTES, MAX_BLOB_BYTES, MAX_CRL_BYTES, MAX_MANIFEST_BYTES, MAX_MISSING_IDS, MAX_PAGE } from '../core/limits.js';
+import { BLOB_OVERHEAD_BYTES, DEFAULT_CHUNK_BYTES, MAX_BLOB_BYTES, MAX_CRL_BYTES, MAX_MANIFEST_BYTES, MAX_PAGE } from '../core/limits.js';
 import type { Manifest } from '../core/manifest.js';
 import { checkManifest } from '../pki/manifest-trust.js';
 import type { ChunkStore } from '../store/chunk-store.js';
@@ -18,14 +18,16 @@ import type { IndexDb } from '../store/index-db.js';
 import { VERSION } from '../version.js';
 import { renderApiDocs } from './api-docs.js';
 import { BulkStreams } from './bulk-server.js';
-import { chunkListReply, chunkPutReply, healthReply, identityReply, manifestPutReply, missingReply } from './protocol/replies.js';
-import { BULK_MODES, BULK_STREAM_PATH, FRAMES_PROTOCOL } from '../core/frames.js';
+import { API_VERSION, ERROR_BODY } from './protocol/common.js';
+import { BULK_STREAM_PATH, FRAMES_PROTOCOL, bulkQuery } from './protocol/bulk.js';
+import { CHUNKS_PATH, CHUNK_ROUTE, CHUNK_TYPE, DEFAULT_PAGE, MISSING_PATH, chunkListQuery, chunkListReply, chunkParams, chunkPutReply, missingReply, missingRequest, type ChunkListQuery, type MissingRequest } from './protocol/chunks.js';
+import { CRL_NUMBER_HEADER, CRL_PATH, PEM_TYPE, crlPutReply } from './protocol/crl.js';
+import { HEALTH_PATH, IDENTITY_PATH, healthReply, identityReply } from './protocol/identity.js';
+import { MANIFESTS_PATH, MANIFEST_ROUTE, catalogReply, fileIdParams, manifestBody, manifestPutReply } from './protocol/manifests.js';
 import { serverTlsOptions } from './tls.js';
 import { createHttpFront } from './http-front.js';
-import { CRL_NUMBER_HEADER } from './client.js';
 import type { Revocation } from '../store/revocation.js';
 
-export const API_VERSION = 1;
 /** A request (headers and body) must be done within this; a stalled peer is cut off. */
 const REQUEST_TIMEOUT_MS = 120_000;
 /** Overrides REQUEST_TIMEOUT_MS when createNodeServer is not given one (tests of stalled peers). */
@@ -34,12 +36,6 @@ const KEEP_ALIVE_TIMEOUT_MS = 65_000;
 /** Read buffers kept for serving chunks: about the chunks a few peers have in flight. */
 const SERVED_BUFFERS_KEPT = 16;
 
-const CHUNK_ID = { type: 'string', pattern: '^[0-9a-f]{64}$', description: 'lowercase hex SHA-256 of the blob' } as const;
-const FILE_ID = { type: 'string', pattern: '^[0-9a-f]{32}$' } as const;
-const ERROR_BODY = {
-  type: 'object',
-  properties: { error: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' } } } },
-} as const;
 
 export interface NodeServerOptions {
   credentials: Credentials;
@@ -94,7 +90,7 @@ export async function createNodeServer(opts: NodeServerOptions): Promise<Fastify
   app.addHook('onResponse', async (request) => {
     const buf = lent.get(request);
     if (buf) served.give(buf);
-    else if (request.method === 'PUT' && request.url.startsWith('/v1/chunks')) afterPut();
+    else if (request.method === 'PUT' && request.url.startsWith(CHUNKS_PATH)) afterPut();
   });
   const revocation = opts.revocation ?? null;
   // A keep-alive connection made before a newer CRL was taken is not checked again by TLS:
@@ -130,8 +126,8 @@ export async function createNodeServer(opts: NodeServerOptions): Promise<Fastify
     });
   }
   // Chunk bodies stay streams: hashed while written to disk, never buffered whole.
-  app.addContentTypeParser('application/octet-stream', (_request, payload, done) => done(null, payload));
-  app.addContentTypeParser('application/x-pem-file', { parseAs: 'string', bodyLimit: MAX_CRL_BYTES }, (_request, body, done) => done(null, body));
+  app.addContentTypeParser(CHUNK_TYPE, (_request, payload, done) => done(null, payload));
+  app.addContentTypeParser(PEM_TYPE, { parseAs: 'string', bodyLimit: MAX_CRL_BYTES }, (_request, body, done) => done(null, body));
 
   await app.register(fastifySwagger, {
     openapi: {
@@ -146,19 +142,19 @@ export async function createNodeServer(opts: NodeServerOptions): Promise<Fastify
     return reply.type('text/html; charset=utf-8').send(docsPage);
   });
 
-  app.get('/v1/health', {
+  app.get(HEALTH_PATH, {
     schema: { summary: 'Status of the node', response: { 200: healthReply } },
   }, async () => ({ status: 'ok', version: VERSION, nodeId: credentials.nodeId, name: credentials.name, chunks: (await store.usage()).count }));
 
-  app.get('/v1/identity', {
+  app.get(IDENTITY_PATH, {
     schema: { summary: 'Who this node is', response: { 200: identityReply } },
   }, async () => ({ nodeId: credentials.nodeId, name: credentials.name, x25519: credentials.x25519.publicKey.toString('base64'), apiVersion: API_VERSION }));
 
-  app.put<{ Params: { id: string } }>('/v1/chunks/:id', {
+  app.put<{ Params: { id: string } }>(CHUNK_ROUTE, {
     schema: {
       summary: 'Store a chunk; kept only if the SHA-256 of the body equals the id',
-      params: { type: 'object', required: ['id'], properties: { id: CHUNK_ID } },
-      consumes: ['application/octet-stream'],
+      params: chunkParams,
+      consumes: [CHUNK_TYPE],
       response: { 200: chunkPutReply, 201: chunkPutReply, 400: ERROR_BODY, 413: ERROR_BODY, 507: ERROR_BODY },
     },
   }, async (request, reply) => {
@@ -167,7 +163,7 @@ export async function createNodeServer(opts: NodeServerOptions): Promise<Fastify
     if (declared > MAX_BLOB_BYTES) throw new P2pfxError('CHUNK_TOO_LARGE', `chunk ${id} declares ${declared} bytes; the cap is ${MAX_BLOB_BYTES}`);
     const body = request.body as Readable | undefined;
     if (body !== undefined && typeof (body as Readable).pipe !== 'function') {
-      throw new P2pfxError('UNSUPPORTED_MEDIA_TYPE', 'chunk bodies must be application/octet-stream');
+      throw new P2pfxError('UNSUPPORTED_MEDIA_TYPE', `chunk bodies must be ${CHUNK_TYPE}`);
     }
     const result = await store.putStream(id, body ?? []);
     return reply.status(result.created ? 201 : 200).send({ id, ...result });
@@ -178,7 +174,7 @@ export async function createNodeServer(opts: NodeServerOptions): Promise<Fastify
   app.get(BULK_STREAM_PATH, {
     schema: {
       summary: `A bulk stream of chunk frames (DESIGN "Bulk streams"): send "Connection: Upgrade" and "Upgrade: ${FRAMES_PROTOCOL}"; mode=upload sends chunks and gets each one's id back once stored, mode=fetch names chunks and gets them in order`,
-      querystring: { type: 'object', required: ['mode'], additionalProperties: false, properties: { mode: { type: 'string', enum: [...BULK_MODES] } } },
+      querystring: bulkQuery,
       response: { 426: ERROR_BODY },
     },
   }, async (_request, reply) => {
@@ -186,53 +182,55 @@ export async function createNodeServer(opts: NodeServerOptions): Promise<Fastify
     return reply.status(426).send(new P2pfxError('UPGRADE_REQUIRED', `a bulk stream needs "Upgrade: ${FRAMES_PROTOCOL}"`).toJSON());
   });
 
-  const chunkParams = { type: 'object', required: ['id'], properties: { id: CHUNK_ID } } as const;
-  app.get<{ Params: { id: string } }>('/v1/chunks/:id', {
-    schema: { summary: 'Fetch a chunk (the blob, as stored)', params: chunkParams, produces: ['application/octet-stream'], response: { 404: ERROR_BODY } },
+  app.get<{ Params: { id: string } }>(CHUNK_ROUTE, {
+    schema: { summary: 'Fetch a chunk (the blob, as stored)', params: chunkParams, produces: [CHUNK_TYPE], response: { 404: ERROR_BODY } },
   }, async (request, reply) => {
     // One read and one socket write per chunk: chunks are capped, and a stream of small reads
     // costs more per request than the memory of the chunks being served.
     const blob = await store.readInto(request.params.id, (size) => (size <= served.size ? served.take() : Buffer.allocUnsafeSlow(size)));
     if (blob.buffer.byteLength === served.size) lent.set(request, Buffer.from(blob.buffer as ArrayBuffer));
-    return reply.header('content-length', blob.length).type('application/octet-stream').send(blob);
+    return reply.header('content-length', blob.length).type(CHUNK_TYPE).send(blob);
   });
-  app.head<{ Params: { id: string } }>('/v1/chunks/:id', {
+  app.head<{ Params: { id: string } }>(CHUNK_ROUTE, {
     schema: { summary: 'Whether a chunk is held, and its size', params: chunkParams },
   }, async (request, reply) => {
     const size = await store.size(request.params.id);
     if (size === null) throw new P2pfxError('CHUNK_NOT_FOUND', `chunk ${request.params.id} is not held here`);
-    return reply.header('content-length', size).type('application/octet-stream').send();
+    return reply.header('content-length', size).type(CHUNK_TYPE).send();
   });
 
-  app.post<{ Body: { ids: string[] } }>('/v1/chunks/missing', {
+  app.post<{ Body: MissingRequest }>(MISSING_PATH, {
     schema: {
       summary: 'Which of these chunks this node lacks',
-      body: { type: 'object', required: ['ids'], additionalProperties: false, properties: { ids: { type: 'array', maxItems: MAX_MISSING_IDS, items: CHUNK_ID } } },
+      body: missingRequest,
       response: { 200: missingReply },
     },
   }, async (request) => ({ missing: await store.missing(request.body.ids) }));
 
-  app.get<{ Querystring: { after?: string; limit?: number } }>('/v1/chunks', {
+  app.get<{ Querystring: ChunkListQuery }>(CHUNKS_PATH, {
     schema: {
       summary: 'A page of held chunks, in id order',
-      querystring: { type: 'object', additionalProperties: false, properties: { after: { type: 'string', pattern: '^[0-9a-f]{0,64}$' }, limit: { type: 'integer', minimum: 1, maximum: MAX_PAGE } } },
+      querystring: chunkListQuery,
       response: { 200: chunkListReply },
     },
   }, async (request) => {
-    const limit = request.query.limit ?? 1000;
+    const limit = request.query.limit ?? DEFAULT_PAGE;
     // The schema's type coercion lets "Infinity" through as a number.
     if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_PAGE) throw new P2pfxError('BAD_REQUEST', `querystring/limit must be a whole number from 1 to ${MAX_PAGE}`);
     const chunks = await store.list(request.query.after ?? '', limit);
     return { chunks, next: chunks.length === limit ? chunks[chunks.length - 1]!.id : null };
   });
 
-  app.put<{ Params: { fileId: string }; Body: unknown }>('/v1/manifests/:fileId', {
+  app.put<{ Params: { fileId: string }; Body: unknown }>(MANIFEST_ROUTE, {
     schema: {
       summary: 'Store a signed manifest in this node\'s catalog',
-      params: { type: 'object', required: ['fileId'], properties: { fileId: FILE_ID } },
-      body: { type: 'object', description: 'a signed manifest, format v1 (see DESIGN.md)' },
+      params: fileIdParams,
+      // The manifest's own schema, shown on the API page; the body is checked against it by
+      // checkManifest (its generated validator, then the signature), which answers BAD_MANIFEST.
+      body: manifestBody,
       response: { 200: manifestPutReply, 201: manifestPutReply, 400: ERROR_BODY },
     },
+    validatorCompiler: () => () => true,
   }, async (request, reply) => {
     const m = await checkManifest(request.body, credentials.caCertPem, revocation?.current() ?? null);
     if (m.fileId !== request.params.fileId) throw new P2pfxError('BAD_MANIFEST', `manifest is for file ${m.fileId}, not ${request.params.fileId}`);
@@ -241,34 +239,34 @@ export async function createNodeServer(opts: NodeServerOptions): Promise<Fastify
     return reply.status(outcome === 'created' ? 201 : 200).send({ fileId: m.fileId, created: outcome === 'created', outcome });
   });
 
-  app.get('/v1/manifests', {
-    schema: { summary: 'The catalog: every manifest held, without its chunk list' },
+  app.get(MANIFESTS_PATH, {
+    schema: { summary: 'The catalog: every manifest held, without its chunk list', response: { 200: catalogReply } },
   }, async () => ({ manifests: db.listManifests().map(({ chunks: _chunks, ...rest }) => rest) }));
 
-  app.get<{ Params: { fileId: string } }>('/v1/manifests/:fileId', {
-    schema: { summary: 'One manifest, whole', params: { type: 'object', required: ['fileId'], properties: { fileId: FILE_ID } }, response: { 404: ERROR_BODY } },
+  app.get<{ Params: { fileId: string } }>(MANIFEST_ROUTE, {
+    schema: { summary: 'One manifest, whole', params: fileIdParams, response: { 404: ERROR_BODY } },
   }, async (request, reply) => {
     const json = db.getManifestJson(request.params.fileId);
     if (json === null) throw new P2pfxError('MANIFEST_NOT_FOUND', `no manifest for file ${request.params.fileId}`);
     return reply.type('application/json').send(json);
   });
 
-  app.get('/v1/crl', {
-    schema: { summary: 'The network CA\'s current certificate revocation list (PEM)', produces: ['application/x-pem-file'], response: { 404: ERROR_BODY } },
+  app.get(CRL_PATH, {
+    schema: { summary: 'The network CA\'s current certificate revocation list (PEM)', produces: [PEM_TYPE], response: { 404: ERROR_BODY } },
   }, async (_request, reply) => {
     const pem = revocation?.current()?.pem ?? credentials.crlPem;
     if (!pem) throw new P2pfxError('NOT_FOUND', 'this node holds no CRL');
-    return reply.type('application/x-pem-file').send(pem);
+    return reply.type(PEM_TYPE).send(pem);
   });
 
-  app.put('/v1/crl', {
+  app.put(CRL_PATH, {
     schema: {
       summary: 'Offer a newer CRL: kept only if signed by the network CA and newer than the one held',
-      consumes: ['application/x-pem-file'],
-      response: { 200: { type: 'object', properties: { taken: { type: 'boolean' }, number: { type: 'string' } } }, 400: ERROR_BODY },
+      consumes: [PEM_TYPE],
+      response: { 200: crlPutReply, 400: ERROR_BODY },
     },
   }, async (request) => {
-    if (typeof request.body !== 'string') throw new P2pfxError('UNSUPPORTED_MEDIA_TYPE', 'a CRL is sent as application/x-pem-file');
+    if (typeof request.body !== 'string') throw new P2pfxError('UNSUPPORTED_MEDIA_TYPE', `a CRL is sent as ${PEM_TYPE}`);
     if (!revocation) throw new P2pfxError('NOT_FOUND', 'this node does not take CRLs');
     const taken = await revocation.take(request.body);
     return { taken, number: revocation.number.toString() };

@@ -4,7 +4,7 @@
 import { P2pfxError } from '../core/errors.js';
 import type { Home } from '../store/home.js';
 import { createInvite, startEnrollmentServer, withdrawInvite, type EnrollmentServer, type JoinedEvent } from '../net/enroll.js';
-import { ENROLL_PORT } from '../net/enroll-protocol.js';
+import { ENROLL_PORT } from '../net/protocol/enrollment.js';
 
 export interface DeskInvite { id: string; code: string; expiresAt: Date; port: number }
 

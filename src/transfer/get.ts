@@ -6,7 +6,7 @@ import { link, mkdir, open, rm, rmdir, type FileHandle } from 'node:fs/promises'
 import { extname, join } from 'node:path';
 import { blobNoncePrefix } from '../core/chunk.js';
 import { BLOB_OVERHEAD_BYTES, MAX_MISSING_IDS } from '../core/limits.js';
-import { keepsPartial, P2pfxError, toP2pfxError } from '../core/errors.js';
+import { keepsPartial, P2pfxError } from '../core/errors.js';
 import { collectEvery } from '../core/gc.js';
 import { openMetadata, plaintextBytes, type FileMetadata, type Manifest } from '../core/manifest.js';
 import type { PeerClient } from '../net/client.js';

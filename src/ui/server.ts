@@ -10,7 +10,7 @@ import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { P2pfxError, toP2pfxError } from '../core/errors.js';
+import { P2pfxError } from '../core/errors.js';
 import { pathProblem } from '../core/folder-index.js';
 import { isFileId } from '../core/ids.js';
 import type { PeerClient } from '../net/client.js';

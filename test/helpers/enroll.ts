@@ -12,7 +12,7 @@ import { connect as netConnect } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { P2pfxError } from '../../src/core/errors.js';
 import { createInvite, startEnrollmentServer, type EnrollmentServer, type EnrollmentServerOptions, type JoinedEvent } from '../../src/net/enroll.js';
-import { joinKey, joinMac, sessionExporter } from '../../src/net/enroll-protocol.js';
+import { joinKey, joinMac, sessionExporter } from '../../src/net/protocol/enrollment.js';
 import { joinNetwork, type JoinOptions } from '../../src/net/join.js';
 import { createCa, type CertAndKey } from '../../src/pki/ca.js';
 import { createCrl } from '../../src/pki/crl.js';

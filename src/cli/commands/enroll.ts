@@ -1,10 +1,9 @@
 // `p2pfx invite` (on the CA's machine: a one-time code, and an enrollment listener while it is
 // open) and `p2pfx join HOST[:PORT] CODE` (on a new machine: its own key, a certificate from the
 // CA). The CA key never leaves its machine (DESIGN "Trust", enrollment).
-import { hostname, networkInterfaces } from 'node:os';
 import { P2pfxError } from '../../core/errors.js';
 import { createInvite, startEnrollmentServer, withdrawInvite, type JoinedEvent } from '../../net/enroll.js';
-import { ENROLL_PORT } from '../../net/enroll-protocol.js';
+import { ENROLL_PORT } from '../../net/protocol/enrollment.js';
 import { joinNetwork } from '../../net/join.js';
 import { formatPeer, parsePeer } from '../../net/peer-address.js';
 import { parseInviteCode } from '../../pki/invite-code.js';

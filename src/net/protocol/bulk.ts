@@ -1,5 +1,5 @@
-// The bulk transport's frames (DESIGN "Bulk streams"): what flows both ways over an upgraded
-// mutual-TLS connection, every message one frame
+// The bulk streams' protocol (DESIGN "Bulk streams"): where a stream is asked for, and the frames
+// that flow both ways over the upgraded mutual-TLS connection, every message one frame
 //   id (32 bytes) ‖ length (uint32 BE) ‖ length bytes
 // - a chunk: id = the SHA-256 it is named by, length 29…cap, the blob;
 // - an empty frame (length 0): "landed" from a receiver of uploads, "send me this" from a fetcher;
@@ -11,14 +11,16 @@
 // The parser below is the only parser of this format, on both sides: it checks every header
 // before any byte of its body is used, allows only the kinds the direction may carry, hands a body
 // on as it streams (never more than the frame's length), and names what is wrong with a stable code.
-import { P2pfxError } from './errors.js';
-import { BLOB_OVERHEAD_BYTES } from './limits.js';
+import { P2pfxError } from '../../core/errors.js';
+import { BLOB_OVERHEAD_BYTES } from '../../core/limits.js';
 
-/** The Upgrade token of a bulk stream, and where it is asked for. */
+/** The Upgrade token of a bulk stream, and where it is asked for (GET, ?mode=upload|fetch). */
 export const FRAMES_PROTOCOL = 'p2pfx-frames/1';
 export const BULK_STREAM_PATH = '/v1/chunks/stream';
 export const BULK_MODES = ['upload', 'fetch'] as const;
 export type BulkMode = (typeof BULK_MODES)[number];
+/** The query of a bulk stream's request. */
+export const bulkQuery = { type: 'object', required: ['mode'], additionalProperties: false, properties: { mode: { type: 'string', enum: [...BULK_MODES] } } } as const;
 export const FRAME_ID_BYTES = 32;
 export const FRAME_HEADER_BYTES = FRAME_ID_BYTES + 4;
 /** Length of a frame that answers "not held here" (fetch answers only): no blob follows. */

@@ -9,9 +9,11 @@
 // holds two sessions with two exporters, and cannot turn a MAC made for one into one for the other.
 import { createHmac, createPublicKey, hkdfSync, timingSafeEqual, verify } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
-import { canonicalJson } from '../core/canonical-json.js';
-import type { ErrorCode } from '../core/errors.js';
-import { DEFAULT_PORT, KiB, MiB } from '../core/limits.js';
+import { canonicalJson } from '../../core/canonical-json.js';
+import type { ErrorCode } from '../../core/errors.js';
+import { DEFAULT_PORT, KiB, MiB } from '../../core/limits.js';
+import { replyCheck } from './common.js';
+import { validate as validateJoinResponse } from './generated/join-response-validate.js';
 
 /** Where `invite` listens and `join HOST` connects: next to the node's API port. */
 export const ENROLL_PORT = DEFAULT_PORT + 1;
@@ -84,6 +86,35 @@ export function provesPossession(spkiDer: Buffer, exporter: Buffer, pop: string)
     return false;
   }
 }
+
+/** The body of POST /v1/join: the fields, the proof of possession, the MAC (which covers the body as sent: no coercion, no stripping). */
+export const joinRequest = {
+  type: 'object',
+  required: ['version', 'name', 'publicKey', 'ips', 'pop', 'mac'],
+  additionalProperties: false,
+  properties: {
+    version: { type: 'integer', enum: [JOIN_PROTOCOL_VERSION] },
+    name: { type: 'string', maxLength: 64 },
+    publicKey: { type: 'string', maxLength: 1024, pattern: '^[A-Za-z0-9+/]+={0,2}$' },
+    pop: { type: 'string', maxLength: 256, pattern: '^[A-Za-z0-9+/]+={0,2}$' },
+    ips: { type: 'array', maxItems: 64, items: { type: 'string', maxLength: 64 } },
+    mac: { type: 'string', pattern: MAC_B64 },
+  },
+} as const;
+export type JoinRequest = JoinRequestFields & { pop: string; mac: string };
+
+/** The answer's fields, once its MAC has checked (join.ts): what a joiner reads from it. */
+export const joinResponse = {
+  type: 'object',
+  required: ['certPem', 'caCertPem', 'crlPem', 'caNodeId'],
+  properties: {
+    certPem: { type: 'string', maxLength: 64 * 1024 },
+    caCertPem: { type: 'string', maxLength: 64 * 1024 },
+    crlPem: { type: ['string', 'null'], maxLength: RESPONSE_BODY_LIMIT },
+    caNodeId: { type: 'string', maxLength: 80 },
+  },
+} as const;
+export const JOIN_RESPONSE = replyCheck<JoinResponseFields>('the join answer', validateJoinResponse);
 
 export interface JoinRequestFields {
   version: number;
