@@ -4,11 +4,9 @@ import { readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { P2pfxError } from '../../core/errors.js';
 import { createCa, issueNodeCert } from '../../pki/ca.js';
-import { readCa, recordIssued } from '../../store/ca-home.js';
-import { createCrl, normalizeSerialHex, readCrl, type RevocationReason, type RevokedCert } from '../../pki/crl.js';
-import { nodeIdFromCertPem, normalizeNodeId } from '../../pki/node-id.js';
-import { IndexDb, type IssuedCert } from '../../store/index-db.js';
-import { remember as rememberCrl } from '../../store/revocation.js';
+import { listIssued, readCa, recordIssuedIn, revokeIssued, writeNewCa } from '../../store/ca-home.js';
+import type { RevocationReason } from '../../pki/crl.js';
+import { nodeIdFromCertPem } from '../../pki/node-id.js';
 import { writeFileAtomic } from '../../store/fs-atomic.js';
 import { Home } from '../../store/home.js';
 import { homeFor, outFor, type GlobalOptions } from '../context.js';
@@ -22,27 +20,20 @@ export async function certsCommand(g: GlobalOptions, opts: CertsOptions): Promis
   if (await exists(home.nodeCertPath) && !opts.force) {
     throw new P2pfxError('CERTS_EXIST', `${home.nodeCertPath} already exists`);
   }
-  let ca = await readCa(home);
-  const createdCa = ca === null;
-  if (ca === null) {
+  const held = await readCa(home);
+  const createdCa = held === null;
+  if (held === null) {
     if (await exists(home.caCertPath) && !opts.force) {
       throw new P2pfxError('CA_KEY_MISSING', `${home.caCertPath} exists without its key: this machine belongs to a network whose CA is elsewhere`, {
         hint: 'Get a certificate from the CA machine (`p2pfx certs issue NAME` there), or pass --force to start a new network here.',
       });
     }
-    ca = await createCa();
   }
+  const ca = held ?? await createCa();
   const name = opts.name ?? defaultNodeName();
   // Made (and so checked: names, addresses) before anything is written.
   const node = await issueNodeCert(ca, { name, ips: unique([...localAddresses(), ...(opts.ip ?? [])]), dns: unique(['localhost', ...hostDns(), ...(opts.dns ?? [])]) });
-  // A new CA starts with an empty CRL (number 1), so every node it enrolls holds one to compare.
-  const crl = createdCa ? await createCrl(ca, { number: 1, revoked: [] }) : null;
-  if (createdCa) {
-    await writeFileAtomic(home.caKeyPath, ca.keyPem, 0o600);
-    await writeFileAtomic(home.caCertPath, ca.certPem, 0o644);
-    await writeFileAtomic(home.crlPath, crl!, 0o644);
-    await recordCrl(home, crl!, ca.certPem);
-  }
+  if (createdCa) await writeNewCa(home, ca);
   await writeFileAtomic(home.nodeKeyPath, node.keyPem, 0o600);
   await writeFileAtomic(home.nodeCertPath, node.certPem, 0o644);
   recordIssuedIn(home, name, node.certPem);
@@ -83,42 +74,11 @@ export async function certsIssueCommand(g: GlobalOptions, name: string, opts: Is
   out.line(`On ${name}: copy that certs/ folder into its p2pfx home (or use ${bundle.root} as --home), then run \`p2pfx serve\`.`);
 }
 
-/** The highest CRL number this CA has issued (kept apart from crl.pem, which can be lost). */
-const CRL_NUMBER_SETTING = 'ca.crlNumber';
-
-/** A CRL written here is recorded as checked, so that the next command need not parse it. */
-async function recordCrl(home: Home, pem: string, caCertPem: string): Promise<void> {
-  const db = new IndexDb(home.dbPath);
-  try {
-    const info = await readCrl(pem, caCertPem);
-    rememberCrl(db, info);
-    db.setSetting(CRL_NUMBER_SETTING, info.number.toString());
-  } finally {
-    db.close();
-  }
-}
-
-/** The CA keeps what it issued, so that `certs revoke` can name a certificate by node name or id. */
-function recordIssuedIn(home: Home, name: string, certPem: string): void {
-  const db = new IndexDb(home.dbPath);
-  try {
-    recordIssued(db, name, certPem);
-  } finally {
-    db.close();
-  }
-}
-
 export async function certsListCommand(g: GlobalOptions): Promise<void> {
   const home = homeFor(g);
   const out = outFor(g);
   if ((await readCa(home)) === null) throw new P2pfxError('CA_KEY_MISSING', `no CA key in ${home.certsDir}`);
-  const db = new IndexDb(home.dbPath);
-  let issued: IssuedCert[];
-  try {
-    issued = db.listIssued();
-  } finally {
-    db.close();
-  }
+  const issued = listIssued(home);
   if (out.json) return out.data({ certificates: issued.map(({ certPem: _pem, ...rest }) => rest) });
   if (issued.length === 0) return out.line('This CA has issued no certificate recorded here.');
   for (const c of issued) {
@@ -139,56 +99,11 @@ export async function certsRevokeCommand(g: GlobalOptions, target: string, opts:
   const ca = await readCa(home);
   if (ca === null) throw new P2pfxError('CA_KEY_MISSING', `no CA key in ${home.certsDir}: only the CA machine can revoke`);
   const reason = checkReason(opts.reason);
-  const db = new IndexDb(home.dbPath);
-  try {
-    const issued = db.listIssued();
-    const victim = pickIssued(issued, target);
-    const own = await readFile(home.nodeCertPath, 'utf8').catch(() => null);
-    if (own !== null && nodeIdFromCertPem(own) === victim.nodeId) {
-      throw new P2pfxError('INVALID_ARGUMENT', `${victim.name} (${victim.nodeId}) is this machine's own certificate; the CA machine cannot revoke itself`);
-    }
-    const oldPem = await readFile(home.crlPath, 'utf8').catch(() => null);
-    const old = oldPem === null ? null : await readCrl(oldPem, ca.certPem);
-    const now = new Date();
-    const revoked: RevokedCert[] = issued.filter((c) => c.revokedAt !== null).map((c) => ({ serialHex: c.serialHex, revokedAt: new Date(c.revokedAt!) }));
-    for (const serial of old?.revokedSerials ?? []) {
-      if (!revoked.some((r) => normalizeSerialHex(r.serialHex) === serial)) revoked.push({ serialHex: serial, revokedAt: now });
-    }
-    const already = revoked.some((r) => normalizeSerialHex(r.serialHex) === victim.serialHex);
-    if (!already) revoked.push({ serialHex: victim.serialHex, revokedAt: now, ...(reason ? { reason } : {}) });
-    // The number only grows, even if crl.pem was lost or restored from an old copy: nodes that
-    // hold a higher number would ignore a lower one, and the revocation would never arrive.
-    const recorded = BigInt(db.getSetting(CRL_NUMBER_SETTING) ?? '0');
-    const number = (old !== null && old.number > recorded ? old.number : recorded) + 1n;
-    const pem = await createCrl(ca, { number, revoked, now });
-    await writeFileAtomic(home.crlPath, pem, 0o644);
-    rememberCrl(db, await readCrl(pem, ca.certPem));
-    db.setSetting(CRL_NUMBER_SETTING, number.toString());
-    db.markRevoked(victim.serialHex, now.toISOString());
-    if (out.json) return out.data({ revoked: { name: victim.name, nodeId: victim.nodeId, serialHex: victim.serialHex }, alreadyRevoked: already, crlNumber: number.toString(), crl: home.crlPath });
-    out.line(`${already ? 'Already revoked' : 'Revoked'} ${victim.name}, node ${victim.nodeId}`);
-    out.line(`CRL number ${number} written to ${home.crlPath}; a running node here takes it within seconds,`);
-    out.line('and every node takes it from the first peer it talks to that holds it. Nodes that have it refuse that certificate.');
-  } finally {
-    db.close();
-  }
-}
-
-function pickIssued(issued: IssuedCert[], target: string): IssuedCert {
-  let byId: string | null = null;
-  try {
-    byId = normalizeNodeId(target);
-  } catch {
-    // not a node id: a name
-  }
-  const matches = issued.filter((c) => (byId !== null ? c.nodeId === byId : c.name === target));
-  if (matches.length === 1) return matches[0]!;
-  if (matches.length > 1) {
-    throw new P2pfxError('AMBIGUOUS_NAME', `${matches.length} certificates are named ${JSON.stringify(target)}: ${matches.map((m) => `${m.nodeId} (issued ${m.issuedAt.slice(0, 10)})`).join(', ')}`, {
-      hint: 'Revoke one by its node id.',
-    });
-  }
-  throw new P2pfxError('CERT_NOT_FOUND', `this CA issued no certificate to a node ${byId !== null ? 'with id' : 'named'} ${JSON.stringify(target)}`);
+  const { victim, already, number } = await revokeIssued(home, ca, target, reason);
+  if (out.json) return out.data({ revoked: { name: victim.name, nodeId: victim.nodeId, serialHex: victim.serialHex }, alreadyRevoked: already, crlNumber: number.toString(), crl: home.crlPath });
+  out.line(`${already ? 'Already revoked' : 'Revoked'} ${victim.name}, node ${victim.nodeId}`);
+  out.line(`CRL number ${number} written to ${home.crlPath}; a running node here takes it within seconds,`);
+  out.line('and every node takes it from the first peer it talks to that holds it. Nodes that have it refuse that certificate.');
 }
 
 const REASONS = ['unspecified', 'keyCompromise', 'affiliationChanged', 'superseded', 'cessationOfOperation', 'privilegeWithdrawn'] as const;
