@@ -3,26 +3,10 @@
 import { randomBytes } from 'node:crypto';
 import { toP2pfxError, type P2pfxError } from '../core/errors.js';
 import type { ProgressListener, TransferProgress } from '../transfer/progress.js';
+import type { Transfer } from './api-types.js';
 
-export type TransferState = 'running' | 'done' | 'failed' | 'cancelled';
-
-export interface TransferView {
-  id: string;
-  direction: 'send' | 'get';
-  name: string;
-  folder: boolean;
-  peers: string[];
-  state: TransferState;
-  doneBytes: number;
-  totalBytes: number;
-  doneFiles: number | null;
-  totalFiles: number | null;
-  mbps: number;
-  etaSeconds: number | null;
-  startedAt: string;
-  error: { code: string; message: string; hint: string } | null;
-  result: { path?: string; fileId?: string } | null;
-}
+/** A transfer as the page sees it (ui/api-types.ts). */
+export type TransferView = Transfer;
 
 /** What a job does: runs once per attempt with a fresh signal and progress listener. */
 export type JobWork = (signal: AbortSignal, onProgress: ProgressListener) => Promise<{ path?: string; fileId?: string }>;

@@ -27,6 +27,7 @@ import { sendToPeers } from '../transfer/send-to-peers.js';
 import { loadUiFiles } from '../own-files.js';
 import { VERSION } from '../version.js';
 import { lanAddress } from '../net/host-info.js';
+import type { Catalog, Chunks, Invite, NodeInfo, Peer, ReceivedEvent, Transfer } from './api-types.js';
 import { Jobs, type TransferView } from './jobs.js';
 
 const TOKEN_HEADER = 'x-p2pfx-token';
@@ -116,14 +117,14 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
     return reply.type(file.type).send(file.body);
   });
 
-  app.get('/api/node', async () => ({
+  app.get('/api/node', async (): Promise<NodeInfo> => ({
     name: node.creds.name, nodeId: node.creds.nodeId, isCa: await holdsCa(node.home), version: VERSION, home: node.home.root, serving: opts.serving,
   }));
 
-  app.get('/api/peers', async () => {
+  app.get('/api/peers', async (): Promise<{ peers: Peer[] }> => {
     const book = node.db.listPeers();
     const reachable = await Promise.all(book.map((p) => check(node, p.nodeId)));
-    return { peers: book.map((p, i) => ({ nodeId: p.nodeId, name: p.name, address: p.addresses[0] ? formatPeer(p.addresses[0]) : '', source: p.source, lastSeen: p.lastSeen, reachable: reachable[i] })) };
+    return { peers: book.map((p, i) => ({ nodeId: p.nodeId, name: p.name, address: p.addresses[0] ? formatPeer(p.addresses[0]) : '', source: p.source, lastSeen: p.lastSeen, reachable: reachable[i] ?? null })) };
   });
 
   app.post<{ Body: { address?: unknown } }>('/api/peers', {
@@ -134,7 +135,7 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
     return { peer };
   });
 
-  app.get('/api/catalog', async () => {
+  app.get('/api/catalog', async (): Promise<Catalog> => {
     if (node.db.listPeers().length === 0) return { files: [], unreachable: [] };
     return withBook(node, undefined, async (clients) => {
       const { files, unreachable } = await listCatalogAcross(clients, node.creds);
@@ -142,7 +143,7 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
     });
   });
 
-  app.get('/api/chunks', async () => {
+  app.get('/api/chunks', async (): Promise<Chunks> => {
     const usage = await node.store.usage();
     const fs = await statfs(node.home.root);
     return { count: usage.count, bytes: usage.bytes, disk: { freeBytes: fs.bavail * fs.bsize, totalBytes: fs.blocks * fs.bsize }, chunks: await node.store.list('', 200) };
@@ -224,7 +225,7 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
     return { transfer };
   });
 
-  app.get('/api/transfers', async () => ({ transfers: jobs.list() }));
+  app.get('/api/transfers', async (): Promise<{ transfers: Transfer[] }> => ({ transfers: jobs.list() }));
   const byId = (id: string, f: (id: string) => TransferView | null): { transfer: TransferView } => {
     const t = f(id);
     if (!t) throw new P2pfxError('NOT_FOUND', `no transfer ${id}`);
@@ -234,7 +235,7 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
   app.post<{ Params: { id: string } }>('/api/transfers/:id/retry', async (request) => byId(request.params.id, (id) => jobs.retry(id)));
 
   const desk = new InviteDesk(node.home, (e) => broadcast('joined', { name: e.name, nodeId: e.nodeId }));
-  app.post('/api/invite', async () => {
+  app.post('/api/invite', async (): Promise<Invite> => {
     if (!(await holdsCa(node.home))) throw new P2pfxError('CA_KEY_MISSING', 'only the CA machine can invite');
     const invite = await desk.invite();
     return { code: invite.code, expiresAt: invite.expiresAt.toISOString(), join: `p2pfx join ${formatPeer({ host: lanAddress(), port: invite.port })} ${invite.code}` };
@@ -258,7 +259,7 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
   return {
     app, port, token, url: `http://127.0.0.1:${port}/?token=${token}`,
     onInbox: (e) => {
-      if (e.type === 'received') broadcast('received', { name: e.name, path: e.path, kind: e.kind, senderName: e.senderName });
+      if (e.type === 'received') broadcast('received', { name: e.name, path: e.path, kind: e.kind, senderName: e.senderName } satisfies ReceivedEvent);
     },
     close: async () => {
       await jobs.close();

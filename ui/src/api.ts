@@ -2,87 +2,10 @@
 // token the server put in the page (<meta name="p2pfx-token">) as the x-p2pfx-token header; the
 // event stream, which cannot carry headers, has it in its query string.
 
-export interface ApiErrorBody {
-  code: string;
-  message: string;
-  hint?: string;
-}
+import type { ApiErrorBody } from '../../src/ui/api-types.js';
 
-export interface NodeInfo {
-  name: string;
-  nodeId: string;
-  isCa: boolean;
-  version: string;
-  home: string;
-  serving: { host: string; port: number } | null;
-}
-
-export interface Peer {
-  nodeId: string;
-  name: string;
-  address: string;
-  source: 'added' | 'discovered';
-  lastSeen: string | number | null;
-  reachable: boolean | null;
-}
-
-export interface CatalogFile {
-  fileId: string;
-  name: string | null;
-  kind: 'file' | 'folder' | null;
-  size: number;
-  chunkCount: number;
-  createdAt: string | number;
-  sender: string;
-  senderName: string | null;
-  access: 'key' | 'password' | 'none';
-  peers: string[];
-}
-
-export interface Catalog {
-  files: CatalogFile[];
-  unreachable: Array<{ peer: string; code: string; message: string }>;
-}
-
-export interface Chunks {
-  count: number;
-  bytes: number;
-  disk: { freeBytes: number; totalBytes: number };
-  chunks: Array<{ id: string; size: number }>;
-}
-
-export type TransferState = 'running' | 'done' | 'failed' | 'cancelled';
-
-export interface Transfer {
-  id: string;
-  direction: 'send' | 'get';
-  name: string;
-  folder: boolean;
-  peers: string[];
-  state: TransferState;
-  doneBytes: number;
-  totalBytes: number;
-  doneFiles: number | null;
-  totalFiles: number | null;
-  mbps: number;
-  etaSeconds: number | null;
-  startedAt: string | number;
-  error: ApiErrorBody | null;
-  result: { path?: string; fileId?: string } | null;
-}
-
-export interface Invite {
-  code: string;
-  join: string;
-  expiresAt: string | number;
-}
-
-export interface ReceivedEvent {
-  name: string;
-  path: string;
-  kind: 'file' | 'folder' | string;
-  senderName: string | null;
-}
+// The API's shapes are declared once, beside the server that answers them.
+export type { ApiErrorBody, Catalog, CatalogFile, Chunks, Invite, NodeInfo, Peer, ReceivedEvent, Transfer, TransferState } from '../../src/ui/api-types.js';
 
 /** An error the API answered (`{error: {code, message, hint}}`), or one of the page's own. */
 export class ApiError extends Error {
