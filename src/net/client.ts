@@ -1,8 +1,10 @@
-// Client of a peer's REST API over one PeerTransport (a keep-alive pool of mTLS connections).
+// Client of a peer's REST API over one PeerTransport (a keep-alive pool of mTLS connections):
+// the API calls, each reply checked against its schema (net/protocol/), bulk streams opened, and
+// CRLs passed on in both directions. What goes wrong is named by net/peer-errors.ts.
 import { createHash, X509Certificate } from 'node:crypto';
-import { connect as connectTls, type SecureContextOptions, type TLSSocket } from 'node:tls';
+import type { SecureContextOptions, TLSSocket } from 'node:tls';
 import { wrapForNode } from '../core/envelope.js';
-import { P2pfxError, isErrorCode } from '../core/errors.js';
+import { P2pfxError } from '../core/errors.js';
 import { FetchChannel, UploadChannel, type ChannelOptions } from './bulk-client.js';
 import { MAX_BLOB_BYTES, MAX_CRL_BYTES, MAX_MANIFEST_BYTES } from '../core/limits.js';
 import type { Manifest } from '../core/manifest.js';
@@ -10,9 +12,9 @@ import { nodeIdFromSpki } from '../pki/node-id.js';
 import type { Credentials } from '../store/credentials.js';
 import type { Revocation } from '../store/revocation.js';
 import { formatPeer, type PeerAddress } from './peer-address.js';
-import { PeerTransport, timeoutError, type TransportRequest, type TransportResponse } from './peer-transport.js';
+import { answerError, peerTransportError, readJson, requestError, type PeerSide } from './peer-errors.js';
+import { PeerTransport, type TransportRequest, type TransportResponse } from './peer-transport.js';
 import { tlsContextOptions } from './tls.js';
-import { commonSocketError, errorCodes } from './transport-errors.js';
 import { BULK_STREAM_PATH, FRAMES_PROTOCOL, type BulkMode } from './protocol/bulk.js';
 import { firstFault, type ReplyCheck } from './protocol/common.js';
 import { CHUNKS_PATH, CHUNK_LIST, CHUNK_PUT, CHUNK_TYPE, MISSING, MISSING_PATH, chunkPath, type ChunkListReply } from './protocol/chunks.js';
@@ -40,18 +42,8 @@ export type ManifestSummary = Omit<Manifest, 'chunks'>;
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 const DEFAULT_IDLE_TIMEOUT_MS = 30_000;
-const PROBE_TIMEOUT_MS = 3_000;
 /** Idle keep-alive connections to a peer are closed after this. */
 const KEEP_ALIVE_MS = 30_000;
-
-// TLS alerts the peer sends when it refuses our certificate.
-const ALERT_RE = /ALERT_(UNKNOWN_CA|CERTIFICATE_REQUIRED|BAD_CERTIFICATE|CERTIFICATE_REVOKED|CERTIFICATE_EXPIRED|UNSUPPORTED_CERTIFICATE|DECRYPT_ERROR|HANDSHAKE_FAILURE|ACCESS_DENIED|CERTIFICATE_UNKNOWN)/;
-// What our side says when the peer's certificate is not one of this network's.
-const VERIFY_CODES = new Set([
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'CERT_HAS_EXPIRED',
-  'CERT_NOT_YET_VALID', 'CERT_REVOKED', 'CERT_SIGNATURE_FAILURE', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'UNABLE_TO_GET_ISSUER_CERT',
-  'INVALID_PURPOSE', 'CERT_UNTRUSTED', 'CERT_REJECTED', 'UNABLE_TO_GET_CRL',
-]);
 
 export class PeerClient {
   readonly peer: PeerAddress;
@@ -239,11 +231,11 @@ export class PeerClient {
     try {
       r = await this.transport.upgrade(path, FRAMES_PROTOCOL);
     } catch (err) {
-      throw await this.requestError(err);
+      throw await requestError(err, this.side());
     }
     if ('refused' in r) {
       this.noteCrlNumber(r.refused.headers[CRL_NUMBER_HEADER]);
-      throw await this.answerError(r.refused, 'GET', path);
+      throw await answerError(r.refused, 'GET', path, this.label);
     }
     this.noteCrlNumber(r.headers[CRL_NUMBER_HEADER]);
     return r.socket;
@@ -291,60 +283,21 @@ export class PeerClient {
     try {
       res = await this.transport.request(options);
     } catch (err) {
-      throw await this.requestError(err);
+      throw await requestError(err, this.side());
     }
     this.noteCrlNumber(res.headers[CRL_NUMBER_HEADER]);
     if (ok.includes(res.status)) return res;
-    throw await this.answerError(res, options.method, options.path);
+    throw await answerError(res, options.method, options.path, this.label);
   }
 
-  /** A request that got no answer: what the transport says, told apart from a refused certificate. */
-  private async requestError(err: unknown): Promise<P2pfxError> {
-    const mapped = this.transportError(err);
-    if (mapped.code === 'PEER_UNREACHABLE' && /was closed/.test(mapped.message) && (await this.closesAfterHandshake())) {
-      if (this.revocation?.selfRevoked) return this.selfRevokedError(err);
-      return new P2pfxError('CERT_REJECTED', `peer ${this.label} closed the connection right after the TLS handshake without answering: it refuses this node's certificate (not from its CA, expired, or revoked)`, { cause: err });
-    }
-    return mapped;
+  /** Maps socket, TLS and timeout failures to what the user can act on (net/peer-errors.ts). */
+  transportError(err: unknown): P2pfxError {
+    return peerTransportError(err, this.side());
   }
 
-  /** The peer's error answer as a P2pfxError: its code when it is one of ours, else PEER_ERROR. */
-  private async answerError(res: TransportResponse, method: string, path: string): Promise<P2pfxError> {
-    let wire: { error?: { code?: unknown; message?: unknown } } = {};
-    try {
-      wire = (await readJson(res, 64 * 1024, this.label)) as typeof wire;
-    } catch {
-      // a body that is not our JSON error: reported below as PEER_ERROR
-    }
-    const code = wire.error?.code;
-    const message = typeof wire.error?.message === 'string' ? wire.error.message : `HTTP ${res.status}`;
-    if (isErrorCode(code) && code !== 'INTERNAL') return new P2pfxError(code, `peer ${this.label}: ${message}`);
-    return new P2pfxError('PEER_ERROR', `peer ${this.label} answered ${method} ${path} with HTTP ${res.status}: ${message}`);
-  }
-
-  /**
-   * Told apart from a crash, a node that refuses our certificate in TLS 1.3 completes the
-   * handshake from our side and then closes without a byte: probe once to say which.
-   */
-  private closesAfterHandshake(): Promise<boolean> {
-    return new Promise((resolve) => {
-      let answered = false;
-      const socket = connectTls({
-        ...this.tlsOptions, host: this.peer.host, port: this.peer.port, rejectUnauthorized: true,
-        checkServerIdentity: () => undefined,
-      });
-      const timer = setTimeout(() => socket.destroy(), PROBE_TIMEOUT_MS);
-      socket.once('secureConnect', () => socket.write(`GET /v1/health HTTP/1.1\r\nHost: ${this.label}\r\nConnection: close\r\n\r\n`));
-      socket.once('data', () => {
-        answered = true;
-        socket.destroy();
-      });
-      socket.on('error', () => undefined);
-      socket.once('close', () => {
-        clearTimeout(timer);
-        resolve(!answered && socket.authorized);
-      });
-    });
+  /** This client as the error mappers see it. */
+  private side(): PeerSide {
+    return { label: this.label, peer: this.peer, tlsOptions: this.tlsOptions, selfRevoked: this.revocation?.selfRevoked === true };
   }
 
   private notePeerCertificate(socket: TLSSocket): void {
@@ -354,50 +307,5 @@ export class PeerClient {
     this.remoteNodeId = nodeIdFromSpki(spki);
   }
 
-  private selfRevokedError(cause: unknown): P2pfxError {
-    return new P2pfxError('CERT_REVOKED', `this node's certificate was revoked by the network CA: peer ${this.label} refuses it`, { cause });
-  }
 
-  /** Maps socket, TLS and timeout failures to what the user can act on. */
-  transportError(err: unknown): P2pfxError {
-    if (err instanceof P2pfxError) return err;
-    const codes = errorCodes(err);
-    const has = (...wanted: string[]) => wanted.some((c) => codes.includes(c));
-    const where = this.label;
-    if (codes.some((c) => ALERT_RE.test(c))) {
-      if (this.revocation?.selfRevoked) return this.selfRevokedError(err);
-      return new P2pfxError('CERT_REJECTED', `peer ${where} refuses this node's certificate: it failed the TLS handshake (${codes.find((c) => ALERT_RE.test(c))})`, { cause: err });
-    }
-    const verify = codes.find((c) => VERIFY_CODES.has(c));
-    if (verify === 'CERT_REVOKED') return new P2pfxError('CERT_REVOKED', `peer ${where} presents a certificate the network CA has revoked; this node refuses it`, { cause: err });
-    if (verify) return new P2pfxError('CERT_REJECTED', `the certificate of peer ${where} is not valid for this network (${verify})`, { cause: err });
-    if (has('ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION', 'ERR_SSL_UNSUPPORTED_PROTOCOL', 'ERR_SSL_WRONG_VERSION_NUMBER')) {
-      return new P2pfxError('CERT_REJECTED', `TLS handshake with ${where} failed: it does not speak TLS 1.3 (is it a p2pfx node?)`, { cause: err });
-    }
-    const timedOut = timeoutError(err, where) ?? commonSocketError(err, codes, where, this.peer.port);
-    if (timedOut !== null) return timedOut;
-    if (has('ECONNRESET', 'EPIPE', 'ECONNABORTED')) {
-      return new P2pfxError('PEER_UNREACHABLE', `connection to ${where} was closed (${codes.join(', ')}); if this repeats, the peer may be refusing this node's certificate`, { cause: err });
-    }
-    const message = err instanceof Error ? err.message : String(err);
-    return new P2pfxError('PEER_ERROR', `talking to ${where} failed: ${message}`, { cause: err });
-  }
-}
-
-async function readJson(res: TransportResponse, maxBytes: number, label: string): Promise<unknown> {
-  const pieces: Buffer[] = [];
-  let size = 0;
-  for await (const piece of res.body as AsyncIterable<Buffer>) {
-    size += piece.length;
-    if (size > maxBytes) {
-      res.body.destroy();
-      throw new P2pfxError('PEER_ERROR', `peer ${label} sent a JSON body over ${maxBytes} bytes`);
-    }
-    pieces.push(piece);
-  }
-  try {
-    return JSON.parse(Buffer.concat(pieces).toString('utf8'));
-  } catch (err) {
-    throw new P2pfxError('PEER_ERROR', `peer ${label} sent malformed JSON`, { cause: err });
-  }
 }

@@ -1,4 +1,4 @@
-// What a failed socket or TLS connection says about itself, for the error mappers of net/client.ts
+// What a failed socket or TLS connection says about itself, for the error mappers of net/peer-errors.ts
 // (the node API) and net/enroll.ts (joining), and the failures both name the same way.
 import { P2pfxError } from '../core/errors.js';
 

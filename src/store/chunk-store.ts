@@ -1,8 +1,9 @@
 // Content-addressed chunk store: chunks/ab/abcdef… named by the SHA-256 of their bytes.
 // A chunk is written to chunks/.tmp/ while hashed, and renamed into place only when its
 // hash is its id, so a file under a final name is always whole and correct.
+// Long on purpose: every path under chunks/ is made, checked and committed here and nowhere else.
 import { createHash, randomBytes } from 'node:crypto';
-import { link, mkdir, open, readdir, rename, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
+import { link, mkdir, open, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
@@ -11,20 +12,20 @@ import { P2pfxError } from '../core/errors.js';
 import { assertChunkId } from '../core/ids.js';
 import { MAX_BLOB_BYTES, MAX_PAGE } from '../core/limits.js';
 import { isNoSpace, noSpaceError } from './fs-atomic.js';
+import { IncomingChunk, WRITE_BATCH_BYTES, writevAll, type PutResult } from './incoming-chunk.js';
+
+export type { IncomingChunk, PutResult };
 
 /** Ids checked between two turns of the event loop in `missing`. */
 const MISSING_SLICE = 512;
 
 /** Temporary files older than this are leftovers of a killed process. */
 const STALE_TMP_MS = 10 * 60 * 1000;
-/** Bytes gathered before one write to disk while a chunk streams in: a chunk of the default size goes down in one write. */
-const WRITE_BATCH_BYTES = 2 * 1024 * 1024;
 /** Bytes read at a time when a chunk is re-hashed by verify(). */
 const VERIFY_READ_BYTES = 256 * 1024;
 /** Where verify() moves chunks whose bytes are not their id: kept for the user, never deleted. */
 export const QUARANTINE_DIR = '.quarantine';
 
-export interface PutResult { created: boolean; size: number }
 
 export interface BadChunk { id: string; reason: string }
 export interface VerifyResult {
@@ -355,114 +356,6 @@ export class ChunkStore {
       const info = await stat(path).catch(() => null);
       if (info && now - info.mtimeMs > STALE_TMP_MS) await rm(path, { force: true });
     }
-  }
-}
-
-/** See ChunkStore.incoming(). */
-export class IncomingChunk {
-  private readonly hash = createHash('sha256');
-  private pieces: Buffer[] = [];
-  private gathered = 0;
-  private received = 0;
-  private tmp: string | null = null;
-  private fh: FileHandle | null = null;
-  /** The writes of this chunk, in order; the first failure stays in it. */
-  private writes: Promise<void> = Promise.resolve();
-  /** Bytes taken and not yet on disk. */
-  private unwrittenBytes = 0;
-  private aborted = false;
-
-  constructor(private readonly store: ChunkStore, readonly id: string, readonly length: number) {}
-
-  /** Bytes taken and not yet written: the caller stops reading while there are too many. */
-  get unwritten(): number {
-    return this.unwrittenBytes;
-  }
-
-  /** Resolves once the writes queued so far are done (whatever their outcome). */
-  written(): Promise<void> {
-    return this.writes.catch(() => undefined);
-  }
-
-  /**
-   * Takes the next piece (a view the caller must not reuse). Pieces off a socket are small
-   * (16–64 KiB): hashed at once, gathered, and written a batch at a time behind the caller's back
-   * (a chunk of the default size goes down in one writev at its end). Throws CHUNK_TOO_LARGE past
-   * the declared length.
-   */
-  push(piece: Buffer): void {
-    this.received += piece.length;
-    if (this.received > this.length) throw new P2pfxError('CHUNK_TOO_LARGE', `chunk ${this.id} is larger than the ${this.length} bytes declared`);
-    this.hash.update(piece);
-    this.pieces.push(piece);
-    this.gathered += piece.length;
-    this.unwrittenBytes += piece.length;
-    if (this.gathered >= WRITE_BATCH_BYTES && this.received < this.length) this.queueWrite();
-  }
-
-  /** The last piece was pushed: commits the chunk, or throws HASH_MISMATCH (nothing kept). */
-  async finish(): Promise<PutResult> {
-    if (this.received !== this.length) throw new P2pfxError('BAD_REQUEST', `chunk ${this.id} ended after ${this.received} of ${this.length} bytes`);
-    const actual = this.hash.digest('hex');
-    if (actual !== this.id) {
-      await this.abort();
-      throw new P2pfxError('HASH_MISMATCH', `chunk ${this.id}: received bytes hash to ${actual}`);
-    }
-    this.queueWrite();
-    try {
-      await this.writes;
-      await this.fh!.close();
-      this.fh = null;
-      return { created: await this.store.commit(this.tmp!, this.id), size: this.length };
-    } catch (err) {
-      await this.abort();
-      if (isNoSpace(err)) throw noSpaceError(`chunk ${this.id}`, err);
-      throw err;
-    }
-  }
-
-  /** Drops what was written (a stream cut or refused mid-chunk). Never throws. */
-  async abort(): Promise<void> {
-    this.aborted = true;
-    this.pieces = [];
-    await this.writes.catch(() => undefined);
-    await this.fh?.close().catch(() => undefined);
-    this.fh = null;
-    if (this.tmp !== null) await rm(this.tmp, { force: true }).catch(() => undefined);
-  }
-
-  /** Sends what is gathered to disk after the writes before it. */
-  private queueWrite(): void {
-    const batch = this.pieces;
-    const bytes = this.gathered;
-    this.pieces = [];
-    this.gathered = 0;
-    this.writes = this.writes.then(async () => {
-      if (this.aborted) return;
-      if (this.fh === null) {
-        this.tmp = this.store.tempPath(this.id);
-        this.fh = await open(this.tmp, 'wx');
-      }
-      if (batch.length > 0) await writevAll(this.fh, batch);
-      this.unwrittenBytes -= bytes;
-    });
-    // Seen by finish() (or abort()); not left unhandled meanwhile.
-    this.writes.catch(() => undefined);
-  }
-}
-
-/**
- * Writes every byte of `pieces`: writev may write fewer (a disk that is filling up does), and
- * its caller must go on with the rest, or a chunk would be committed short of its bytes.
- */
-async function writevAll(fh: FileHandle, pieces: Uint8Array[]): Promise<void> {
-  let rest = pieces.filter((p) => p.length > 0);
-  while (rest.length > 0) {
-    let { bytesWritten } = await fh.writev(rest);
-    if (bytesWritten === 0) throw Object.assign(new Error('no byte written'), { code: 'ENOSPC' });
-    let i = 0;
-    while (i < rest.length && bytesWritten >= rest[i]!.length) bytesWritten -= rest[i++]!.length;
-    rest = i < rest.length ? [rest[i]!.subarray(bytesWritten), ...rest.slice(i + 1)] : [];
   }
 }
 
