@@ -1,6 +1,7 @@
 // Chunks one at a time (DESIGN "REST API v1"): PUT, GET and HEAD /v1/chunks/:id, which chunks a
 // node lacks (POST /v1/chunks/missing), a page of those it holds (GET /v1/chunks). Many chunks at
 // once go over a bulk stream (bulk.ts).
+import type { FromSchema } from 'json-schema-to-ts';
 import { MAX_MISSING_IDS, MAX_PAGE } from '../../core/limits.js';
 import { CHUNK_ID, replyCheck } from './common.js';
 import { validate as validateChunkList } from './generated/chunk-list-reply-validate.js';
@@ -21,17 +22,17 @@ export function chunkPath(id: string): string {
 export const chunkParams = { type: 'object', required: ['id'], properties: { id: CHUNK_ID } } as const;
 
 export const missingRequest = { type: 'object', required: ['ids'], additionalProperties: false, properties: { ids: { type: 'array', maxItems: MAX_MISSING_IDS, items: CHUNK_ID } } } as const;
-export interface MissingRequest { ids: string[] }
+export type MissingRequest = FromSchema<typeof missingRequest>;
 
 export const chunkListQuery = { type: 'object', additionalProperties: false, properties: { after: { type: 'string', pattern: '^[0-9a-f]{0,64}$' }, limit: { type: 'integer', minimum: 1, maximum: MAX_PAGE } } } as const;
-export interface ChunkListQuery { after?: string; limit?: number }
+export type ChunkListQuery = FromSchema<typeof chunkListQuery>;
 
 export const missingReply = {
   type: 'object',
   required: ['missing'],
   properties: { missing: { type: 'array', maxItems: MAX_MISSING_IDS, items: { type: 'string', pattern: '^[0-9a-f]{64}$' } } },
 } as const;
-export interface MissingReply { missing: string[] }
+export type MissingReply = FromSchema<typeof missingReply>;
 export const MISSING = replyCheck<MissingReply>('the missing chunks', validateMissing);
 
 export const chunkPutReply = {
@@ -39,7 +40,7 @@ export const chunkPutReply = {
   required: ['created'],
   properties: { id: { type: 'string', pattern: '^[0-9a-f]{64}$' }, created: { type: 'boolean' }, size: { type: 'integer', minimum: 0 } },
 } as const;
-export interface ChunkPutReply { id?: string; created: boolean; size?: number }
+export type ChunkPutReply = FromSchema<typeof chunkPutReply>;
 export const CHUNK_PUT = replyCheck<ChunkPutReply>('a chunk stored', validateChunkPut);
 
 export const chunkListReply = {
@@ -50,5 +51,5 @@ export const chunkListReply = {
     next: { type: ['string', 'null'], maxLength: 64 },
   },
 } as const;
-export interface ChunkListReply { chunks: Array<{ id: string; size: number }>; next: string | null }
+export type ChunkListReply = FromSchema<typeof chunkListReply>;
 export const CHUNK_LIST = replyCheck<ChunkListReply>('its chunk list', validateChunkList);

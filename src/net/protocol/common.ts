@@ -4,7 +4,8 @@
 // other listeners): paths, headers, request and reply schemas, and their TypeScript types. The
 // server describes its routes (and so the OpenAPI page) with these schemas; the client checks
 // every JSON reply with their validators, compiled ahead of time into generated/
-// (scripts/gen-validators.ts). Replies allow extra properties (a newer peer may say more); the
+// (scripts/gen-validators.ts); their TypeScript types are derived from the schemas
+// (json-schema-to-ts, types only). Replies allow extra properties (a newer peer may say more); the
 // ones read must be there, of the right type.
 import type { CompiledValidator } from '../../core/manifest-schema.js';
 

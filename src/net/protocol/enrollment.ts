@@ -7,6 +7,7 @@
 // K = HKDF(codeKey, salt = the session's TLS exporter) and MAC what they send with it. Only a
 // holder of the code key can MAC, and only for this very TLS session: a machine in the middle
 // holds two sessions with two exporters, and cannot turn a MAC made for one into one for the other.
+import type { FromSchema } from 'json-schema-to-ts';
 import { createHmac, createPublicKey, hkdfSync, timingSafeEqual, verify } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import { canonicalJson } from '../../core/canonical-json.js';
@@ -101,7 +102,7 @@ export const joinRequest = {
     mac: { type: 'string', pattern: MAC_B64 },
   },
 } as const;
-export type JoinRequest = JoinRequestFields & { pop: string; mac: string };
+export type JoinRequest = FromSchema<typeof joinRequest>;
 
 /** The answer's fields, once its MAC has checked (join.ts): what a joiner reads from it. */
 export const joinResponse = {
@@ -116,21 +117,11 @@ export const joinResponse = {
 } as const;
 export const JOIN_RESPONSE = replyCheck<JoinResponseFields>('the join answer', validateJoinResponse);
 
-export interface JoinRequestFields {
-  version: number;
-  name: string;
-  /** base64 DER SubjectPublicKeyInfo of the joiner's fresh ECDSA P-256 key. */
-  publicKey: string;
-  ips: string[];
-}
+/** What the request's MAC covers: the body without pop and mac (publicKey: base64 DER SPKI of the joiner's fresh ECDSA P-256 key). */
+export type JoinRequestFields = Omit<JoinRequest, 'pop' | 'mac'>;
 
-export interface JoinResponseFields {
-  certPem: string;
-  caCertPem: string;
-  crlPem: string | null;
-  /** Node id of the CA node's own certificate, the one its enrollment listener serves. */
-  caNodeId: string;
-}
+/** The answer without its MAC (caNodeId: the node id of the CA node's own certificate, the one its enrollment listener serves). */
+export type JoinResponseFields = FromSchema<typeof joinResponse>;
 
 // --- invites --------------------------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 // GET /v1/manifests lists them without their chunk lists, GET /v1/manifests/:fileId gives one.
 // A manifest's own schema is core/manifest-schema.ts: the route shows it, and checkManifest
 // (pki/manifest-trust.ts) checks a body with its generated validator, then its signature.
+import type { FromSchema } from 'json-schema-to-ts';
 import { manifestSchema } from '../../core/manifest-schema.js';
 import { FILE_ID, replyCheck } from './common.js';
 import { validate as validateCatalog } from './generated/catalog-reply-validate.js';
@@ -24,7 +25,7 @@ export const manifestPutReply = {
   required: ['created', 'outcome'],
   properties: { fileId: { type: 'string', pattern: '^[0-9a-f]{32}$' }, created: { type: 'boolean' }, outcome: { enum: ['created', 'updated', 'kept'] } },
 } as const;
-export interface ManifestPutReply { fileId?: string; created: boolean; outcome: 'created' | 'updated' | 'kept' }
+export type ManifestPutReply = FromSchema<typeof manifestPutReply>;
 export const MANIFEST_PUT = replyCheck<ManifestPutReply>('a manifest stored', validateManifestPut);
 
 /** The catalog's envelope; each entry is a manifest without its chunks, checked on its own by the caller (signature included). */
@@ -33,5 +34,5 @@ export const catalogReply = {
   required: ['manifests'],
   properties: { manifests: { type: 'array', items: { type: 'object', additionalProperties: true } } }, // bounded by the reply's size cap
 } as const;
-export interface CatalogReply { manifests: unknown[] }
+export type CatalogReply = FromSchema<typeof catalogReply>;
 export const CATALOG = replyCheck<CatalogReply>('its catalog', validateCatalog);
