@@ -1,6 +1,7 @@
 // The page: a header, one tab per screen (the tab is kept in the URL's #fragment), and the live
 // stream of transfer events. No logic of its own: everything it shows comes from the node's API.
 import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks';
+import type { LiveState, TransferSource, UpsertTransfer } from './live';
 import { api, asError, eventsUrl, type ApiError, type NodeInfo, type Peer, type ReceivedEvent, type Transfer } from './api';
 import { ErrorBox } from './components';
 import { printable } from './format';
@@ -24,7 +25,6 @@ const TAB_LABELS: Record<TabId, string> = {
   invite: 'Invite',
 };
 
-export type LiveState = 'connecting' | 'open' | 'closed';
 
 export interface Notice {
   id: number;
@@ -32,9 +32,6 @@ export interface Notice {
   kind: 'info' | 'error';
 }
 
-/** event: the live stream; list: GET /api/transfers; start: the answer to send or get; action: to cancel or retry. */
-export type TransferSource = 'event' | 'list' | 'start' | 'action';
-export type UpsertTransfer = (t: Transfer, source?: TransferSource) => void;
 
 function isStale(before: Transfer, t: Transfer, source: TransferSource): boolean {
   if (source === 'event' || source === 'action') return false;

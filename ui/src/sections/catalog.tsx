@@ -2,7 +2,7 @@
 // Download button that lands the file in the node's received/.
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import { api, asError, type ApiError, type Catalog, type CatalogFile, type Transfer } from '../api';
-import type { UpsertTransfer } from '../app';
+import type { UpsertTransfer } from '../live';
 import { ErrorBox, Loading, Section } from '../components';
 import { formatBytes, formatDate, isoDate, percent, printable, shortId } from '../format';
 

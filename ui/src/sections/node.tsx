@@ -1,6 +1,6 @@
 // This node: its name, its id (text, copy button, QR code) and whether it serves its peers.
 import type { NodeInfo } from '../api';
-import type { LiveState } from '../app';
+import type { LiveState } from '../live';
 import { CopyButton, Loading, QrCode, Section } from '../components';
 import { printable } from '../format';
 

@@ -3,7 +3,7 @@
 // Each root file is sent as a file and each folder as a folder: one transfer each.
 import { useRef, useState } from 'preact/hooks';
 import { api, asError, putUploadFile, type ApiError, type Peer, type Transfer } from '../api';
-import type { UpsertTransfer } from '../app';
+import type { UpsertTransfer } from '../live';
 import { ErrorBox, Loading, Section } from '../components';
 import { formatBytes, percent, printable, shortId } from '../format';
 import { reachableText } from './peers';

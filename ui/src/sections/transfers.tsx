@@ -1,7 +1,7 @@
 // Transfers, live: progress, speed, time left, files done for folders; Cancel and Retry.
 import { useState } from 'preact/hooks';
 import { api, asError, type ApiError, type Transfer } from '../api';
-import type { UpsertTransfer } from '../app';
+import type { UpsertTransfer } from '../live';
 import { ErrorBox, Section } from '../components';
 import { formatBytes, formatDate, formatEta, formatMbps, isoDate, percent, printable, toDate } from '../format';
 
