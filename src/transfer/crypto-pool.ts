@@ -9,7 +9,7 @@ import { workerScript } from '../own-files.js';
 import type { ReadPart, WorkerDone, WorkerReply, WorkerTask, WritePiece } from './crypto-tasks.js';
 import { transferable } from './transferable.js';
 
-type Pending = { resolve: (r: WorkerDone) => void; reject: (e: Error) => void };
+type Pending = { resolve: (r: WorkerDone) => void; reject: (e: Error) => void; answered: Promise<WorkerDone> };
 type TaskInput = WorkerTask extends infer T ? (T extends WorkerTask ? Omit<T, 'seq'> : never) : never;
 
 /**
@@ -63,9 +63,8 @@ const WORKER_OPTIONS = { resourceLimits: { maxYoungGenerationSizeMb: 4 } };
 
 export class CryptoPool {
   private readonly slots: Slot[] = [];
+  /** Tasks given and not yet answered, by sequence number. */
   private readonly pending = new Map<number, Pending>();
-  /** Tasks given and not yet answered. */
-  private readonly inflight = new Set<Promise<WorkerDone>>();
   private seq = 0;
   private streams = 0;
   private closed = false;
@@ -150,7 +149,7 @@ export class CryptoPool {
    */
   async close(): Promise<void> {
     this.closed = true;
-    await Promise.allSettled(this.inflight);
+    await Promise.allSettled([...this.pending.values()].map((p) => p.answered));
     for (const s of this.slots) {
       const worker = s.worker;
       s.worker = null;
@@ -181,15 +180,16 @@ export class CryptoPool {
   private run(slot: Slot, task: TaskInput, transfer: ArrayBuffer[]): Promise<WorkerDone> {
     if (this.closed) return Promise.reject(new Error('crypto pool closed'));
     const seq = this.seq++;
-    const answered = new Promise<WorkerDone>((resolve, reject) => {
-      this.pending.set(seq, { resolve, reject });
+    const { promise: answered, resolve, reject } = Promise.withResolvers<WorkerDone>();
+    this.pending.set(seq, { resolve, reject, answered });
+    try {
       const worker = this.workerOf(slot);
       if (slot.busy++ === 0) worker.ref();
       worker.postMessage({ ...task, seq } as WorkerTask, transfer);
-    });
-    this.inflight.add(answered);
-    const forget = () => this.inflight.delete(answered);
-    answered.then(forget, forget);
+    } catch (err) {
+      this.pending.delete(seq);
+      reject(err as Error);
+    }
     return answered;
   }
 
