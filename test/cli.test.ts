@@ -118,6 +118,8 @@ test('certs creates the CA and this node\'s certificate, keys 0600', async (t) =
   assert.ok(node.checkIssued(ca) && node.verify(ca.publicKey), 'the node certificate is signed by the CA');
   assert.match(node.subjectAltName ?? '', /IP Address:127\.0\.0\.1/);
   assert.match(r.stdout, /ca-key\.pem/);
+  // The next step is an invite, not copying key files by hand.
+  assert.match(r.stdout, /^Next: to add a machine, run `p2pfx invite` here: it prints a one-time code and the `p2pfx join` command to type on that machine\.$/m);
 });
 
 test('certs again refuses with CERTS_EXIST and changes nothing; --force replaces the node certificate', async (t) => {
@@ -239,8 +241,9 @@ test('every command that needs certificates says CERTS_MISSING in an empty home,
       const home = await tempHome(t);
       const r = await runCli(t, ['--home', home, ...args], { input: '0\n127.0.0.1\n1\n\n5\n' });
       const message = assertCliError(r, 'CERTS_MISSING');
-      assert.ok(message.includes(join(home, 'certs')), `names the missing file: ${message}`);
-      assert.match(r.stderr, /hint: .*`p2pfx certs`/);
+      assert.ok(message.includes(`the p2pfx home ${home} holds no node certificate (missing ${join(home, 'certs')}`), `names the home and the missing file: ${message}`);
+      // The three ways out: another home, joining, or a new network.
+      assert.match(r.stderr, /hint: .*--home DIR.*`p2pfx join HOST CODE`.*`p2pfx certs`/);
       assert.deepEqual(await readdir(home), [], `${args[0]} created something in the home`);
     });
   }

@@ -30,7 +30,7 @@ export const ERROR_CODES = {
   FILE_CHANGED: { status: 409, kind: 'local', hint: 'The file changed while it was being read; send it again once it is no longer being written.' },
   NOT_A_FILE: { status: 400, kind: 'local', hint: 'Give the path of a regular file.' },
   // certificates and trust
-  CERTS_MISSING: { status: 500, kind: 'local', hint: 'Create them with `p2pfx certs` (CA machine) or copy a bundle made by `p2pfx certs issue NAME` into certs/.' },
+  CERTS_MISSING: { status: 500, kind: 'local', hint: 'Pass --home DIR if your node lives elsewhere; join a network with `p2pfx join HOST CODE`; or start a new network here with `p2pfx certs`.' },
   CERTS_EXIST: { status: 409, kind: 'local', hint: 'Certificates are already there; pass --force to replace them (every peer will need the new CA).' },
   CA_KEY_MISSING: { status: 500, kind: 'local', hint: 'Only the machine that ran `p2pfx certs` holds the CA key; run this there.' },
   CERT_INVALID: { status: 400, kind: 'local', hint: 'The certificate files are unreadable or do not belong together; make them again with `p2pfx certs`.' },

@@ -20,7 +20,7 @@ export interface Credentials {
 /** Throws CERTS_MISSING naming the first absent file and how to make it. */
 export async function loadCredentials(home: Home): Promise<Credentials> {
   const [caCertPem, certPem, keyPem] = await Promise.all([
-    readRequired(home.caCertPath), readRequired(home.nodeCertPath), readRequired(home.nodeKeyPath),
+    readRequired(home, home.caCertPath), readRequired(home, home.nodeCertPath), readRequired(home, home.nodeKeyPath),
   ]);
   const crlPem = await readOptional(home.crlPath);
   let cert: X509Certificate;
@@ -53,10 +53,21 @@ async function loadOrCreateX25519(home: Home): Promise<X25519KeyPair> {
   return pair;
 }
 
-async function readRequired(path: string): Promise<string> {
+async function readRequired(home: Home, path: string): Promise<string> {
   const text = await readOptional(path);
-  if (text === null) throw new P2pfxError('CERTS_MISSING', `missing ${path}`);
+  if (text === null) throw certsMissing(home, path);
   return text;
+}
+
+/**
+ * CERTS_MISSING for this home: which home was looked in (the tool may have found another one than
+ * the user meant), what is missing, and the three ways out — never just "make a CA", which would
+ * start a second network beside the user's.
+ */
+export function certsMissing(home: Home, path: string): P2pfxError {
+  return new P2pfxError('CERTS_MISSING', `the p2pfx home ${home.root} holds no node certificate (missing ${path})`, {
+    hint: `If your node lives elsewhere, pass --home DIR (or set $P2PFX_HOME). To join an existing network, run \`p2pfx join HOST CODE\` with a code from \`p2pfx invite\` on the CA machine. To start a new network with this machine as its CA, run \`p2pfx certs\`.`,
+  });
 }
 
 async function readOptional(path: string): Promise<string | null> {

@@ -45,7 +45,9 @@ export async function certsCommand(g: GlobalOptions, opts: CertsOptions): Promis
   out.line(createdCa ? `Created the network CA: ${home.caCertPath} (key: ${home.caKeyPath}, keep it on this machine only)` : `Used the existing CA in ${home.certsDir}`);
   out.line(`Created this node's certificate: ${home.nodeCertPath} (key: ${home.nodeKeyPath}, mode 0600)`);
   out.line(`Node ${name}, id ${nodeId}`);
-  out.line('Next: for each other machine, run `p2pfx certs issue NAME --ip ITS_ADDRESS` here and copy the bundle over.');
+  out.line(createdCa
+    ? 'Next: to add a machine, run `p2pfx invite` here: it prints a one-time code and the `p2pfx join` command to type on that machine.'
+    : 'Next: run `p2pfx serve` to make this node reachable.');
 }
 
 export interface IssueOptions { ip?: string[]; dns?: string[]; out?: string; force?: boolean }
