@@ -488,7 +488,12 @@ test('serve: a port in use is PORT_IN_USE; a bad --port is INVALID_ARGUMENT', as
   const port = (busy.address() as { port: number }).port;
   const r = await runCli(t, ['serve', '--home', a, '--host', '127.0.0.1', '--port', String(port)]);
   assert.ok(assertCliError(r, 'PORT_IN_USE').includes(String(port)));
+  assert.match(r.stderr, /hint: .*pick another with --port /);
   assertCliError(await runCli(t, ['serve', '--home', a, '--host', '127.0.0.1', '--port', '70000']), 'INVALID_ARGUMENT');
+  // The web UI's port is set by --ui-port: the hint names that flag, not --port.
+  const ui = await runCli(t, ['ui', '--home', a, '--no-open', '--ui-port', String(port), '--port', '0', '--host', '127.0.0.1', '--no-discovery']);
+  assert.equal(assertCliError(ui, 'PORT_IN_USE'), `port ${port} on 127.0.0.1 is already in use`);
+  assert.match(ui.stderr, /hint: .*pick another with --ui-port \(or leave --ui-port out where any free port will do\)\./);
 });
 
 // ---------------------------------------------------------------- names from elsewhere

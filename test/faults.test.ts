@@ -146,6 +146,7 @@ test('kill -9 of the receiving node mid-send: no half chunk under a final name; 
   const e = jsonError(failed);
   assert.equal(e.code, 'PEER_UNREACHABLE', e.message);
   assert.ok(e.message.includes(b.peer), `names the peer: ${e.message}`);
+  assert.doesNotMatch(e.message, /UND_ERR|E[A-Z]{4,}\b/, `said in words, not a library's codes: ${e.message}`);
 
   const after = await storeState(b.home);
   assert.ok(after.ids.length >= seen && after.ids.length < total, `the store holds part of the file: ${after.ids.length} of ${total} chunks`);
@@ -295,6 +296,71 @@ test('a chunk corrupted on the serving node: get says HASH_MISMATCH naming it; c
   assert.equal(state.quarantined.length, 2, 'the quarantine is never emptied by p2pfx');
   const got = parseJson<GotFile>(await runCli(t, ['get', sent.fileId, '--home', net.a, '--peer', b.peer, '--json']));
   assert.equal(await sha256File(got.path), expected);
+});
+
+test('Ctrl-C during a get: exit 130 saying how to resume, the checked partial kept; get again says how many chunks it resumed', async (t) => {
+  const net = await cliNetwork(t);
+  const b = await startServe(t, net.b);
+  const size = 48 * MiB;
+  const total = size / CHUNK;
+  const file = await writeRandom(net.dir, 'big.bin', size);
+  const sent = parseJson<SentFile>(await runCli(t, ['send', file, '--home', net.a, '--peer', b.peer, '--chunk-size', '64K', '--json']));
+  const partial = join(net.a, 'received', PARTIAL_DIR, `${sent.fileId}.part`);
+  const get = startCli(t, ['get', sent.fileId, '--home', net.a, '--peer', b.peer]);
+  await poll('the partial file to grow past 8 chunks', async () => {
+    const n = await sizeOf(partial);
+    if (n === null && get.child.exitCode !== null) assert.fail(`the get ended before it could be interrupted: ${get.stdout()}`);
+    if (n !== null && n >= size) assert.fail('the partial file is complete before the get could be interrupted');
+    return n !== null && n >= 8 * CHUNK ? n : null;
+  }, { everyMs: 2 });
+  get.child.kill('SIGINT');
+  const stopped = await get.exit();
+  assert.equal(stopped.code, 130, `exit code 130 after Ctrl-C${get.stderr()}`);
+  assert.match(get.stderr(), /^error CANCELLED: get interrupted \(Ctrl-C\): /m);
+  assert.match(get.stderr(), /hint: Run the same command again: it resumes where it stopped, keeping what was already transferred and checked\./);
+  assert.doesNotMatch(get.stderr(), /^\s+at /m, 'no stack trace');
+  const left = await sizeOf(partial);
+  assert.ok(left !== null && left > 0 && left < size, `the partial stays for a resume: ${left} bytes`);
+
+  const again = await runCli(t, ['get', sent.fileId, '--home', net.a, '--peer', b.peer]);
+  assert.equal(again.code, 0, again.stderr);
+  const m = /^ {2}(\d+) chunks fetched, (\d+) resumed from the partial file, in [\d.]+ s \([\d.]+ MiB\/s\)$/m.exec(again.stdout);
+  assert.ok(m, `the counts say what was resumed:\n${again.stdout}`);
+  assert.ok(Number(m[2]) > 0, 'chunks resumed');
+  assert.equal(Number(m[1]) + Number(m[2]), total, 'fetched + resumed = every chunk');
+  assert.equal(await sha256File(join(net.a, 'received', 'big.bin')), await sha256File(file));
+});
+
+test('disk full on the getter: INSUFFICIENT_STORAGE naming the folder and the partial kept; with space freed, get resumes', async (t) => {
+  if (process.getuid?.() !== 0) return t.skip('needs root to mount a small tmpfs');
+  const net = await cliNetwork(t);
+  const b = await startServe(t, net.b);
+  const out = join(net.dir, 'small-disk');
+  await mkdir(out, { recursive: true });
+  const mount = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', out], { encoding: 'utf8' });
+  if (mount.status !== 0) return t.skip(`mount -t tmpfs failed: ${(mount.stderr || mount.error?.message || '').trim()}`);
+  // Unmounted before the network's folder is removed (its t.after runs first).
+  try {
+    const file = await writeRandom(net.dir, 'big.bin', 6 * MiB);
+    const sent = parseJson<SentFile>(await runCli(t, ['send', file, '--home', net.a, '--peer', b.peer, '--chunk-size', '64K', '--json']));
+    const partial = join(out, PARTIAL_DIR, `${sent.fileId}.part`);
+
+    const r = await runCli(t, ['get', sent.fileId, '--home', net.a, '--peer', b.peer, '--out', out]);
+    const message = assertCliError(r, 'INSUFFICIENT_STORAGE');
+    assert.equal(message, `no space left in ${out} to write big.bin; what was received and checked is kept in ${partial}`);
+    assert.match(r.stderr, new RegExp(`hint: Free space in ${out.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\(or choose another folder with --out\\), then run the same command again: it resumes where it stopped\\.`));
+    const kept = await sizeOf(partial);
+    assert.ok(kept !== null && kept > 0, 'the partial file is kept');
+    assert.equal(await sizeOf(join(out, 'big.bin')), null, 'no final name');
+
+    assert.equal(spawnSync('mount', ['-o', 'remount,size=16m', out]).status, 0, 'more space');
+    const again = await runCli(t, ['get', sent.fileId, '--home', net.a, '--peer', b.peer, '--out', out]);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stdout, /\d+ chunks fetched, [1-9]\d* resumed from the partial file/);
+    assert.equal(await sha256File(join(out, 'big.bin')), await sha256File(file));
+  } finally {
+    spawnSync('umount', [out]);
+  }
 });
 
 // ---------------------------------------------------------------- 4. disk full

@@ -86,3 +86,28 @@ export function parsePort(text: string): number {
   if (!/^\d+$/.test(text) || n > 65535) throw new P2pfxError('INVALID_ARGUMENT', `port must be a number from 0 to 65535, got ${JSON.stringify(text)}`);
   return n;
 }
+
+/** Errors that end a command the user interrupted (Ctrl-C): the CLI exits 130 after saying them. */
+export const interrupted = new WeakSet<object>();
+
+/**
+ * Runs a transfer that the first Ctrl-C stops between chunks (a second one kills the process as
+ * usual): what was done is kept, and the error says that running the same command resumes.
+ */
+export async function withInterrupt<T>(what: string, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const controller = new AbortController();
+  const stop = (): void => controller.abort();
+  process.once('SIGINT', stop);
+  try {
+    return await fn(controller.signal);
+  } catch (err) {
+    if (!controller.signal.aborted || !(err instanceof P2pfxError) || err.code !== 'CANCELLED') throw err;
+    const e = new P2pfxError('CANCELLED', `${what} interrupted (Ctrl-C): ${err.message}`, {
+      cause: err, hint: 'Run the same command again: it resumes where it stopped, keeping what was already transferred and checked.',
+    });
+    interrupted.add(e);
+    throw e;
+  } finally {
+    process.off('SIGINT', stop);
+  }
+}

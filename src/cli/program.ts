@@ -3,7 +3,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { DEFAULT_PORT } from '../core/limits.js';
 import { VERSION } from '../version.js';
-import { checkHomeFolder, type GlobalOptions } from './context.js';
+import { checkHomeFolder, interrupted, type GlobalOptions } from './context.js';
 import { printable, reportError } from './output.js';
 
 // Each command loads its modules when it runs: `send` need not load the server, nor `get` the
@@ -202,6 +202,8 @@ export async function run(argv: string[]): Promise<number> {
       return err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help' ? 0 : 2;
     }
     const opts = program.opts<GlobalOptions>();
-    return reportError(err, { debug: opts.debug ?? args.includes('--debug'), json: opts.json ?? false });
+    const code = reportError(err, { debug: opts.debug ?? args.includes('--debug'), json: opts.json ?? false });
+    // Interrupted by Ctrl-C: the shell's convention (128 + SIGINT), once the user was told how to resume.
+    return err instanceof Error && interrupted.has(err) ? 130 : code;
   }
 }

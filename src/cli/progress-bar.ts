@@ -1,4 +1,4 @@
-// A progress bar (MB/s, ETA; files done for a folder) on a terminal; nothing otherwise.
+// A progress bar (MiB/s, ETA; files done for a folder) on a terminal; nothing otherwise.
 import cliProgress from 'cli-progress';
 import type { ProgressListener, TransferProgress } from '../transfer/progress.js';
 import { printable } from './output.js';
@@ -10,7 +10,7 @@ export function progressBar(enabled: boolean, verb: string): Bar {
   const started = Date.now();
   const bar = new cliProgress.SingleBar({
     stream: process.stderr,
-    format: `${verb} {name} [{bar}] {percentage}% | {files}{doneMiB}/{totalMiB} MiB | {speed} MB/s | ETA {eta_formatted}`,
+    format: `${verb} {name} [{bar}] {percentage}% | {files}{doneMiB}/{totalMiB} MiB | {speed} MiB/s | ETA {eta_formatted}`,
     hideCursor: true,
     clearOnComplete: false,
     etaBuffer: 50,
@@ -24,7 +24,7 @@ export function progressBar(enabled: boolean, verb: string): Bar {
       files: p.folder ? `${p.folder.doneFiles}/${p.folder.totalFiles} files | ` : '',
       doneMiB: (p.doneBytes / 1048576).toFixed(1),
       totalMiB: (p.totalBytes / 1048576).toFixed(1),
-      speed: (p.doneBytes / 1e6 / seconds).toFixed(1),
+      speed: (p.doneBytes / 1048576 / seconds).toFixed(1),
     };
     if (!running) {
       bar.start(Math.max(1, p.totalBytes), 0, payload);

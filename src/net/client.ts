@@ -32,6 +32,8 @@ export interface PeerClientOptions {
   revocation?: Revocation;
   /** The node id expected at this address (from the peer book): any other node is refused. */
   expectNodeId?: string;
+  /** The user named this peer by a word the peer book does not hold (taken as a host name). */
+  unknownName?: boolean;
 }
 
 export type PeerIdentity = IdentityReply;
@@ -297,7 +299,7 @@ export class PeerClient {
 
   /** This client as the error mappers see it. */
   private side(): PeerSide {
-    return { label: this.label, peer: this.peer, tlsOptions: this.tlsOptions, selfRevoked: this.revocation?.selfRevoked === true };
+    return { label: this.label, peer: this.peer, tlsOptions: this.tlsOptions, selfRevoked: this.revocation?.selfRevoked === true, unknownName: this.opts.unknownName === true };
   }
 
   private notePeerCertificate(socket: TLSSocket): void {

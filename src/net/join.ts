@@ -275,7 +275,7 @@ function transportError(err: unknown, label: string, port: number): P2pfxError {
     return new P2pfxError('PEER_ERROR', `TLS handshake with ${label} failed: it does not speak TLS 1.3 (is it \`p2pfx invite\`?)`, { cause: err, hint: inviteHint });
   }
   if (has('ECONNRESET', 'EPIPE', 'ECONNABORTED') || codes.some((c) => c.startsWith('ERR_SSL_'))) {
-    return new P2pfxError('PEER_UNREACHABLE', `connection to ${label} was closed before it answered (${codes.join(', ')}); a node's API port closes it like this`, { cause: err, hint: inviteHint });
+    return new P2pfxError('PEER_UNREACHABLE', `the connection to ${label} was cut before it answered: the listener stopped, or this is not the enrollment listener (a node's API port cuts it like this)`, { cause: err, hint: inviteHint });
   }
   const message = err instanceof Error ? err.message : String(err);
   return new P2pfxError('PEER_ERROR', `joining through ${label} failed: ${message}`, { cause: err });

@@ -10,6 +10,8 @@ import { timeoutError, type TransportResponse } from './peer-transport.js';
 import { commonSocketError, errorCodes } from './transport-errors.js';
 
 const PROBE_TIMEOUT_MS = 3_000;
+/** A connection the peer cut: a crash, a restart, or a refused certificate (told apart by a probe). */
+const CUT_CODES = ['ECONNRESET', 'EPIPE', 'ECONNABORTED'];
 
 // TLS alerts the peer sends when it refuses our certificate.
 const ALERT_RE = /ALERT_(UNKNOWN_CA|CERTIFICATE_REQUIRED|BAD_CERTIFICATE|CERTIFICATE_REVOKED|CERTIFICATE_EXPIRED|UNSUPPORTED_CERTIFICATE|DECRYPT_ERROR|HANDSHAKE_FAILURE|ACCESS_DENIED|CERTIFICATE_UNKNOWN)/;
@@ -27,12 +29,15 @@ export interface PeerSide {
   tlsOptions: SecureContextOptions;
   /** This node holds a CRL that revokes its own certificate. */
   selfRevoked: boolean;
+  /** The user named the peer by a word that is not in the peer book (so taken as a host name). */
+  unknownName: boolean;
 }
 
 /** A request that got no answer: what the transport says, told apart from a refused certificate. */
 export async function requestError(err: unknown, side: PeerSide): Promise<P2pfxError> {
   const mapped = peerTransportError(err, side);
-  if (mapped.code === 'PEER_UNREACHABLE' && /was closed/.test(mapped.message) && (await closesAfterHandshake(side))) {
+  const cut = errorCodes(err).some((c) => CUT_CODES.includes(c));
+  if (mapped.code === 'PEER_UNREACHABLE' && cut && (await closesAfterHandshake(side))) {
     if (side.selfRevoked) return selfRevokedError(side.label, err);
     return new P2pfxError('CERT_REJECTED', `peer ${side.label} closed the connection right after the TLS handshake without answering: it refuses this node's certificate (not from its CA, expired, or revoked)`, { cause: err });
   }
@@ -98,10 +103,18 @@ export function peerTransportError(err: unknown, side: PeerSide): P2pfxError {
   if (has('ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION', 'ERR_SSL_UNSUPPORTED_PROTOCOL', 'ERR_SSL_WRONG_VERSION_NUMBER')) {
     return new P2pfxError('CERT_REJECTED', `TLS handshake with ${where} failed: it does not speak TLS 1.3 (is it a p2pfx node?)`, { cause: err });
   }
+  if (side.unknownName && has('ENOTFOUND', 'EAI_AGAIN')) {
+    return new P2pfxError('INVALID_PEER', `${side.peer.host} is neither a peer in the book nor a host name this machine can resolve`, {
+      cause: err, hint: 'Run `p2pfx peers` to see the book\'s names and node ids, or give the peer\'s address as HOST[:PORT].',
+    });
+  }
   const timedOut = timeoutError(err, where) ?? commonSocketError(err, codes, where, side.peer.port);
   if (timedOut !== null) return timedOut;
-  if (has('ECONNRESET', 'EPIPE', 'ECONNABORTED')) {
-    return new P2pfxError('PEER_UNREACHABLE', `connection to ${where} was closed (${codes.join(', ')}); if this repeats, the peer may be refusing this node's certificate`, { cause: err });
+  if (has(...CUT_CODES)) {
+    // Not a refused certificate (requestError probes for that): the peer went away mid-answer.
+    return new P2pfxError('PEER_UNREACHABLE', `the connection to ${where} was cut before its answer: the peer stopped, restarted or dropped it`, {
+      cause: err, hint: 'Check that `p2pfx serve` still runs there, then run the same command again: a send or a get resumes where it stopped.',
+    });
   }
   const message = err instanceof Error ? err.message : String(err);
   return new P2pfxError('PEER_ERROR', `talking to ${where} failed: ${message}`, { cause: err });

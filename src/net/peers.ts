@@ -1,6 +1,7 @@
 // The peers a command talks to: what the user typed after --peer (an address, or a name or node
 // id from the peer book), or, without --peer, every peer in the book. A peer enters the book
 // only once a mutual-TLS handshake has shown its node id (DESIGN "Trust", discovery).
+import { isIP } from 'node:net';
 import { P2pfxError } from '../core/errors.js';
 import { isNodeName } from '../core/ids.js';
 import { normalizeNodeId } from '../pki/node-id.js';
@@ -90,7 +91,8 @@ export function peerTimeouts(env: NodeJS.ProcessEnv = process.env): PeerClientOp
  * timeouts of $P2PFX_PEER_TIMEOUT_MS unless `opts` sets its own (a quick reachability check).
  */
 export function clientFor(node: LocalNode, target: PeerTarget, opts: PeerClientOptions = {}): PeerClient {
-  return new PeerClient(target.address, node.creds, { revocation: node.revocation, ...(target.nodeId ? { expectNodeId: target.nodeId } : {}), ...peerTimeouts(), ...opts });
+  const unknownName = target.nodeId === null && isIP(target.address.host) === 0;
+  return new PeerClient(target.address, node.creds, { revocation: node.revocation, ...(target.nodeId ? { expectNodeId: target.nodeId } : {}), ...(unknownName ? { unknownName } : {}), ...peerTimeouts(), ...opts });
 }
 
 /**

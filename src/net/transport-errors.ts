@@ -29,7 +29,10 @@ export function commonSocketError(err: unknown, codes: readonly string[], label:
   const has = (...wanted: string[]) => wanted.some((c) => codes.includes(c));
   const opts = { cause: err, ...(hint === undefined ? {} : { hint }) };
   if (has('ECONNREFUSED')) return new P2pfxError('PEER_UNREACHABLE', `connection refused by ${label}: nothing listens on port ${port}`, opts);
-  if (has('EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL')) return new P2pfxError('PEER_UNREACHABLE', `cannot reach ${label} (${codes.join(', ')})`, opts);
+  // Said in words: the system's codes (kept in the cause, shown with --debug) explain nothing.
+  if (has('ENOTFOUND', 'EAI_AGAIN')) return new P2pfxError('PEER_UNREACHABLE', `cannot reach ${label}: its host name does not resolve on this machine`, opts);
+  if (has('EHOSTUNREACH', 'ENETUNREACH')) return new P2pfxError('PEER_UNREACHABLE', `cannot reach ${label}: no route to it from this machine's networks`, opts);
+  if (has('EADDRNOTAVAIL')) return new P2pfxError('PEER_UNREACHABLE', `cannot reach ${label}: the address cannot be used from this machine`, opts);
   if (has('ETIMEDOUT')) return new P2pfxError('PEER_TIMEOUT', `connecting to ${label} timed out`, opts);
   return null;
 }

@@ -55,6 +55,7 @@ export interface GetResult {
   size: number;
   /** The whole file's SHA-256, checked against the sender's, when the manifest records one (v1, folder members); else null. */
   sha256: string | null;
+  chunkCount: number;
   fetchedChunks: number;
   localChunks: number;
   /** Chunks found already written and checked in the partial file of an earlier run. */
@@ -234,16 +235,23 @@ async function assembleLocked(opts: LockedOptions): Promise<GetResult> {
     await removeIfEmpty(partDir);
     opts.onProgress?.({ phase: 'done', name: meta.name, doneBytes: written, totalBytes: meta.size, doneChunks: manifest.chunkCount, totalChunks: manifest.chunkCount });
     return {
-      fileId, name: meta.name, path, size: written, sha256, fetchedChunks: source.fetched, localChunks: source.local, resumedChunks: resumeAt,
+      fileId, name: meta.name, path, size: written, sha256, chunkCount: manifest.chunkCount, fetchedChunks: source.fetched, localChunks: source.local, resumedChunks: resumeAt,
       fromPeers: opts.source?.counts() ?? {}, peerProblems: opts.source?.problems ?? [],
     };
   } catch (err) {
     await fh.close().catch(() => undefined);
     // What was written and checked stays for the next run, unless the source itself is wrong.
-    if (!keepPartial || !keepsPartial(err)) {
+    const kept = keepPartial && keepsPartial(err);
+    if (!kept) {
       await rm(partPath, { force: true });
       node.db.forgetPartial(fileId);
       await removeIfEmpty(partDir);
+    }
+    if (err instanceof P2pfxError && err.code === 'INSUFFICIENT_STORAGE') {
+      // Said where: the folder that is full, and what of the download is kept for the next run.
+      throw new P2pfxError('INSUFFICIENT_STORAGE', `no space left in ${outDir} to write ${meta.name}${kept ? `; what was received and checked is kept in ${partPath}` : ''}`, {
+        cause: err, hint: `Free space in ${outDir} (or choose another folder with --out), then run the same command again${kept ? ': it resumes where it stopped' : ''}.`,
+      });
     }
     throw err;
   } finally {

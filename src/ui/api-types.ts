@@ -75,7 +75,7 @@ export interface Transfer {
   totalBytes: number;
   doneFiles: number | null;
   totalFiles: number | null;
-  mbps: number;
+  mibPerSecond: number;
   etaSeconds: number | null;
   startedAt: string;
   error: Required<ApiErrorBody> | null;

@@ -46,7 +46,7 @@ export class Jobs {
   start(init: { direction: 'send' | 'get'; name: string; folder: boolean; peers: string[] }, work: JobWork): TransferView {
     const id = randomBytes(8).toString('hex');
     const view: TransferView = {
-      id, ...init, state: 'running', doneBytes: 0, totalBytes: 0, doneFiles: null, totalFiles: null, mbps: 0, etaSeconds: null,
+      id, ...init, state: 'running', doneBytes: 0, totalBytes: 0, doneFiles: null, totalFiles: null, mibPerSecond: 0, etaSeconds: null,
       startedAt: new Date().toISOString(), error: null, result: null,
     };
     const job: Job = { view, work, controller: new AbortController(), started: Date.now(), lastSent: 0 };
@@ -71,7 +71,7 @@ export class Jobs {
     if (job.view.state === 'failed' || job.view.state === 'cancelled') {
       job.controller = new AbortController();
       job.started = Date.now();
-      Object.assign(job.view, { state: 'running', error: null, mbps: 0, etaSeconds: null, startedAt: new Date().toISOString() });
+      Object.assign(job.view, { state: 'running', error: null, mibPerSecond: 0, etaSeconds: null, startedAt: new Date().toISOString() });
       this.emit(job, true);
       this.run(job);
     }
@@ -107,7 +107,7 @@ export class Jobs {
       v.totalFiles = p.folder.totalFiles;
     }
     const seconds = Math.max(0.001, (Date.now() - job.started) / 1000);
-    v.mbps = Math.round((p.doneBytes / 1e6 / seconds) * 10) / 10;
+    v.mibPerSecond = Math.round((p.doneBytes / 1048576 / seconds) * 10) / 10;
     const rate = p.doneBytes / seconds;
     v.etaSeconds = rate > 0 ? Math.round((p.totalBytes - p.doneBytes) / rate) : null;
     this.emit(job, false);

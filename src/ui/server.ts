@@ -194,7 +194,7 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
         if (failed.length > 0) {
           const sentTo = runs.filter((r) => r.ok).map((r) => r.client.label);
           const first = failed[0]!.error;
-          throw new P2pfxError(first.code, `${failed.map((f) => `not sent to ${f.client.label}: ${f.error.message}`).join('; ')}${sentTo.length > 0 ? `; sent to ${sentTo.join(', ')}` : ''}`);
+          throw new P2pfxError(first.code, `${failed.map((f) => `not sent to ${f.client.label}: ${f.error.message}`).join('; ')}${sentTo.length > 0 ? `; sent to ${sentTo.join(', ')}` : ''}`, { hint: first.hint, cause: first });
         }
         await rm(root, { recursive: true, force: true }); // sent: the peers hold it now
         const last = runs.at(-1)!;
@@ -255,7 +255,7 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
     });
   });
 
-  port = await listenOrExplain(app, '127.0.0.1', opts.port);
+  port = await listenOrExplain(app, '127.0.0.1', opts.port, '--ui-port');
   return {
     app, port, token, url: `http://127.0.0.1:${port}/?token=${token}`,
     onInbox: (e) => {

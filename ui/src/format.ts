@@ -1,4 +1,4 @@
-// Numbers and dates as the CLI prints them (sizes in KiB/MiB/GiB, speeds in MB/s).
+// Numbers and dates as the CLI prints them (sizes in KiB/MiB/GiB, speeds in MiB/s).
 
 // The same sizes as the CLI prints: one function for both.
 export { formatBytes } from '../../src/core/format.js';
@@ -32,9 +32,9 @@ export function formatEta(seconds: number | null | undefined): string {
   return `${Math.floor(s / 3600)} h ${pad(Math.floor((s % 3600) / 60))} min`;
 }
 
-export function formatMbps(mbps: number | null | undefined): string {
-  if (mbps === null || mbps === undefined || !Number.isFinite(mbps)) return '—';
-  return `${mbps >= 100 ? mbps.toFixed(0) : mbps.toFixed(1)} MB/s`;
+export function formatSpeed(mibPerSecond: number | null | undefined): string {
+  if (mibPerSecond === null || mibPerSecond === undefined || !Number.isFinite(mibPerSecond)) return '—';
+  return `${mibPerSecond >= 100 ? mibPerSecond.toFixed(0) : mibPerSecond.toFixed(1)} MiB/s`;
 }
 
 /** 0–100, whole numbers; 100 only when everything is done. */

@@ -4,10 +4,11 @@ import { fetchTarget } from '../../transfer/fetch.js';
 import { resolveTarget } from '../../transfer/catalog.js';
 import { checkChunkSize } from '../../transfer/send.js';
 import { isFolderSource, sendToPeers, type PeerSend } from '../../transfer/send-to-peers.js';
+import { formatRate } from '../../core/format.js';
 import { formatBytes, printable } from '../output.js';
 import { progressBar } from '../progress-bar.js';
 import { P2pfxError } from '../../core/errors.js';
-import { outFor, parseCount, parseSize, withNode, withPeers, type GlobalOptions } from '../context.js';
+import { outFor, parseCount, parseSize, withInterrupt, withNode, withPeers, type GlobalOptions } from '../context.js';
 
 export interface SendCommandOptions { peer?: string[]; all?: boolean; password?: string; chunkSize?: string; concurrency?: string; storageOnly?: boolean }
 
@@ -24,11 +25,11 @@ export async function sendCommand(g: GlobalOptions, file: string, opts: SendComm
   if (opts.all && opts.peer?.length) throw new P2pfxError('INVALID_ARGUMENT', '--all sends to every peer in the book: give it without --peer');
   if (chunkSize !== undefined) checkChunkSize(chunkSize);
   await isFolderSource(file);
-  await withNode(g, (node) => withPeers(node, opts.peer, async (clients) => {
+  await withNode(g, (node) => withPeers(node, opts.peer, (clients) => withInterrupt('send', async (signal) => {
     // One bar at a time: a peer's send starts once the previous one has ended.
     let bar: ReturnType<typeof progressBar> | null = null;
     const runs = await sendToPeers({
-      node, clients, path: file, chunkSize, concurrency, password: opts.password, storageOnly: opts.storageOnly === true,
+      node, clients, path: file, chunkSize, concurrency, password: opts.password, storageOnly: opts.storageOnly === true, signal,
       progressFor: (client) => {
         bar?.stop();
         bar = progressBar(showProgress(g), clients.length > 1 ? `send → ${client.label}` : 'send');
@@ -44,11 +45,11 @@ export async function sendCommand(g: GlobalOptions, file: string, opts: SendComm
     const failures = runs.filter((r) => !r.ok);
     if (failures.length === runs.length) {
       const e = (failures[0] as { error: P2pfxError }).error;
-      throw new P2pfxError(e.code, e.message);
+      throw new P2pfxError(e.code, e.message, { hint: e.hint, cause: e });
     }
     if (failures.length > 0) process.exitCode = 1;
     if (out.json) out.data({ ...summaries.find((x) => !('error' in x)), peers: summaries, process: processStats() });
-  }));
+  })));
 }
 
 /** One peer's line of `send --json`. */
@@ -87,7 +88,9 @@ function describe(run: PeerSend, opts: SendCommandOptions): string[] {
   const peerName = r.recipient?.name ? printable(r.recipient.name) : client.label;
   return [
     `Sent ${printable(r.name)} (${formatBytes(r.size)}, ${r.chunkCount} chunks) to ${client.label}, node ${client.nodeId ?? '?'}`,
-    `  ${r.sentChunks} chunks moved, ${r.chunkCount - r.sentChunks} already there, in ${run.seconds.toFixed(2)} s (${(r.size / 1e6 / Math.max(run.seconds, 1e-3)).toFixed(1)} MB/s)`,
+    r.sentChunks === 0
+      ? `  nothing to move: ${client.label} already held all ${r.chunkCount} chunks (checked in ${run.seconds.toFixed(2)} s)`
+      : `  ${r.sentChunks} chunks moved, ${r.chunkCount - r.sentChunks} already there, in ${run.seconds.toFixed(2)} s (${formatRate(r.size * (r.sentChunks / r.chunkCount), run.seconds)})`,
     `  file id ${r.fileId}`,
     ...(r.sha256 !== null ? [`  sha256  ${r.sha256}`] : []),
     r.recipient ? `  ${peerName} can open it and reassembles it into its received/ folder` : `  stored on ${client.label}, which holds no key for it (--storage-only)`,
@@ -101,7 +104,7 @@ export async function getCommand(g: GlobalOptions, ref: string, opts: GetCommand
   const out = outFor(g);
   const concurrency = opts.concurrency === undefined ? undefined : parseCount(opts.concurrency, '--concurrency');
   const interactive = process.stdin.isTTY === true && process.stderr.isTTY === true && !out.json;
-  await withNode(g, (node) => withPeers(node, opts.peer, async (clients) => {
+  await withNode(g, (node) => withPeers(node, opts.peer, (clients) => withInterrupt('get', async (signal) => {
     const bar = progressBar(showProgress(g), 'get');
     const askPassword = interactive ? async () => {
       const prompter = new Prompter(process.stdin, process.stderr);
@@ -113,7 +116,7 @@ export async function getCommand(g: GlobalOptions, ref: string, opts: GetCommand
     } : undefined;
     const started = process.hrtime.bigint();
     const target = await resolveTarget(clients, node.creds, ref, opts.password);
-    const fetched = await fetchTarget(target, { node, clients, password: opts.password, askPassword, concurrency, onProgress: bar.listener, ...(opts.out ? { outDir: opts.out } : {}) })
+    const fetched = await fetchTarget(target, { node, clients, password: opts.password, askPassword, concurrency, signal, onProgress: bar.listener, ...(opts.out ? { outDir: opts.out } : {}) })
       .finally(() => bar.stop());
     if (fetched.kind === 'folder') {
       const r = fetched.folder;
@@ -135,12 +138,20 @@ export async function getCommand(g: GlobalOptions, ref: string, opts: GetCommand
     const from = clients.length === 1 ? `${first.label}, node ${first.nodeId ?? '?'}` : used.map((c) => `${c.label} (node ${c.nodeId ?? '?'}, ${result.fromPeers[c.label]} chunks)`).join(', ') || 'this node\'s own store';
     out.line(`Received ${printable(result.name)} (${formatBytes(result.size)}) from ${from}`);
     out.line(`  saved as ${printable(result.path)}`);
-    out.line(`  ${result.fetchedChunks} chunks fetched, ${result.localChunks} already here, in ${seconds.toFixed(2)} s (${(result.size / 1e6 / Math.max(seconds, 1e-3)).toFixed(1)} MB/s)`);
+    out.line(`  ${chunkCounts(result)}, in ${seconds.toFixed(2)} s${result.fetchedChunks > 0 ? ` (${formatRate(result.size * (result.fetchedChunks / result.chunkCount), seconds)})` : ''}`);
     out.line(result.sha256 !== null
       ? `  sha256 ${result.sha256} (verified)`
       : `  every chunk verified: its id from the sender's signed manifest, opened at its place; size checked`);
     for (const p of result.peerProblems) out.line(`  note: ${p.peer}: ${p.code}: ${printable(p.message)} (its chunks came from another peer)`);
-  }));
+  })));
+}
+
+/** Where a download's chunks came from: fetched, resumed from the partial file, or held here already. */
+function chunkCounts(r: { fetchedChunks: number; resumedChunks: number; localChunks: number }): string {
+  const parts = [`${r.fetchedChunks} chunks fetched`];
+  if (r.resumedChunks > 0) parts.push(`${r.resumedChunks} resumed from the partial file`);
+  if (r.localChunks > 0 || r.resumedChunks === 0) parts.push(`${r.localChunks} already held here`);
+  return parts.join(', ');
 }
 
 /** CPU time and peak memory of this process so far (for benchmarks and the curious). */

@@ -3,7 +3,7 @@ import { useState } from 'preact/hooks';
 import { api, asError, type ApiError, type Transfer } from '../api';
 import type { UpsertTransfer } from '../live';
 import { ErrorBox, Section } from '../components';
-import { formatBytes, formatDate, formatEta, formatMbps, isoDate, percent, printable, toDate } from '../format';
+import { formatBytes, formatDate, formatEta, formatSpeed, isoDate, percent, printable, toDate } from '../format';
 
 const STATE_TEXT: Record<Transfer['state'], string> = {
   running: 'running',
@@ -67,11 +67,11 @@ function TransferRow({ t, onTransfer }: { t: Transfer; onTransfer: UpsertTransfe
         ) : null}
         {t.state === 'running' ? (
           <>
-            <span data-testid="transfer-speed">{formatMbps(t.mbps)}</span>
+            <span data-testid="transfer-speed">{formatSpeed(t.mibPerSecond)}</span>
             <span data-testid="transfer-eta">ETA {formatEta(t.etaSeconds)}</span>
           </>
-        ) : t.state === 'done' && t.mbps > 0 ? (
-          <span data-testid="transfer-speed">{formatMbps(t.mbps)}</span>
+        ) : t.state === 'done' && t.mibPerSecond > 0 ? (
+          <span data-testid="transfer-speed">{formatSpeed(t.mibPerSecond)}</span>
         ) : null}
         <span>
           started <time dateTime={isoDate(t.startedAt)}>{formatDate(t.startedAt)}</time>
