@@ -4,7 +4,7 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { X509Certificate, randomBytes } from 'node:crypto';
-import { mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import {
@@ -279,24 +279,62 @@ test('send, files, get through the binary: same SHA-256, never overwriting (NAME
   assert.deepEqual(await readdir(received), ['data.bin']);
   assert.equal(await sha256File(join(received, 'data.bin')), expected);
 
-  const second = parseJson<{ path: string; name: string; sha256: string | null; localChunks: number }>(
+  // The same file again: already here, unchanged since it was received, so nothing is written.
+  const second = parseJson<{ path: string; alreadyHere: boolean; fetchedChunks: number }>(
     await runCli(t, ['get', sent.fileId, '--home', a, '--peer', b.peer, '--json']));
-  assert.equal(second.path, join(received, 'data (1).bin'));
-  assert.equal(second.sha256, null);
-  assert.equal(await sha256File(second.path), expected);
-  assert.equal(second.localChunks, 0, 'a download keeps the file, not a copy of its chunks');
-  const third = await runCli(t, ['get', 'data.bin', '--home', a, '--peer', b.peer]);
-  assert.equal(third.code, 0, third.stderr);
-  assert.deepEqual((await readdir(received)).sort(), ['data (1).bin', 'data (2).bin', 'data.bin']);
-  for (const name of await readdir(received)) assert.equal(await sha256File(join(received, name)), expected, name);
+  assert.deepEqual([second.path, second.alreadyHere, second.fetchedChunks], [join(received, 'data.bin'), true, 0]);
+  const again = await runCli(t, ['get', 'data.bin', '--home', a, '--peer', b.peer]);
+  assert.equal(again.code, 0, again.stderr);
+  assert.equal(again.stdout, `Already here: ${join(received, 'data.bin')} is file ${sent.fileId}, unchanged since it was received; nothing written.\n`);
+  assert.deepEqual(await readdir(received), ['data.bin']);
+
+  // Edited here since: the download never overwrites it; it lands beside it.
+  await appendFile(join(received, 'data.bin'), 'my own line\n');
+  const third = parseJson<{ path: string; alreadyHere: boolean; localChunks: number }>(
+    await runCli(t, ['get', sent.fileId, '--home', a, '--peer', b.peer, '--json']));
+  assert.equal(third.path, join(received, 'data (1).bin'));
+  assert.equal(third.alreadyHere, false);
+  assert.equal(third.localChunks, 0, 'a download keeps the file, not a copy of its chunks');
+  assert.equal(await sha256File(third.path), expected);
+  assert.deepEqual((await readdir(received)).sort(), ['data (1).bin', 'data.bin']);
   await assertNoPart(a);
+});
+
+test('files: one row per name and sender, its newest version, saying how many older ones (--all lists them); a folder says how many files; get NAME takes the newest and says so', async (t) => {
+  const { dir, a, b } = await servingPair(t);
+  const doc = join(dir, 'doc.txt');
+  await writeFile(doc, 'first draft\n');
+  const v1 = await send(t, a, doc, b.peer);
+  await writeFile(doc, 'second draft, longer\n');
+  const v2 = await send(t, a, doc, b.peer);
+  const album = join(dir, 'Album');
+  await mkdir(join(album, 'sub'), { recursive: true });
+  for (const name of ['one.txt', 'two.txt', 'sub/three.txt']) await writeFile(join(album, name), name);
+  const folder = parseJson<{ fileId: string }>(await runCli(t, ['send', album, '--home', a, '--peer', b.peer, '--json']));
+
+  const listing = await runCli(t, ['files', '--home', a, '--peer', b.peer]);
+  assert.equal(listing.code, 0, listing.stderr);
+  const rows = listing.stdout.split('\n').filter((l) => l.startsWith('  '));
+  assert.equal(rows.length, 2, listing.stdout);
+  assert.match(rows.find((r) => r.includes(v2.fileId)) ?? '', /doc\.txt {2}\(\+1 older version; --all lists them\)$/);
+  assert.ok(!listing.stdout.includes(v1.fileId), 'the older version is not a row of its own');
+  assert.match(rows.find((r) => r.includes(folder.fileId)) ?? '', / {5}3 files .* Album\/$/);
+  const all = parseJson<{ files: Array<{ fileId: string }> }>(await runCli(t, ['files', '--home', a, '--peer', b.peer, '--all', '--json']));
+  assert.deepEqual(all.files.map((f) => f.fileId).sort(), [v1.fileId, v2.fileId, folder.fileId].sort());
+
+  const got = await runCli(t, ['get', 'doc.txt', '--home', a, '--peer', b.peer, '--out', join(dir, 'out')]);
+  assert.equal(got.code, 0, got.stderr);
+  assert.match(got.stderr, new RegExp(`doc\\.txt: the newest of 2 versions from alpha, file ${v2.fileId} `));
+  assert.equal(await readFile(join(dir, 'out', 'doc.txt'), 'utf8'), 'second draft, longer\n');
 });
 
 test('get of a name without an extension keeps the suffix at the end: README (1)', async (t) => {
   const { dir, a, b } = await servingPair(t);
   const file = await writeRandom(dir, 'README', 5000);
   await send(t, a, file, b.peer);
-  for (let i = 0; i < 2; i++) assert.equal((await runCli(t, ['get', 'README', '--home', a, '--peer', b.peer])).code, 0);
+  assert.equal((await runCli(t, ['get', 'README', '--home', a, '--peer', b.peer])).code, 0);
+  await appendFile(join(a, 'received', 'README'), 'edited here\n'); // so the second get does not find it already here
+  assert.equal((await runCli(t, ['get', 'README', '--home', a, '--peer', b.peer])).code, 0);
   assert.deepEqual((await readdir(join(a, 'received'))).sort(), ['README', 'README (1)']);
 });
 
@@ -340,9 +378,10 @@ test('get with the right password, by id or by name: the same SHA-256', async (t
   const r = parseJson<{ path: string; sha256: string }>(await runCli(t, ['get', sent.fileId, '--home', c, '--peer', b.peer, '--password', 'pw', '--json']));
   assert.equal(r.path, join(c, 'received', 'data.bin'));
   assert.equal(await sha256File(r.path), sent.sha256);
-  const byName = await runCli(t, ['get', 'data.bin', '--home', c, '--peer', b.peer, '--password', 'pw']);
+  const other = join(c, 'other');
+  const byName = await runCli(t, ['get', 'data.bin', '--home', c, '--peer', b.peer, '--password', 'pw', '--out', other]);
   assert.equal(byName.code, 0, byName.stderr);
-  assert.equal(await sha256File(join(c, 'received', 'data (1).bin')), sent.sha256);
+  assert.equal(await sha256File(join(other, 'data.bin')), sent.sha256);
 });
 
 test('the password can come from $P2PFX_PASSWORD', async (t) => {

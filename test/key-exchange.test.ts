@@ -53,6 +53,38 @@ test('sending the same file again does not write a second copy on the receiving 
   assert.deepEqual(await finalNames(b.home.receivedDir), ['same.bin']);
 });
 
+test('a newer version from the same sender replaces the copy here once whole; a copy edited here is never overwritten, the new one lands beside it', async (t) => {
+  const net = await makeNetwork(t);
+  const a = await net.add('alpha');
+  const b = await net.add('beta', { inbox: true });
+  const data = await tempDir(t);
+  const source = join(data, 'notes.txt');
+  const ab = a.client(b);
+  const here = join(b.home.receivedDir, 'notes.txt');
+
+  await writeFile(source, 'version one\n');
+  const v1 = await sendFile({ node: a.node, client: ab, path: source, chunkSize: 32 * KB });
+  await b.server!.inbox!.idle();
+  assert.equal(await readFile(here, 'utf8'), 'version one\n');
+
+  await writeFile(source, 'version two, longer\n');
+  const v2 = await sendFile({ node: a.node, client: ab, path: source, chunkSize: 32 * KB });
+  assert.notEqual(v2.fileId, v1.fileId);
+  await b.server!.inbox!.idle();
+  assert.deepEqual(await finalNames(b.home.receivedDir), ['notes.txt'], 'updated in place, no copy');
+  assert.equal(await readFile(here, 'utf8'), 'version two, longer\n');
+  assert.equal(b.node.db.receivedPath(v2.fileId), here);
+
+  // The user edits the copy here; the sender's next version must not erase that.
+  await writeFile(here, 'my own notes\n');
+  await writeFile(source, 'version three\n');
+  await sendFile({ node: a.node, client: ab, path: source, chunkSize: 32 * KB });
+  await b.server!.inbox!.idle();
+  assert.deepEqual(await finalNames(b.home.receivedDir), ['notes (1).txt', 'notes.txt']);
+  assert.equal(await readFile(here, 'utf8'), 'my own notes\n', 'the local edit is kept');
+  assert.equal(await readFile(join(b.home.receivedDir, 'notes (1).txt'), 'utf8'), 'version three\n');
+});
+
 test('a node holding the chunks and the manifest without an envelope for it cannot read the file', async (t) => {
   const net = await makeNetwork(t);
   const a = await net.add('alpha');

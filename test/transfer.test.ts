@@ -233,29 +233,48 @@ test('a chunk moved to another index fails to open: DECRYPT_FAILED, nothing writ
   await assertFolder(a.home.receivedDir, []);
 });
 
-test('two files with one name: get by name says AMBIGUOUS_NAME and lists both ids', async (t) => {
-  const { a, ab, data } = await pair(t);
+test('one name sent twice by one sender: get by name takes the newest version; a name two senders used is AMBIGUOUS_NAME listing both', async (t) => {
+  const { a, ab, c, cb, data } = await pair(t);
   const d1 = await tempDir(t);
   const p1 = await randomFile(d1, 'dup.txt', 5 * KB);
   const p2 = await randomFile(data, 'dup.txt', 6 * KB);
-  const s1 = await sendFile({ node: a.node, client: ab, path: p1, chunkSize: 4 * KB });
+  await sendFile({ node: a.node, client: ab, path: p1, chunkSize: 4 * KB });
   const s2 = await sendFile({ node: a.node, client: ab, path: p2, chunkSize: 4 * KB });
-  await assert.rejects(getFile({ node: a.node, client: ab, ref: 'dup.txt' }), (err: P2pfxError) => {
+  const newest = await getFile({ node: a.node, client: ab, ref: 'dup.txt', outDir: await tempDir(t) });
+  assert.equal(newest.fileId, s2.fileId, 'the newest of alpha\'s two versions');
+  assert.equal(await fileSha(newest.path), await fileSha(p2));
+
+  const p3 = await randomFile(await tempDir(t), 'dup.txt', 7 * KB);
+  const s3 = await sendFile({ node: c.node, client: cb, path: p3, chunkSize: 4 * KB, password: 'open sesame' });
+  await assert.rejects(getFile({ node: a.node, client: ab, ref: 'dup.txt', password: 'open sesame' }), (err: P2pfxError) => {
     assert.equal(err.code, 'AMBIGUOUS_NAME');
-    assert.match(err.message, new RegExp(s1.fileId));
-    assert.match(err.message, new RegExp(s2.fileId));
+    assert.match(err.message, /^2 senders have a file named "dup\.txt": /);
+    assert.match(err.message, new RegExp(`${s2.fileId} from alpha`));
+    assert.match(err.message, new RegExp(`${s3.fileId} from gamma`));
     return true;
   });
 });
 
-test('a second download of the same file lands beside the first, never over it', async (t) => {
+test('a second download of the same file: already here and untouched, nothing written; into another folder, or once edited here, a copy beside it, never over it', async (t) => {
   const { a, ab, data } = await pair(t);
   const path = await randomFile(data, 'photo.jpg', 9 * KB);
   const sent = await sendFile({ node: a.node, client: ab, path, chunkSize: 4 * KB });
   const first = await getFile({ node: a.node, client: ab, ref: sent.fileId });
-  const second = await getFile({ node: a.node, client: ab, ref: 'photo.jpg' });
   assert.equal(first.path, join(a.home.receivedDir, 'photo.jpg'));
-  assert.equal(second.path, join(a.home.receivedDir, 'photo (1).jpg'));
+  assert.equal(first.alreadyHere, false);
+  const second = await getFile({ node: a.node, client: ab, ref: 'photo.jpg' });
+  assert.deepEqual([second.path, second.alreadyHere, second.fetchedChunks], [first.path, true, 0]);
+  await assertFolder(a.home.receivedDir, ['photo.jpg']);
+  // Another folder is another place: the file is written there.
+  const elsewhere = await tempDir(t);
+  const third = await getFile({ node: a.node, client: ab, ref: sent.fileId, outDir: elsewhere });
+  assert.equal(third.alreadyHere, false);
+  assert.equal(await fileSha(third.path), await fileSha(path));
+  // Edited since it was received: never taken as the file, never overwritten.
+  await writeFile(first.path, 'my edit');
+  const fourth = await getFile({ node: a.node, client: ab, ref: sent.fileId });
+  assert.equal(fourth.path, join(a.home.receivedDir, 'photo (1).jpg'));
+  assert.equal(await readFile(first.path, 'utf8'), 'my edit');
   await assertFolder(a.home.receivedDir, ['photo.jpg', 'photo (1).jpg']);
 });
 

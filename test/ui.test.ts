@@ -204,10 +204,12 @@ test('the web UI in headless Chromium: add peers, send a file and a folder with 
   await row.waitFor();
   assert.equal(await text(row.getByTestId('catalog-size')), '6.0 MiB');
   assert.equal(await text(row.getByTestId('catalog-sender')), 'alpha');
-  assert.equal(await text(row.getByTestId('catalog-peers')), alpha.peer);
+  // Peers named as the Transfers tab names them: the book's name, then the address.
+  assert.equal(await text(row.getByTestId('catalog-peers')), `alpha (${alpha.peer})`);
   const folderRow = b.page.locator('[data-testid=catalog-row][data-name="Album"]');
   assert.equal(await folderRow.getAttribute('data-kind'), 'folder');
   assert.equal(await folderRow.getByTestId('catalog-folder').count(), 1, 'folders are marked');
+  assert.equal(await text(folderRow.getByTestId('catalog-files')), `· ${albumFiles.length} files`, 'a folder says how many files it holds');
   await b.page.getByLabel('Search by name').fill('no such name');
   await b.page.getByTestId('catalog-empty').waitFor();
   await b.page.getByLabel('Search by name').fill('REPORT');

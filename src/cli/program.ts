@@ -147,7 +147,7 @@ export function buildProgram(): Command {
     .description('list the files in the peers\' catalogs, merged')
     .option('--peer <peer>', 'a peer to ask: HOST[:PORT], or a name or node id from the peer book (repeatable; default: every peer in the book)', collect)
     .addOption(passwordOption())
-    .option('--all', 'also list the member files of folders in the old per-file format (a packed folder is one entry)')
+    .option('--all', 'list every version of a name (not only the newest from each sender), and the member files of folders in the old per-file format')
     .action(async (opts, cmd: Command) => (await listing()).filesCommand(g(cmd), opts));
 
   program.command('chunks')

@@ -48,6 +48,9 @@ export interface FileMetadata {
    * chunk boundary. `size` counts the whole stream, index included.
    */
   indexBytes?: number;
+  /** A packed folder: how many files and subfolders it holds (for listings; its index is the truth). */
+  files?: number;
+  dirs?: number;
 }
 
 export interface Manifest {
@@ -192,11 +195,15 @@ function checkMetadata(meta: unknown, version: ManifestVersion): FileMetadata {
       throw bad('metadata block of a packed folder has no index size that fits it');
     }
   } else if ('indexBytes' in m) throw bad('metadata block has an index size, yet the manifest is not a packed folder');
+  for (const count of ['files', 'dirs'] as const) {
+    if (count in m && (m.kind !== 'folder' || !Number.isSafeInteger(m[count]) || (m[count] as number) < 0)) throw bad(`metadata block has a ${count} count that is not a folder's whole number`);
+  }
   checkFileName(m.name);
   return {
     name: m.name, size: m.size as number, mtimeMs: m.mtimeMs, ...(m.sha256 !== undefined ? { sha256: m.sha256 } : {}),
     ...('kind' in m ? { kind: m.kind } : {}), ...('inFolder' in m ? { inFolder: m.inFolder } : {}),
     ...(version === PACKED_MANIFEST_VERSION ? { indexBytes: m.indexBytes as number } : {}),
+    ...('files' in m ? { files: m.files as number } : {}), ...('dirs' in m ? { dirs: m.dirs as number } : {}),
   };
 }
 

@@ -82,6 +82,10 @@ const MIGRATIONS: string[] = [
    INSERT INTO received_files_v2 SELECT file_id, path, sha256, received_at FROM received_files;
    DROP TABLE received_files;
    ALTER TABLE received_files_v2 RENAME TO received_files;`,
+  // Issue 16: a received file's size and mtime as written, so that a later version can tell
+  // whether the copy here was edited since (then it is kept, never overwritten).
+  `ALTER TABLE received_files ADD COLUMN size INTEGER;
+   ALTER TABLE received_files ADD COLUMN mtime_ms REAL;`,
 ];
 
 /** Addresses kept per peer, most recently confirmed first. */
@@ -105,6 +109,14 @@ export interface BookPeer {
   addedAt: string;
   /** How it entered the book: added by hand, or discovered on the LAN (and then confirmed). */
   source: 'added' | 'discovered';
+}
+
+export interface ReceivedFile {
+  fileId: string;
+  path: string;
+  sha256: string | null;
+  size: number | null;
+  mtimeMs: number | null;
 }
 
 export interface IssuedCert {
@@ -240,13 +252,24 @@ export class IndexDb {
   }
 
   /** A file reassembled into a folder of this node (by `get`, or on its own when sent here). */
-  noteReceived(fileId: string, path: string, sha256: string | null): void {
-    this.db.run('INSERT OR REPLACE INTO received_files (file_id, path, sha256, received_at) VALUES (?, ?, ?, ?)', fileId, path, sha256, new Date().toISOString());
+  noteReceived(fileId: string, path: string, sha256: string | null, written?: { size: number; mtimeMs: number }): void {
+    this.db.run('INSERT OR REPLACE INTO received_files (file_id, path, sha256, received_at, size, mtime_ms) VALUES (?, ?, ?, ?, ?, ?)',
+      fileId, path, sha256, new Date().toISOString(), written?.size ?? null, written?.mtimeMs ?? null);
   }
 
-  /** Where a file or folder was received, and the digest (or, for a packed folder, the version tag) recorded then. */
-  received(fileId: string): { path: string; sha256: string | null } | null {
-    return this.db.get<{ path: string; sha256: string | null }>('SELECT path, sha256 FROM received_files WHERE file_id = ?', fileId) ?? null;
+  /**
+   * Where a file or folder was received, the digest (or, for a packed folder, the version tag)
+   * recorded then, and for a file the size and mtime it was written with (null before issue 16).
+   */
+  received(fileId: string): ReceivedFile | null {
+    return this.db.get<ReceivedFile>('SELECT file_id AS fileId, path, sha256, size, mtime_ms AS mtimeMs FROM received_files WHERE file_id = ?', fileId) ?? null;
+  }
+
+  /** The newest file received from `sender` at `path` (an earlier version of what it sends now), if any. */
+  receivedFrom(sender: string, path: string): (ReceivedFile & { createdAt: string }) | null {
+    return this.db.get<ReceivedFile & { createdAt: string }>(
+      `SELECT r.file_id AS fileId, r.path, r.sha256, r.size, r.mtime_ms AS mtimeMs, m.created_at AS createdAt FROM received_files r
+       JOIN manifests m ON m.file_id = r.file_id WHERE m.sender = ? AND r.path = ? ORDER BY m.created_at DESC LIMIT 1`, sender, path) ?? null;
   }
 
   receivedPath(fileId: string): string | null {

@@ -27,6 +27,8 @@ export interface CatalogEntry {
   kind: 'file' | 'folder' | null;
   /** A member file of some folder (it comes with its folder); null where the metadata stays closed. */
   inFolder: boolean | null;
+  /** A folder: how many files it holds, where its sender said (packed folders since issue 16); else null. */
+  files: number | null;
 }
 
 interface Summary {
@@ -48,6 +50,7 @@ export async function listCatalog(client: PeerClient, creds: Credentials, passwo
     let name: string | null = null;
     let kind: CatalogEntry['kind'] = null;
     let inFolder: boolean | null = null;
+    let files: number | null = null;
     let size = plaintextBytes(s);
     if (own || (locked && password !== undefined)) {
       try {
@@ -59,6 +62,7 @@ export async function listCatalog(client: PeerClient, creds: Credentials, passwo
         size = meta.size - (meta.indexBytes ?? 0);
         kind = meta.kind ?? 'file';
         inFolder = meta.inFolder ?? false;
+        files = meta.files ?? null;
       } catch (err) {
         if (!(err instanceof P2pfxError)) throw err;
       }
@@ -66,7 +70,7 @@ export async function listCatalog(client: PeerClient, creds: Credentials, passwo
     entries.push({
       fileId: s.fileId, chunkCount: s.chunkCount, totalBytes: s.totalBytes, size,
       createdAt: s.createdAt, sender: s.sender.nodeId, senderName: senderName(s, creds), name, access: own ? 'key' : locked ? 'password' : 'none',
-      kind, inFolder,
+      kind, inFolder, files,
     });
   }
   return entries;
@@ -102,12 +106,42 @@ export async function listCatalogAcross(clients: readonly PeerClient[], creds: C
       else byId.set(entry.fileId, { ...entry, peers: [peer] });
     }
   });
-  const files = [...byId.values()].sort((a, b) => (a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : a.fileId.localeCompare(b.fileId)));
+  const files = [...byId.values()].sort(newestFirst);
   return { files, unreachable };
 }
 
-/** What a reference names: its file id, whether it is a file or a folder, and its name where known. */
-export interface ResolvedRef { fileId: string; kind: 'file' | 'folder'; name: string | null }
+/**
+ * The newest version of each file or folder: what one sender sent several times under one name
+ * (and kind) is one row, its newest, saying how many older versions there are. Files whose name
+ * this node cannot read stay each on its own row. Newest first, as given.
+ */
+export function newestVersions<T extends CatalogEntry>(files: readonly T[]): Array<T & { olderVersions: number }> {
+  const sorted = [...files].sort(newestFirst);
+  const rows = new Map<string, T & { olderVersions: number }>();
+  const out: Array<T & { olderVersions: number }> = [];
+  for (const f of sorted) {
+    const key = f.name === null ? null : `${f.sender}\u0000${f.kind}\u0000${f.name}`;
+    const row = key === null ? undefined : rows.get(key);
+    if (row) {
+      row.olderVersions++;
+      continue;
+    }
+    const fresh = { ...f, olderVersions: 0 };
+    if (key !== null) rows.set(key, fresh);
+    out.push(fresh);
+  }
+  return out;
+}
+
+function newestFirst(a: CatalogEntry, b: CatalogEntry): number {
+  return a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : a.fileId.localeCompare(b.fileId);
+}
+
+/**
+ * What a reference names: its file id, whether it is a file or a folder, and its name where
+ * known; for a name its sender used several times, how many older versions were passed over.
+ */
+export interface ResolvedRef { fileId: string; kind: 'file' | 'folder'; name: string | null; olderVersions?: number; createdAt?: string; senderName?: string | null }
 
 /**
  * What `ref` names across the peers, from ONE reading of their catalogs: an id as is (its kind
@@ -127,9 +161,12 @@ export async function resolveTarget(clients: readonly PeerClient[], creds: Crede
     const listed = files.find((f) => f.fileId === ref);
     return { fileId: ref, kind: listed?.kind === 'folder' ? 'folder' : 'file', name: listed?.name ?? null };
   }
-  const matches = files.filter((e) => e.name === ref && e.inFolder !== true);
+  // One sender's versions of a name are one file: its newest. Several senders: say which are there.
+  const matches = newestVersions(files.filter((e) => e.name === ref && e.inFolder !== true));
   if (matches.length > 1) {
-    throw new P2pfxError('AMBIGUOUS_NAME', `${matches.length} files are named ${JSON.stringify(ref)}: ${matches.map((m) => `${m.fileId} (${m.createdAt}, on ${m.peers.join(', ')})`).join(', ')}`);
+    throw new P2pfxError('AMBIGUOUS_NAME', `${matches.length} senders have a file named ${JSON.stringify(ref)}: ${matches.map((m) => `${m.fileId} from ${m.senderName ?? m.sender} (${m.createdAt}, on ${m.peers.join(', ')})`).join(', ')}`, {
+      hint: 'Use the file id of the one you mean (`p2pfx files` lists them).',
+    });
   }
   const match = matches[0];
   if (!match) {
@@ -139,7 +176,7 @@ export async function resolveTarget(clients: readonly PeerClient[], creds: Crede
         : 'List the catalog with `p2pfx files --peer … --password …`, or use the file id.',
     });
   }
-  return { fileId: match.fileId, kind: match.kind === 'folder' ? 'folder' : 'file', name: match.name };
+  return { fileId: match.fileId, kind: match.kind === 'folder' ? 'folder' : 'file', name: match.name, olderVersions: match.olderVersions, createdAt: match.createdAt, senderName: match.senderName };
 }
 
 /** A file id from what the user typed: an id as is (no catalog read), else as resolveTarget. */

@@ -178,7 +178,7 @@ async function planPacked(node: LocalNode, walked: WalkedFolder, chunkSize: numb
     paths: walked.files.map((f) => f.path), stamps,
     chunks: layout.chunks.map((c) => [c.index, c.length, ...c.parts.flatMap((p) => [p.member, p.from, p.length])]),
   } satisfies LayoutRecord));
-  return { source: { key, stamp, size: walked.files.reduce((sum, f) => sum + f.size, 0) + indexBytes, chunks, metadata: { kind: 'folder', indexBytes } }, indexPath };
+  return { source: { key, stamp, size: walked.files.reduce((sum, f) => sum + f.size, 0) + indexBytes, chunks, metadata: { kind: 'folder', indexBytes, files: walked.files.length, dirs: walked.dirs.length } }, indexPath };
 }
 
 /**

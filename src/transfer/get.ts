@@ -2,8 +2,8 @@
 // fetch the chunks not held locally, checking each id → open each with its place → write the
 // plaintext in order to received/NAME.part → check size and SHA-256 → rename, never overwriting.
 import { constants } from 'node:fs';
-import { link, mkdir, open, rm, rmdir, type FileHandle } from 'node:fs/promises';
-import { extname, join } from 'node:path';
+import { link, mkdir, open, rename, rm, rmdir, stat, type FileHandle } from 'node:fs/promises';
+import { dirname, extname, join, resolve } from 'node:path';
 import { blobNoncePrefix } from '../core/chunk.js';
 import { BLOB_OVERHEAD_BYTES } from '../core/limits.js';
 import { keepsPartial, P2pfxError } from '../core/errors.js';
@@ -64,6 +64,10 @@ export interface GetResult {
   fromPeers: Record<string, number>;
   /** What went wrong with a peer on the way (it failed, lacked a chunk, served bad bytes): reported, not fatal while another peer had the chunk. */
   peerProblems: Array<{ peer: string; code: string; message: string }>;
+  /** The file was already in the folder, unchanged since it was received: nothing was written. */
+  alreadyHere: boolean;
+  /** An earlier version from the same sender, unchanged here, that this one replaced (receiveFile). */
+  replaced: string | null;
 }
 
 export async function getFile(opts: GetOptions): Promise<GetResult> {
@@ -98,12 +102,18 @@ export interface ReceiveOptions {
   manifest: Manifest;
   outDir?: string;
   pool?: CryptoPool;
+  /**
+   * An earlier version of this file from the same sender, at this path, unchanged since it was
+   * received: the new one takes its place once whole (rename over it), instead of NAME (1).
+   */
+  replace?: string;
 }
 
 /**
  * Reassembles a file whose chunks this node holds in its store (they were sent to it), as a
  * download does: every chunk checked against its id, opened at its place, the whole file hashed,
- * published under a name never used yet. Throws CHUNK_NOT_FOUND when a chunk is absent.
+ * published under a name never used yet (or over `replace`). Throws CHUNK_NOT_FOUND when a chunk
+ * is absent.
  */
 export async function receiveFile(opts: ReceiveOptions): Promise<GetResult> {
   return assemble({ ...opts, label: opts.manifest.fileId, source: null });
@@ -111,6 +121,8 @@ export async function receiveFile(opts: ReceiveOptions): Promise<GetResult> {
 
 interface AssembleOptions extends Omit<GetOptions, 'client' | 'ref'> {
   manifest: Manifest;
+  /** receiveFile: the earlier version this one replaces. */
+  replace?: string;
   label: string;
   /** The peers to fetch what the local store lacks from; null: the local store only. */
   source: Swarm | null;
@@ -128,6 +140,15 @@ async function assemble(opts: AssembleOptions): Promise<GetResult> {
   node.db.putManifest(manifest);
 
   const outDir = opts.outDir ?? node.home.receivedDir;
+  // Already received into this folder and not touched since: nothing to write, and no copy.
+  const here = await unchangedCopy(node, fileId);
+  if (here !== null && dirname(here) === resolve(outDir)) {
+    opts.onProgress?.({ phase: 'done', name: meta.name, doneBytes: meta.size, totalBytes: meta.size, doneChunks: manifest.chunkCount, totalChunks: manifest.chunkCount });
+    return {
+      fileId, name: meta.name, path: here, size: meta.size, sha256: node.db.received(fileId)?.sha256 ?? null, chunkCount: manifest.chunkCount, fetchedChunks: 0, localChunks: 0,
+      resumedChunks: 0, fromPeers: {}, peerProblems: [], alreadyHere: true, replaced: null,
+    };
+  }
   const partDir = join(outDir, PARTIAL_DIR);
   await mkdir(partDir, { recursive: true });
   // Partials are named by file id, beside the final name's folder (same filesystem for link()).
@@ -229,14 +250,15 @@ async function assembleLocked(opts: LockedOptions): Promise<GetResult> {
       const digests = meta.sha256 === undefined ? '' : ` with SHA-256 ${sha256}`;
       throw new P2pfxError('FILE_CORRUPT', `file ${label}: reassembled ${written} bytes${digests}, the sender recorded ${meta.size} bytes${meta.sha256 === undefined ? '' : ` and ${meta.sha256}`}`);
     }
-    const path = await publish(partPath, outDir, meta.name);
+    const path = opts.replace !== undefined ? await replaceWith(partPath, opts.replace) : await publish(partPath, outDir, meta.name);
     node.db.forgetPartial(fileId);
-    node.db.noteReceived(fileId, path, sha256);
+    const st = await stat(path);
+    node.db.noteReceived(fileId, path, sha256, { size: st.size, mtimeMs: st.mtimeMs });
     await removeIfEmpty(partDir);
     opts.onProgress?.({ phase: 'done', name: meta.name, doneBytes: written, totalBytes: meta.size, doneChunks: manifest.chunkCount, totalChunks: manifest.chunkCount });
     return {
       fileId, name: meta.name, path, size: written, sha256, chunkCount: manifest.chunkCount, fetchedChunks: source.fetched, localChunks: source.local, resumedChunks: resumeAt,
-      fromPeers: opts.source?.counts() ?? {}, peerProblems: opts.source?.problems ?? [],
+      fromPeers: opts.source?.counts() ?? {}, peerProblems: opts.source?.problems ?? [], alreadyHere: false, replaced: opts.replace ?? null,
     };
   } catch (err) {
     await fh.close().catch(() => undefined);
@@ -291,6 +313,24 @@ async function verifiedPrefix(node: LocalNode, writer: FileWriter, fh: FileHandl
   }
   await fh.truncate(good * m.chunkSize);
   return good;
+}
+
+/**
+ * Where a file was received, if it is still there exactly as written (same size and mtime as
+ * recorded then): a copy this node may call its own, or replace with a newer version. A file
+ * edited, moved or removed since is not (null); neither is one recorded before sizes were kept.
+ */
+export async function unchangedCopy(node: LocalNode, fileId: string): Promise<string | null> {
+  const r = node.db.received(fileId);
+  if (r === null || r.size === null || r.mtimeMs === null) return null;
+  const now = await stat(r.path).catch(() => null);
+  return now !== null && now.isFile() && now.size === r.size && now.mtimeMs === r.mtimeMs ? r.path : null;
+}
+
+/** Puts the finished .part in place of an earlier version (one rename: never a half file under the name). */
+async function replaceWith(partPath: string, target: string): Promise<string> {
+  await rename(partPath, target);
+  return target;
 }
 
 /** Moves the finished .part to NAME, or NAME (1), NAME (2)… — never over an existing file. */

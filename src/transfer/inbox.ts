@@ -4,7 +4,7 @@
 // Folders: a member file (metadata inFolder) is left alone; the folder index (kind 'folder'),
 // sent after its members, rebuilds the whole folder from the local store (transfer/folder.ts).
 import { existsSync } from 'node:fs';
-import { sep } from 'node:path';
+import { join, sep } from 'node:path';
 import { versionTag } from '../core/folder-pack.js';
 import { openMetadata, PACKED_MANIFEST_VERSION, type FileMetadata, type Manifest } from '../core/manifest.js';
 import { toP2pfxError } from '../core/errors.js';
@@ -13,12 +13,16 @@ import type { LocalNode } from '../store/local-node.js';
 import type { CryptoPool } from './crypto-pool.js';
 import { getFolder } from './folder.js';
 import type { LocalChanges } from './folder-tree.js';
-import { receiveFile, PARTIAL_DIR } from './get.js';
+import { receiveFile, unchangedCopy, PARTIAL_DIR } from './get.js';
 import { checkManifest } from '../pki/manifest-trust.js';
 import { hasOwnEnvelope, unlockDataKey } from './unlock.js';
 
 export type InboxEvent =
-  | { type: 'received'; kind: 'file'; fileId: string; name: string; path: string; size: number; sha256: string | null; sender: string; senderName: string }
+  /**
+   * A file. `updated`: it replaced an earlier version from the same sender, unchanged here;
+   * `keptLocalEdit`: the earlier version was edited here since, so it stays and this one is beside it.
+   */
+  | { type: 'received'; kind: 'file'; fileId: string; name: string; path: string; size: number; sha256: string | null; updated: boolean; keptLocalEdit: boolean; sender: string; senderName: string }
   /** A whole folder: `size` is the bytes of all its files, `sha256` a v1 folder index's (null for a packed folder). */
   | { type: 'received'; kind: 'folder'; fileId: string; name: string; path: string; size: number; sha256: string | null; updated: boolean; localChanges: LocalChanges | null; files: number; dirs: number; sender: string; senderName: string }
   | { type: 'failed'; fileId: string; sender: string; senderName: string; code: string; message: string };
@@ -77,6 +81,19 @@ export class Inbox {
     return existsSync(r.path) ? r.path : undefined;
   }
 
+  /**
+   * A newer version of a file this sender sent before, under the same name: it replaces the copy
+   * here when that copy is exactly as it was received; a copy edited here since is never
+   * overwritten (the new version lands beside it, and the event says so).
+   */
+  private async earlierVersion(m: Manifest, name: string): Promise<{ replace?: string; keptLocalEdit: boolean }> {
+    const target = join(this.node.home.receivedDir, name);
+    const earlier = this.node.db.receivedFrom(m.sender.nodeId, target);
+    if (earlier === null || earlier.fileId === m.fileId || earlier.createdAt > m.createdAt) return { keptLocalEdit: false };
+    if ((await unchangedCopy(this.node, earlier.fileId)) === target) return { replace: target, keptLocalEdit: false };
+    return { keptLocalEdit: existsSync(target) };
+  }
+
   /** The sealed metadata, opened with this node's own key (no password: nobody is asked). */
   private async metadata(m: Manifest): Promise<FileMetadata> {
     const fileId = Buffer.from(m.fileId, 'hex');
@@ -117,8 +134,9 @@ export class Inbox {
           });
           continue;
         }
-        const r = await receiveFile({ node: this.node, manifest: m, ...pool });
-        this.onEvent({ type: 'received', kind: 'file', fileId: m.fileId, name: r.name, path: r.path, size: r.size, sha256: r.sha256, ...who });
+        const { replace, keptLocalEdit } = await this.earlierVersion(m, meta.name);
+        const r = await receiveFile({ node: this.node, manifest: m, ...pool, ...(replace === undefined ? {} : { replace }) });
+        this.onEvent({ type: 'received', kind: 'file', fileId: m.fileId, name: r.name, path: r.path, size: r.size, sha256: r.sha256, updated: replace !== undefined, keptLocalEdit, ...who });
       } catch (err) {
         const e = toP2pfxError(err);
         this.onEvent({ type: 'failed', fileId: m.fileId, ...who, code: e.code, message: e.message });

@@ -45,6 +45,10 @@ export interface CatalogFile {
   access: 'key' | 'password' | 'none';
   /** The peers that hold it (host:port). */
   peers: string[];
+  /** A folder: how many files it holds, where its sender said; else null. */
+  files: number | null;
+  /** Older versions of this name from the same sender (the row shows the newest). */
+  olderVersions: number;
 }
 
 /** GET /api/catalog */

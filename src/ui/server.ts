@@ -20,7 +20,7 @@ import { formatPeer, parsePeer } from '../net/peer-address.js';
 import { clientFor, confirmPeer, resolvePeers, type PeerTarget } from '../net/peers.js';
 import { createHttpFront } from '../net/http-front.js';
 import type { LocalNode } from '../store/local-node.js';
-import { listCatalogAcross, resolveTarget } from '../transfer/catalog.js';
+import { listCatalogAcross, newestVersions, resolveTarget } from '../transfer/catalog.js';
 import { fetchTarget } from '../transfer/fetch.js';
 import type { InboxEvent } from '../transfer/inbox.js';
 import { sendToPeers } from '../transfer/send-to-peers.js';
@@ -139,7 +139,13 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
     if (node.db.listPeers().length === 0) return { files: [], unreachable: [] };
     return withBook(node, undefined, async (clients) => {
       const { files, unreachable } = await listCatalogAcross(clients, node.creds);
-      return { files: files.filter((f) => f.inFolder !== true), unreachable };
+      // Peers named as the Transfers tab names them: the book's name with the address.
+      const names = new Map(node.db.listPeers().flatMap((p) => (p.addresses[0] ? [[formatPeer(p.addresses[0]), `${p.name} (${formatPeer(p.addresses[0])})`] as const] : [])));
+      const named = (peer: string) => names.get(peer) ?? peer;
+      return {
+        files: newestVersions(files.filter((f) => f.inFolder !== true)).map((f) => ({ ...f, peers: f.peers.map(named) })),
+        unreachable: unreachable.map((u) => ({ ...u, peer: named(u.peer) })),
+      };
     });
   });
 

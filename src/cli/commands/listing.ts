@@ -1,6 +1,6 @@
 // `p2pfx chunks [--peer]`, `p2pfx files --peer`, `p2pfx id`.
 import { P2pfxError, isErrorCode } from '../../core/errors.js';
-import { listCatalogAcross } from '../../transfer/catalog.js';
+import { listCatalogAcross, newestVersions } from '../../transfer/catalog.js';
 import { shortNodeId } from '../../pki/node-id.js';
 import { formatBytes, printable } from '../output.js';
 import { outFor, parseCount, withNode, withPeer, withPeers, type GlobalOptions } from '../context.js';
@@ -56,8 +56,9 @@ export async function filesCommand(g: GlobalOptions, opts: FilesOptions): Promis
   await withNode(g, (node) => withPeers(node, opts.peer, async (clients) => {
     const listed = await listCatalogAcross(clients, node.creds, opts.password);
     const { unreachable } = listed;
-    // The files of a folder are listed under it (its index), unless --all.
-    const files = opts.all ? listed.files : listed.files.filter((f) => f.inFolder !== true);
+    // The files of a folder are listed under it (its index), and a name one sender sent again is
+    // one row, its newest version, unless --all.
+    const files = opts.all ? listed.files.map((f) => ({ ...f, olderVersions: 0 })) : newestVersions(listed.files.filter((f) => f.inFolder !== true));
     if (unreachable.length === clients.length) {
       const e = unreachable[0]!;
       throw new P2pfxError(isErrorCode(e.code) ? e.code : 'PEER_ERROR', e.message);
@@ -73,7 +74,10 @@ export async function filesCommand(g: GlobalOptions, opts: FilesOptions): Promis
       const name = e.name === null ? (e.access === 'password' ? '(name hidden: needs the password)' : '(name hidden: no key here)') : `${e.name}${e.kind === 'folder' ? '/' : ''}`;
       const from = `${e.senderName === null ? '?' : printable(e.senderName)} (${shortNodeId(e.sender)})`;
       const on = single ? '' : `  [on ${e.peers.join(', ')}]`;
-      out.line(`  ${e.fileId}  ${formatBytes(e.size).padStart(9)}  ${String(e.chunkCount).padStart(6)} chunks  ${e.createdAt}  from ${from}  ${e.name === null ? name : printable(name)}${on}`);
+      // A folder says how many files it holds (where its sender said); a file, its chunks.
+      const count = e.kind === 'folder' && e.files !== null ? `${String(e.files).padStart(6)} files ` : `${String(e.chunkCount).padStart(6)} chunks`;
+      const older = e.olderVersions > 0 ? `  (+${e.olderVersions} older version${e.olderVersions === 1 ? '' : 's'}; --all lists them)` : '';
+      out.line(`  ${e.fileId}  ${formatBytes(e.size).padStart(9)}  ${count}  ${e.createdAt}  from ${from}  ${e.name === null ? name : printable(name)}${older}${on}`);
     }
     for (const u of unreachable) out.line(`  unreachable: ${u.peer}: ${u.code}: ${printable(u.message)}`);
   }));

@@ -21,7 +21,11 @@ export async function serveCommand(g: GlobalOptions, opts: ServeOptions): Promis
       const from = `${e.senderName ? printable(e.senderName) : 'a node'} (${shortNodeId(e.sender)})`;
       if (e.type === 'received') {
         const what = e.kind === 'folder' ? `folder ${printable(e.name)} (${e.files} files, ${e.dirs} folders, ${formatBytes(e.size)})` : `${printable(e.name)} (${formatBytes(e.size)})`;
-        out.line(`received ${what} from ${from} → ${printable(e.path)}`);
+        // A newer version replaced the earlier one, or landed beside a copy edited here.
+        const how = e.kind === 'file' && e.updated ? ' (a newer version: it replaced the earlier one)'
+          : e.kind === 'file' && e.keptLocalEdit ? ` (a newer version; ${printable(e.name)} here was edited since it was received, so it was kept)`
+          : e.kind === 'folder' && e.updated ? ' (a newer version of the folder: updated in place)' : '';
+        out.line(`received ${what} from ${from} → ${printable(e.path)}${how}`);
       }
       else out.line(`could not reassemble file ${e.fileId} from ${from}: ${e.code}: ${printable(e.message)}`);
     };

@@ -116,6 +116,10 @@ export async function getCommand(g: GlobalOptions, ref: string, opts: GetCommand
     } : undefined;
     const started = process.hrtime.bigint();
     const target = await resolveTarget(clients, node.creds, ref, opts.password);
+    // A name its sender used for several versions: the newest, said so (on stderr: stdout stays the result).
+    if ((target.olderVersions ?? 0) > 0 && !out.json) {
+      out.note(`${printable(ref)}: the newest of ${target.olderVersions! + 1} versions from ${printable(target.senderName ?? '?')}, file ${target.fileId} (${target.createdAt}); get an older one by its id (\`p2pfx files --all\`)`);
+    }
     const fetched = await fetchTarget(target, { node, clients, password: opts.password, askPassword, concurrency, signal, onProgress: bar.listener, ...(opts.out ? { outDir: opts.out } : {}) })
       .finally(() => bar.stop());
     if (fetched.kind === 'folder') {
@@ -134,6 +138,10 @@ export async function getCommand(g: GlobalOptions, ref: string, opts: GetCommand
     const first = used[0] ?? clients[0]!;
     if (out.json) {
       return out.data({ ...result, peer: first.label, peerNodeId: first.nodeId, peers: clients.map((c) => ({ peer: c.label, peerNodeId: c.nodeId, chunks: result.fromPeers[c.label] ?? 0 })), seconds, process: processStats() });
+    }
+    if (result.alreadyHere) {
+      out.line(`Already here: ${printable(result.path)} is file ${result.fileId}, unchanged since it was received; nothing written.`);
+      return;
     }
     const from = clients.length === 1 ? `${first.label}, node ${first.nodeId ?? '?'}` : used.map((c) => `${c.label} (node ${c.nodeId ?? '?'}, ${result.fromPeers[c.label]} chunks)`).join(', ') || 'this node\'s own store';
     out.line(`Received ${printable(result.name)} (${formatBytes(result.size)}) from ${from}`);

@@ -143,9 +143,15 @@ export function CatalogSection({ epoch, transfers, onTransfer }: { epoch: number
                     ) : (
                       <span class="name">{printable(f.name)}{f.kind === 'folder' ? '/' : ''}</span>
                     )}
+                    {f.olderVersions > 0 ? (
+                      <span class="muted" data-testid="catalog-older">
+                        {' '}(+{f.olderVersions} older version{f.olderVersions === 1 ? '' : 's'})
+                      </span>
+                    ) : null}
                   </td>
                   <td data-label="Size" class="num" data-testid="catalog-size">
                     {formatBytes(f.size)}
+                    {f.kind === 'folder' && f.files !== null ? <span class="muted" data-testid="catalog-files">{` · ${f.files} file${f.files === 1 ? '' : 's'}`}</span> : null}
                   </td>
                   <td data-label="Date">
                     <time dateTime={isoDate(f.createdAt)}>{formatDate(f.createdAt)}</time>
