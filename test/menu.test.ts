@@ -219,6 +219,24 @@ test('on a terminal, the menu\'s password is not echoed', ttyOnly, async (t) => 
   assert.match(r.stdout, /Bye\./);
 });
 
+test('on a terminal, Ctrl-C while the password is typed ends the menu cleanly, the password unseen', ttyOnly, async (t) => {
+  const { a } = await cliNetwork(t);
+  const port = await closedPort();
+  const menu = startCli(t, ['menu', '--home', a], { tty: true });
+  for (const [question, answer] of [[/Port for this node's server \[8443\]: $/, '0'], [/Peer address \(IP or host name\): $/, '127.0.0.1'], [/Peer port \[8443\]: $/, String(port)]] as const) {
+    await menu.waitFor(question);
+    menu.write(`${answer}\r`);
+  }
+  await menu.waitFor(/Password for files[^\n]*: $/);
+  // Backspace edits what is hidden as it would what is shown; Ctrl-C then cancels it all.
+  menu.write('half-typed\x7f\x7f\x03');
+  const r = await menu.exit();
+  assert.equal(r.code, 0, r.stdout);
+  assertNoStack(r);
+  assert.ok(!r.stdout.includes('half-typ'), `the password was echoed:\n${r.stdout}`);
+  assert.match(r.stdout, /Bye\./);
+});
+
 test('p2pfx with no arguments and no terminal prints the help and exits 0', async (t) => {
   const home = await tempHome(t);
   const r = await runCli(t, [], { cwd: home, input: '1\n' });
