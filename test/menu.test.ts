@@ -5,8 +5,8 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { readdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import {
   assertNoStack, cliNetwork, closedPort, hasScript, NO_SCRIPT, runCli, sha256File, startCli, startServe, storedChunks, tempHome, type CliResult,
 } from './helpers/cli.js';
@@ -135,6 +135,38 @@ test('a missing file to send is reported and the menu goes on', async (t) => {
   assert.match(r.stdout, /Path of the file \(or folder\) to send: error FILE_NOT_FOUND: .*nope\.bin"?$/m);
   assert.match(r.stdout, /^\s+hint: /m);
   assert.match(r.stdout, /Bye\.\n$/);
+});
+
+test('paths as typed or dragged into a terminal (quoted, under ~, with escaped spaces) are each sent', async (t) => {
+  const net = await cliNetwork(t);
+  const b = await startServe(t, net.b);
+  const home = await net.issue('menu-node');
+  // The menu's $HOME, so that ~ has a known meaning; its name has a space of its own.
+  const userHome = join(net.dir, 'user home');
+  await mkdir(join(userHome, 'docs'), { recursive: true });
+  const files = [
+    { path: join(net.dir, 'My File (1).pdf'), typed: (p: string) => `'${p}' ` }, // GNOME Terminal, Konsole
+    { path: join(net.dir, 'y z.txt'), typed: (p: string) => `"${p}"` },
+    { path: join(userHome, 'docs', 'in home.txt'), typed: () => '~/docs/in home.txt' },
+    { path: join(net.dir, "it's a & b.txt"), typed: (p: string) => p.replace(/([ '&])/g, '\\$1') }, // macOS Terminal, iTerm
+  ];
+  for (const f of files) await writeFile(f.path, randomBytes(5000));
+  const input = `${opening(b.port)}${files.map((f) => `1\n${f.typed(f.path)}\n`).join('')}5\n`;
+  const r = await runCli(t, ['menu', '--home', home], { input, env: { HOME: userHome } });
+  assert.equal(r.code, 0, r.stderr);
+  assertNoStack(r);
+  assert.doesNotMatch(r.stdout, /error /);
+  const sent = [...r.stdout.matchAll(/to send: Sent (.+?) \(4\.9 KiB, 1 chunks, 1 moved\) to /g)].map((m) => m[1]);
+  assert.deepEqual(sent, files.map((f) => basename(f.path)), 'each file sent, in order');
+  // What arrived on the peer is each file itself.
+  for (const f of files) {
+    const name = basename(f.path);
+    await b.cli.waitFor(new RegExp(`"name":${JSON.stringify(name).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+    const event = b.cli.stdout().split('\n').filter(Boolean).map((line) => JSON.parse(line) as { event?: string; name?: string; path?: string })
+      .find((e) => e.event === 'received' && e.name === name);
+    assert.ok(event?.path, `${name} received`);
+    assert.equal(await sha256File(event.path), await sha256File(f.path), name);
+  }
 });
 
 test('end of input ends the menu cleanly, at the menu or in the middle of a question', async (t) => {

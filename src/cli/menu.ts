@@ -3,6 +3,7 @@
 // so that the original's numbers keep their meaning, 6 show this node's id and 7 invite a
 // machine (on the CA's machine). It runs the same functions as the commands; only the questions
 // are its own.
+import { homedir } from 'node:os';
 import { holdsCa } from '../store/ca-home.js';
 import { getFolder } from '../transfer/folder.js';
 import { P2pfxError, toP2pfxError } from '../core/errors.js';
@@ -23,6 +24,7 @@ import { parsePort, withNode, type GlobalOptions } from './context.js';
 import { formatBytes, printable } from './output.js';
 import { Prompter } from './prompt.js';
 import { progressBar } from './progress-bar.js';
+import { typedPath } from './typed-path.js';
 
 const CHOICES = [
   '1. Send a file to the peer',
@@ -131,7 +133,8 @@ async function inviteChoice(s: Session): Promise<void> {
 }
 
 async function sendChoice(s: Session): Promise<void> {
-  const path = await s.ask.ask('Path of the file (or folder) to send');
+  const typed = await s.ask.ask('Path of the file (or folder) to send');
+  const path = typed === null ? '' : typedPath(typed, homedir());
   if (!path) return;
   const bar = progressBar(process.stderr.isTTY === true, 'send');
   const [run] = await sendToPeers({ node: s.node, clients: [s.client], path, password: s.password, progressFor: () => bar.listener }).finally(() => bar.stop());
