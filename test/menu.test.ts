@@ -1,6 +1,7 @@
 // The guided menu, driven through its input as a user (or a script) would: the original's
-// questions (port, peer address, peer port, password) then 1 send, 2 download, 3 local chunks,
-// 4 the peer's chunks, 5 quit; then 6 this node's id and, on the CA machine, 7 invite.
+// questions (port, peer address, peer port, password; the peer picked from the book when it holds
+// any) then 1 send, 2 download, 3 local chunks, 4 the peer's chunks, 5 quit; then 6 this node's
+// id and, on the CA machine, 7 invite.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -134,6 +135,67 @@ test('a missing file to send is reported and the menu goes on', async (t) => {
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /Path of the file \(or folder\) to send: error FILE_NOT_FOUND: .*nope\.bin"?$/m);
   assert.match(r.stdout, /^\s+hint: /m);
+  assert.match(r.stdout, /Bye\.\n$/);
+});
+
+/** A menu node whose peer book holds beta and gamma (both serving), and a file to send. */
+async function bookNetwork(t: TestContext) {
+  const net = await cliNetwork(t);
+  const home = await net.issue('menu-node');
+  const beta = await startServe(t, net.b);
+  const gamma = await startServe(t, await net.issue('gamma'));
+  for (const p of [beta, gamma]) {
+    const added = await runCli(t, ['peers', 'add', p.peer, '--home', home]);
+    assert.equal(added.code, 0, added.stderr);
+  }
+  const file = join(net.dir, 'notes.txt');
+  await writeFile(file, 'hello from the menu\n');
+  return { net, home, beta, gamma, file };
+}
+
+test('with a peer book, the menu lists it and takes a number, a name, HOST:PORT (no port question) or a host and then its port', async (t) => {
+  const { home, beta, gamma, file } = await bookNetwork(t);
+  const cases = [
+    { answers: '2\n', to: gamma, how: 'by number' },
+    { answers: 'beta\n', to: beta, how: 'by name' },
+    { answers: `127.0.0.1:${gamma.port}\n`, to: gamma, how: 'by HOST:PORT' },
+    { answers: `127.0.0.1\n${beta.port}\n`, to: beta, how: 'by host, then port' },
+  ];
+  for (const c of cases) {
+    const r = await runCli(t, ['menu', '--home', home], { input: `0\n${c.answers}\n1\n${file}\n5\n` });
+    assert.equal(r.code, 0, `${c.how}: ${r.stderr}`);
+    assertNoStack(r);
+    const list = /Peers in the book:\n {2}1\. beta {2}127\.0\.0\.1:(\d+) {2}node ([A-Z2-7]{7})\n {2}2\. gamma {2}127\.0\.0\.1:(\d+) {2}node ([A-Z2-7]{7})\nPeer \(number or name from the list, or an address\): /.exec(r.stdout);
+    assert.ok(list, `${c.how}: the book is listed before the question\n${r.stdout}`);
+    assert.deepEqual(list.slice(1), [String(beta.port), beta.nodeId.slice(0, 7), String(gamma.port), gamma.nodeId.slice(0, 7)]);
+    assert.doesNotMatch(r.stdout, /Peer address \(IP or host name\)/, c.how);
+    assert.equal(r.stdout.split('Peer port [8443]: ').length - 1, c.how === 'by host, then port' ? 1 : 0, `${c.how}: the port is asked only after a bare host`);
+    assert.match(r.stdout, new RegExp(`Sent notes\\.txt \\(\\d+ B, 1 chunks, \\d+ moved\\) to 127\\.0\\.0\\.1:${c.to.port}, node ${c.to.nodeId}\\.`), `${c.how}\n${r.stdout}`);
+    assert.match(r.stdout, /Bye\.\n$/);
+  }
+});
+
+test('with a peer book, a number not listed or a bad address is asked again; an unknown name is taken as a host, and said so', async (t) => {
+  const { home, beta } = await bookNetwork(t);
+  const r = await runCli(t, ['menu', '--home', home], { input: `0\n3\n0\nbad host!\nbetta\n${beta.port}\n\n5\n` });
+  assert.equal(r.code, 0, r.stderr);
+  assertNoStack(r);
+  assert.match(r.stdout, /no peer numbered 3 in the list\. Type a number from 1 to 2, a name from the list, or an address \(HOST or HOST:PORT\)\./);
+  assert.match(r.stdout, /no peer numbered 0 in the list\./);
+  assert.match(r.stdout, /bad host in peer "bad host!"/);
+  assert.equal(r.stdout.split('Peer (number or name from the list, or an address): ').length - 1, 4, 'asked until an answer names a peer');
+  assert.match(r.stdout, /No peer named "betta" in the book: taken as a host name\.\nPeer port \[8443\]: /);
+  assert.match(r.stdout, /Bye\.\n$/);
+});
+
+test('without a peer book, HOST:PORT at the address question is taken whole: the port is not asked again', async (t) => {
+  const { a } = await cliNetwork(t);
+  const port = await closedPort();
+  const r = await runCli(t, ['menu', '--home', a], { input: `0\n127.0.0.1:${port}\n\n4\n5\n` });
+  assert.equal(r.code, 0, r.stderr);
+  assertNoStack(r);
+  assert.doesNotMatch(r.stdout, /Peers in the book|Peer port/);
+  assert.match(r.stdout, new RegExp(`error PEER_UNREACHABLE: .*127\\.0\\.0\\.1:${port}`), 'the typed port is the one used');
   assert.match(r.stdout, /Bye\.\n$/);
 });
 

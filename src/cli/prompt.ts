@@ -2,6 +2,7 @@
 // Lines are read through one async iterator, so answers typed or piped ahead are kept.
 import { createInterface, type Interface } from 'node:readline';
 import { Writable } from 'node:stream';
+import { P2pfxError } from '../core/errors.js';
 
 /**
  * What readline writes on a terminal (its echo of each key, the cursor moves of line editing),
@@ -75,5 +76,19 @@ export class Prompter {
   close(): void {
     this.rl.close();
     this.stopResizing();
+  }
+}
+
+/** Asks until the answer parses (a P2pfxError says why it did not); null at end of input. */
+export async function askUntil<T>(ask: Prompter, say: (t: string) => void, question: string, parse: (text: string) => T, fallback = ''): Promise<T | null> {
+  for (;;) {
+    const answer = await ask.ask(question, fallback);
+    if (answer === null) return null;
+    try {
+      return parse(answer);
+    } catch (err) {
+      if (!(err instanceof P2pfxError)) throw err;
+      say(`${err.message}. ${err.hint}`);
+    }
   }
 }
