@@ -1,12 +1,13 @@
 // The guided menu, driven through its input as a user (or a script) would: the original's
-// questions (port, peer address, peer port, password) then 1 send, 2 download, 3 local chunks,
-// 4 the peer's chunks, 5 quit; then 6 this node's id and, on the CA machine, 7 invite.
+// questions (port, peer address, peer port, password; the peer picked from the book when it holds
+// any) then 1 send, 2 download, 3 local chunks, 4 the peer's chunks, 5 quit; then 6 this node's
+// id and, on the CA machine, 7 invite.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { readdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import {
   assertNoStack, cliNetwork, closedPort, hasScript, NO_SCRIPT, runCli, sha256File, startCli, startServe, storedChunks, tempHome, type CliResult,
 } from './helpers/cli.js';
@@ -137,6 +138,99 @@ test('a missing file to send is reported and the menu goes on', async (t) => {
   assert.match(r.stdout, /Bye\.\n$/);
 });
 
+/** A menu node whose peer book holds beta and gamma (both serving), and a file to send. */
+async function bookNetwork(t: TestContext) {
+  const net = await cliNetwork(t);
+  const home = await net.issue('menu-node');
+  const beta = await startServe(t, net.b);
+  const gamma = await startServe(t, await net.issue('gamma'));
+  for (const p of [beta, gamma]) {
+    const added = await runCli(t, ['peers', 'add', p.peer, '--home', home]);
+    assert.equal(added.code, 0, added.stderr);
+  }
+  const file = join(net.dir, 'notes.txt');
+  await writeFile(file, 'hello from the menu\n');
+  return { net, home, beta, gamma, file };
+}
+
+test('with a peer book, the menu lists it and takes a number, a name, HOST:PORT (no port question) or a host and then its port', async (t) => {
+  const { home, beta, gamma, file } = await bookNetwork(t);
+  const cases = [
+    { answers: '2\n', to: gamma, how: 'by number' },
+    { answers: 'beta\n', to: beta, how: 'by name' },
+    { answers: `127.0.0.1:${gamma.port}\n`, to: gamma, how: 'by HOST:PORT' },
+    { answers: `127.0.0.1\n${beta.port}\n`, to: beta, how: 'by host, then port' },
+  ];
+  for (const c of cases) {
+    const r = await runCli(t, ['menu', '--home', home], { input: `0\n${c.answers}\n1\n${file}\n5\n` });
+    assert.equal(r.code, 0, `${c.how}: ${r.stderr}`);
+    assertNoStack(r);
+    const list = /Peers in the book:\n {2}1\. beta {2}127\.0\.0\.1:(\d+) {2}node ([A-Z2-7]{7})\n {2}2\. gamma {2}127\.0\.0\.1:(\d+) {2}node ([A-Z2-7]{7})\nPeer \(number or name from the list, or an address\): /.exec(r.stdout);
+    assert.ok(list, `${c.how}: the book is listed before the question\n${r.stdout}`);
+    assert.deepEqual(list.slice(1), [String(beta.port), beta.nodeId.slice(0, 7), String(gamma.port), gamma.nodeId.slice(0, 7)]);
+    assert.doesNotMatch(r.stdout, /Peer address \(IP or host name\)/, c.how);
+    assert.equal(r.stdout.split('Peer port [8443]: ').length - 1, c.how === 'by host, then port' ? 1 : 0, `${c.how}: the port is asked only after a bare host`);
+    assert.match(r.stdout, new RegExp(`Sent notes\\.txt \\(\\d+ B, 1 chunks, \\d+ moved\\) to 127\\.0\\.0\\.1:${c.to.port}, node ${c.to.nodeId}\\.`), `${c.how}\n${r.stdout}`);
+    assert.match(r.stdout, /Bye\.\n$/);
+  }
+});
+
+test('with a peer book, a number not listed or a bad address is asked again; an unknown name is taken as a host, and said so', async (t) => {
+  const { home, beta } = await bookNetwork(t);
+  const r = await runCli(t, ['menu', '--home', home], { input: `0\n3\n0\nbad host!\nbetta\n${beta.port}\n\n5\n` });
+  assert.equal(r.code, 0, r.stderr);
+  assertNoStack(r);
+  assert.match(r.stdout, /no peer numbered 3 in the list\. Type a number from 1 to 2, a name from the list, or an address \(HOST or HOST:PORT\)\./);
+  assert.match(r.stdout, /no peer numbered 0 in the list\./);
+  assert.match(r.stdout, /bad host in peer "bad host!"/);
+  assert.equal(r.stdout.split('Peer (number or name from the list, or an address): ').length - 1, 4, 'asked until an answer names a peer');
+  assert.match(r.stdout, /No peer named "betta" in the book: taken as a host name\.\nPeer port \[8443\]: /);
+  assert.match(r.stdout, /Bye\.\n$/);
+});
+
+test('without a peer book, HOST:PORT at the address question is taken whole: the port is not asked again', async (t) => {
+  const { a } = await cliNetwork(t);
+  const port = await closedPort();
+  const r = await runCli(t, ['menu', '--home', a], { input: `0\n127.0.0.1:${port}\n\n4\n5\n` });
+  assert.equal(r.code, 0, r.stderr);
+  assertNoStack(r);
+  assert.doesNotMatch(r.stdout, /Peers in the book|Peer port/);
+  assert.match(r.stdout, new RegExp(`error PEER_UNREACHABLE: .*127\\.0\\.0\\.1:${port}`), 'the typed port is the one used');
+  assert.match(r.stdout, /Bye\.\n$/);
+});
+
+test('paths as typed or dragged into a terminal (quoted, under ~, with escaped spaces) are each sent', async (t) => {
+  const net = await cliNetwork(t);
+  const b = await startServe(t, net.b);
+  const home = await net.issue('menu-node');
+  // The menu's $HOME, so that ~ has a known meaning; its name has a space of its own.
+  const userHome = join(net.dir, 'user home');
+  await mkdir(join(userHome, 'docs'), { recursive: true });
+  const files = [
+    { path: join(net.dir, 'My File (1).pdf'), typed: (p: string) => `'${p}' ` }, // GNOME Terminal, Konsole
+    { path: join(net.dir, 'y z.txt'), typed: (p: string) => `"${p}"` },
+    { path: join(userHome, 'docs', 'in home.txt'), typed: () => '~/docs/in home.txt' },
+    { path: join(net.dir, "it's a & b.txt"), typed: (p: string) => p.replace(/([ '&])/g, '\\$1') }, // macOS Terminal, iTerm
+  ];
+  for (const f of files) await writeFile(f.path, randomBytes(5000));
+  const input = `${opening(b.port)}${files.map((f) => `1\n${f.typed(f.path)}\n`).join('')}5\n`;
+  const r = await runCli(t, ['menu', '--home', home], { input, env: { HOME: userHome } });
+  assert.equal(r.code, 0, r.stderr);
+  assertNoStack(r);
+  assert.doesNotMatch(r.stdout, /error /);
+  const sent = [...r.stdout.matchAll(/to send: Sent (.+?) \(4\.9 KiB, 1 chunks, 1 moved\) to /g)].map((m) => m[1]);
+  assert.deepEqual(sent, files.map((f) => basename(f.path)), 'each file sent, in order');
+  // What arrived on the peer is each file itself.
+  for (const f of files) {
+    const name = basename(f.path);
+    await b.cli.waitFor(new RegExp(`"name":${JSON.stringify(name).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+    const event = b.cli.stdout().split('\n').filter(Boolean).map((line) => JSON.parse(line) as { event?: string; name?: string; path?: string })
+      .find((e) => e.event === 'received' && e.name === name);
+    assert.ok(event?.path, `${name} received`);
+    assert.equal(await sha256File(event.path), await sha256File(f.path), name);
+  }
+});
+
 test('end of input ends the menu cleanly, at the menu or in the middle of a question', async (t) => {
   const { a } = await cliNetwork(t);
   const port = await closedPort();
@@ -216,6 +310,24 @@ test('on a terminal, the menu\'s password is not echoed', ttyOnly, async (t) => 
   assert.equal(r.code, 0, r.stdout);
   assert.ok(r.stdout.includes('127.0.0.1'), 'ordinary answers are echoed');
   assert.ok(!r.stdout.includes('hunter2'), `the password was echoed:\n${r.stdout}`);
+  assert.match(r.stdout, /Bye\./);
+});
+
+test('on a terminal, Ctrl-C while the password is typed ends the menu cleanly, the password unseen', ttyOnly, async (t) => {
+  const { a } = await cliNetwork(t);
+  const port = await closedPort();
+  const menu = startCli(t, ['menu', '--home', a], { tty: true });
+  for (const [question, answer] of [[/Port for this node's server \[8443\]: $/, '0'], [/Peer address \(IP or host name\): $/, '127.0.0.1'], [/Peer port \[8443\]: $/, String(port)]] as const) {
+    await menu.waitFor(question);
+    menu.write(`${answer}\r`);
+  }
+  await menu.waitFor(/Password for files[^\n]*: $/);
+  // Backspace edits what is hidden as it would what is shown; Ctrl-C then cancels it all.
+  menu.write('half-typed\x7f\x7f\x03');
+  const r = await menu.exit();
+  assert.equal(r.code, 0, r.stdout);
+  assertNoStack(r);
+  assert.ok(!r.stdout.includes('half-typ'), `the password was echoed:\n${r.stdout}`);
   assert.match(r.stdout, /Bye\./);
 });
 

@@ -1,18 +1,19 @@
-// The guided menu, as the original's: ask for this node's port, the peer and a password, then
-// 1 send, 2 download, 3 list local chunks, 4 list the peer's chunks, 5 quit — and after those,
-// so that the original's numbers keep their meaning, 6 show this node's id and 7 invite a
-// machine (on the CA's machine). It runs the same functions as the commands; only the questions
-// are its own.
+// The guided menu, as the original's: ask for this node's port, the peer (offered from the peer
+// book when it holds any: menu-peer.ts) and a password, then 1 send, 2 download, 3 list local
+// chunks, 4 list the peer's chunks, 5 quit — and after those, so that the original's numbers
+// keep their meaning, 6 show this node's id and 7 invite a machine (on the CA's machine). It runs
+// the same functions as the commands; only the questions are its own.
+import { homedir } from 'node:os';
 import { holdsCa } from '../store/ca-home.js';
 import { getFolder } from '../transfer/folder.js';
-import { P2pfxError, toP2pfxError } from '../core/errors.js';
+import { toP2pfxError } from '../core/errors.js';
 import { shortNodeId } from '../pki/node-id.js';
 import type { InboxEvent } from '../transfer/inbox.js';
 import { DEFAULT_PORT } from '../core/limits.js';
 import type { PeerClient } from '../net/client.js';
 import { clientFor } from '../net/peers.js';
 import { InviteDesk } from '../node/invite-desk.js';
-import { formatPeer, parsePeer } from '../net/peer-address.js';
+import { formatPeer } from '../net/peer-address.js';
 import { lanAddress } from '../net/host-info.js';
 import { startNode, type RunningNode } from '../node/run-node.js';
 import { listCatalog } from '../transfer/catalog.js';
@@ -21,8 +22,10 @@ import { sendToPeers } from '../transfer/send-to-peers.js';
 import type { LocalNode } from '../store/local-node.js';
 import { parsePort, withNode, type GlobalOptions } from './context.js';
 import { formatBytes, printable } from './output.js';
-import { Prompter } from './prompt.js';
+import { askUntil, Prompter } from './prompt.js';
+import { askPeer } from './menu-peer.js';
 import { progressBar } from './progress-bar.js';
+import { typedPath } from './typed-path.js';
 
 const CHOICES = [
   '1. Send a file to the peer',
@@ -55,11 +58,9 @@ export async function menuCommand(g: GlobalOptions, input: NodeJS.ReadableStream
         const e = toP2pfxError(err);
         say(`Not serving: ${e.code}: ${e.message} (sending and downloading still work).`);
       }
-      const peerHost = await askUntil(ask, say, 'Peer address (IP or host name)', (text) => parsePeer(text).host);
-      if (peerHost === null) return;
-      const peerPort = await askUntil(ask, say, 'Peer port', parsePort, String(DEFAULT_PORT));
-      if (peerPort === null) return;
-      client = clientFor(node, { address: { host: peerHost, port: peerPort }, nodeId: null, name: null });
+      const peer = await askPeer(node, ask, say);
+      if (peer === null) return;
+      client = clientFor(node, peer);
       const password = await ask.askSecret('Password for files (Enter for none: only nodes holding a key can open them)');
       session = { node, client, password: password ? password : undefined, ask, say, isCa: await holdsCa(node.home), closers: [], desk: null };
       for (;;) {
@@ -131,7 +132,8 @@ async function inviteChoice(s: Session): Promise<void> {
 }
 
 async function sendChoice(s: Session): Promise<void> {
-  const path = await s.ask.ask('Path of the file (or folder) to send');
+  const typed = await s.ask.ask('Path of the file (or folder) to send');
+  const path = typed === null ? '' : typedPath(typed, homedir());
   if (!path) return;
   const bar = progressBar(process.stderr.isTTY === true, 'send');
   const [run] = await sendToPeers({ node: s.node, clients: [s.client], path, password: s.password, progressFor: () => bar.listener }).finally(() => bar.stop());
@@ -179,18 +181,4 @@ async function listChunks(s: Session, where: string, chunks: Array<{ id: string;
   if (chunks.length === 0) return s.say(`No chunks on ${where}.`);
   s.say(`${chunks.length} chunk${chunks.length === 1 ? '' : 's'} on ${where}:`);
   for (const c of chunks) s.say(`  ${c.id}  ${formatBytes(c.size)}`);
-}
-
-/** Asks until the answer parses; null at end of input. */
-async function askUntil<T>(ask: Prompter, say: (t: string) => void, question: string, parse: (text: string) => T, fallback = ''): Promise<T | null> {
-  for (;;) {
-    const answer = await ask.ask(question, fallback);
-    if (answer === null) return null;
-    try {
-      return parse(answer);
-    } catch (err) {
-      if (!(err instanceof P2pfxError)) throw err;
-      say(`${err.message}. ${err.hint}`);
-    }
-  }
 }

@@ -8,6 +8,11 @@ const HOSTNAME_RE = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?
 
 /** Parses HOST, HOST:PORT, [V6] or [V6]:PORT. Throws INVALID_PEER. */
 export function parsePeer(text: string, defaultPort = DEFAULT_PORT): PeerAddress {
+  return parsePeerText(text, defaultPort).address;
+}
+
+/** parsePeer, telling too whether the text named the port (the menu asks for it otherwise). */
+export function parsePeerText(text: string, defaultPort = DEFAULT_PORT): { address: PeerAddress; portGiven: boolean } {
   const input = text.trim();
   let host = input;
   let portText: string | undefined;
@@ -27,7 +32,7 @@ export function parsePeer(text: string, defaultPort = DEFAULT_PORT): PeerAddress
     throw new P2pfxError('INVALID_PEER', `bad port in peer ${JSON.stringify(text)}`);
   }
   if (!(isIP(host) || HOSTNAME_RE.test(host))) throw new P2pfxError('INVALID_PEER', `bad host in peer ${JSON.stringify(text)}`);
-  return { host, port };
+  return { address: { host, port }, portGiven: portText !== undefined };
 }
 
 export function formatPeer(p: PeerAddress): string {
