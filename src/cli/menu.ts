@@ -16,7 +16,7 @@ import { InviteDesk } from '../node/invite-desk.js';
 import { formatPeer } from '../net/peer-address.js';
 import { lanAddress } from '../net/host-info.js';
 import { startNode, type RunningNode } from '../node/run-node.js';
-import { listCatalog } from '../transfer/catalog.js';
+import { listCatalog, newestVersions } from '../transfer/catalog.js';
 import { getFile } from '../transfer/get.js';
 import { sendToPeers } from '../transfer/send-to-peers.js';
 import type { LocalNode } from '../store/local-node.js';
@@ -150,7 +150,8 @@ async function sendChoice(s: Session): Promise<void> {
 }
 
 async function getChoice(s: Session): Promise<void> {
-  const files = (await listCatalog(s.client, s.node.creds, s.password)).filter((f) => f.inFolder !== true);
+  // One row per name and sender: its newest version (as `files` and the web UI list them).
+  const files = newestVersions((await listCatalog(s.client, s.node.creds, s.password)).filter((f) => f.inFolder !== true));
   if (files.length === 0) return s.say(`The catalog of ${s.client.label} is empty.`);
   s.say(`Files on ${s.client.label}:`);
   files.forEach((f, i) => s.say(`  ${i + 1}. ${f.name === null ? `(name hidden) ${f.fileId}` : `${f.name}${f.kind === 'folder' ? '/' : ''}`}  ${formatBytes(f.size)}`));
