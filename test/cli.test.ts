@@ -234,6 +234,9 @@ test('every command that needs certificates says CERTS_MISSING in an empty home,
     ['chunks'],
     ['chunks', '--peer', '127.0.0.1:1'],
     ['id'],
+    ['du'],
+    ['rm', 'report.pdf'],
+    ['prune'],
     ['menu'],
   ];
   for (const args of commands) {

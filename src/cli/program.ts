@@ -13,6 +13,7 @@ const listing = () => import('./commands/listing.js');
 const enrollModule = () => import('./commands/enroll.js');
 const peersModule = () => import('./commands/peers.js');
 const transfer = () => import('./commands/transfer.js');
+const storage = () => import('./commands/storage.js');
 
 const PASSWORD_ENV = 'P2PFX_PASSWORD';
 
@@ -156,6 +157,19 @@ export function buildProgram(): Command {
     .option('--limit <n>', 'how many to list (default 1000)')
     .option('--verify', 're-hash every chunk here; move those whose bytes are not their id to chunks/.quarantine/ (exit 1 if any)')
     .action(async (opts, cmd: Command) => (await listing()).chunksCommand(g(cmd), opts));
+
+  program.command('du')
+    .description('what this node holds: its chunks (named by a file of its catalog, or by none) and the files it received')
+    .action(async (_opts, cmd: Command) => (await storage()).duCommand(g(cmd)));
+
+  program.command('rm <name-or-id>')
+    .description('forget a file of this node\'s catalog and the chunks no other file uses (a file received here stays)')
+    .action(async (ref: string, _opts, cmd: Command) => (await storage()).rmCommand(g(cmd), ref));
+
+  program.command('prune')
+    .description('remove the chunks no file of the catalog names and unfinished temporaries, older than a grace period')
+    .option('--grace <duration>', 'keep what is younger than this: a send may still be on its way (default 1h; 0 for none)')
+    .action(async (opts, cmd: Command) => (await storage()).pruneCommand(g(cmd), opts));
 
   program.command('id')
     .description('print this node\'s id')

@@ -350,12 +350,29 @@ export class ChunkStore {
   }
 
   private async removeStaleTemporaries(): Promise<void> {
+    await this.removeTemporaries(STALE_TMP_MS);
+  }
+
+  /** Removes temporary files older than `olderThanMs` (a write in progress touches its file): how many, how many bytes. */
+  async removeTemporaries(olderThanMs: number): Promise<{ count: number; bytes: number }> {
     const now = Date.now();
-    for (const name of await readdir(this.tmpDir)) {
+    let count = 0;
+    let bytes = 0;
+    for (const name of await readdir(this.tmpDir).catch(() => [] as string[])) {
       const path = join(this.tmpDir, name);
       const info = await stat(path).catch(() => null);
-      if (info && now - info.mtimeMs > STALE_TMP_MS) await rm(path, { force: true });
+      if (info?.isFile() && now - info.mtimeMs > olderThanMs) {
+        await rm(path, { force: true });
+        count++;
+        bytes += info.size;
+      }
     }
+    return { count, bytes };
+  }
+
+  /** When a chunk was last written (its file's mtime), or null when it is not held. */
+  async writtenAt(id: string): Promise<number | null> {
+    return (await stat(this.pathOf(id)).catch(() => null))?.mtimeMs ?? null;
   }
 }
 

@@ -191,6 +191,12 @@ export class IndexDb {
     return row?.json ?? null;
   }
 
+  /** Forgets a manifest (and where its file was received): true when there was one. */
+  forgetManifest(fileId: string): boolean {
+    this.db.run('DELETE FROM received_files WHERE file_id = ?', fileId);
+    return this.db.run('DELETE FROM manifests WHERE file_id = ?', fileId) > 0;
+  }
+
   getManifest(fileId: string): Manifest | null {
     const json = this.getManifestJson(fileId);
     return json === null ? null : (JSON.parse(json) as Manifest);
@@ -263,6 +269,11 @@ export class IndexDb {
    */
   received(fileId: string): ReceivedFile | null {
     return this.db.get<ReceivedFile>('SELECT file_id AS fileId, path, sha256, size, mtime_ms AS mtimeMs FROM received_files WHERE file_id = ?', fileId) ?? null;
+  }
+
+  /** Every file and folder recorded as received here. */
+  listReceived(): ReceivedFile[] {
+    return this.db.all<ReceivedFile>('SELECT file_id AS fileId, path, sha256, size, mtime_ms AS mtimeMs FROM received_files');
   }
 
   /** The newest file received from `sender` at `path` (an earlier version of what it sends now), if any. */
