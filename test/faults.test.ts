@@ -379,7 +379,7 @@ test('disk full on the receiver: INSUFFICIENT_STORAGE; no half chunk, no tempora
     const r = await runCli(t, ['send', big, '--home', net.a, '--peer', b.peer, '--chunk-size', '64K']);
     const message = assertCliError(r, 'INSUFFICIENT_STORAGE');
     assert.match(message, new RegExp(`^peer ${b.peer.replace(/\./g, '\\.')}: no space left to write chunk [0-9a-f]{64}$`));
-    assert.match(r.stderr, /hint: Free disk space on the receiving node\./);
+    assert.match(r.stderr, /hint: The node that writes is full \(its disk, or its own limit set by `serve --max-store`\)/);
 
     const full = await storeState(b.home);
     assert.deepEqual(full.tmp, [], 'no temporaries left in chunks/.tmp');

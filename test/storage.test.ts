@@ -90,3 +90,24 @@ test('du, prune and rm: what a node holds, chunks no file names removed past the
   assert.match(assertCliError(await runCli(t, ['rm', sent.fileId, '--home', net.b]), 'MANIFEST_NOT_FOUND'), new RegExp(`no file ${sent.fileId}`));
   assert.match(assertCliError(await runCli(t, ['prune', '--home', net.b, '--grace', 'soon']), 'INVALID_ARGUMENT'), /--grace must be a duration/);
 });
+
+test('serve --max-store: a send past the limit is refused with INSUFFICIENT_STORAGE before its chunks are written; what fits goes through', async (t) => {
+  const net = await cliNetwork(t);
+  const b = await startServe(t, net.b, '127.0.0.1', { args: ['--max-store', '300K'] });
+  const big = await writeRandom(net.dir, 'big.bin', 1024 * 1024);
+  const r = await runCli(t, ['send', big, '--home', net.a, '--peer', b.peer, '--chunk-size', '64K']);
+  const message = assertCliError(r, 'INSUFFICIENT_STORAGE');
+  assert.match(message, /would take this node past its store limit of 300 KiB \(serve --max-store\)/);
+  assert.match(r.stderr, /hint: The node that writes is full \(its disk, or its own limit set by `serve --max-store`\): free room there \(`p2pfx prune`/);
+  const held = await chunkFiles(net.b);
+  assert.ok(held.length <= 4, `at most 300 KiB of 64 KiB chunks kept: ${held.length}`);
+  assert.deepEqual(await readdir(join(net.b, 'chunks', '.tmp')), [], 'no temporary left behind');
+  assert.deepEqual(await readdir(join(net.b, 'received')), [], 'nothing half received');
+
+  // Room made (the stranded chunks pruned): a file that fits is received whole.
+  assert.equal((await runCli(t, ['prune', '--home', net.b, '--grace', '0'])).code, 0);
+  const small = await writeRandom(net.dir, 'small.bin', 100 * 1024);
+  const ok = await runCli(t, ['send', small, '--home', net.a, '--peer', b.peer, '--chunk-size', '64K']);
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.match(assertCliError(await runCli(t, ['serve', '--home', net.b, '--port', '0', '--max-store', 'lots']), 'INVALID_ARGUMENT'), /^--max-store: not a size/);
+});

@@ -102,6 +102,7 @@ export function buildProgram(): Command {
     .option('--ui', 'also serve the web UI on 127.0.0.1 (its URL, with a token, is printed)')
     .option('--ui-port <port>', 'port of the web UI (default: any free port)')
     .option('--open', 'with --ui: open the UI in the browser')
+    .option('--max-store <size>', 'keep at most this much of chunks sent to this node (e.g. 50G); past it, a send is refused with INSUFFICIENT_STORAGE before anything is written')
     .action(async (opts, cmd: Command) => (await import('./commands/serve.js')).serveCommand(g(cmd), opts));
 
   program.command('ui')

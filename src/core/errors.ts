@@ -63,7 +63,7 @@ export const ERROR_CODES = {
   HASH_MISMATCH: { status: 400, kind: 'integrity', hint: 'The bytes do not match their SHA-256 id: the chunk was corrupted on the way or on the peer\'s disk.' },
   CHUNK_NOT_FOUND: { status: 404, kind: 'absent', hint: 'The peer does not hold this chunk: send the file to it again.' },
   CHUNK_TOO_LARGE: { status: 413, kind: 'integrity', hint: 'Chunks are capped; use a smaller --chunk-size.' },
-  INSUFFICIENT_STORAGE: { status: 507, kind: 'capacity', hint: 'Free disk space on the receiving node.' },
+  INSUFFICIENT_STORAGE: { status: 507, kind: 'capacity', hint: 'The node that writes is full (its disk, or its own limit set by `serve --max-store`): free room there (`p2pfx prune`, `p2pfx rm`, or disk space), or raise its limit.' },
   MANIFEST_NOT_FOUND: { status: 404, kind: 'absent', hint: 'List what the peer holds with `p2pfx files --peer …`.' },
   TRANSFER_BUSY: { status: 409, kind: 'local', hint: 'Another p2pfx process (or this node\'s own server) is writing the same file into that folder; wait for it to finish, or stop it.' },
   AMBIGUOUS_NAME: { status: 409, kind: 'usage', hint: 'Several files have that name; use one of the ids listed.' },

@@ -165,7 +165,7 @@ export async function createNodeServer(opts: NodeServerOptions): Promise<Fastify
     if (body !== undefined && typeof (body as Readable).pipe !== 'function') {
       throw new P2pfxError('UNSUPPORTED_MEDIA_TYPE', `chunk bodies must be ${CHUNK_TYPE}`);
     }
-    const result = await store.putStream(id, body ?? []);
+    const result = await store.putStream(id, body ?? [], MAX_BLOB_BYTES, Number.isSafeInteger(declared) ? declared : undefined);
     return reply.status(result.created ? 201 : 200).send({ id, ...result });
   });
 

@@ -29,9 +29,12 @@ export interface StartNodeOptions {
   inbox?: { onEvent?: (e: InboxEvent) => void };
   /** Announce this node on the LAN and add the peers heard (after a handshake) to the book. */
   lan?: { onEvent?: (e: LanEvent) => void };
+  /** Keep at most this many bytes of chunks (`serve --max-store`): past it, INSUFFICIENT_STORAGE before a chunk is written. */
+  maxStoreBytes?: number;
 }
 
 export async function startNode(node: LocalNode, opts: StartNodeOptions): Promise<RunningNode> {
+  if (opts.maxStoreBytes !== undefined) await node.store.limitTo(opts.maxStoreBytes);
   const inbox = opts.inbox ? new Inbox(node, opts.inbox.onEvent) : null;
   const onManifest = (m: Manifest): void => {
     inbox?.offer(m);

@@ -13,6 +13,7 @@ import { assertChunkId } from '../core/ids.js';
 import { MAX_BLOB_BYTES, MAX_PAGE } from '../core/limits.js';
 import { isNoSpace, noSpaceError } from './fs-atomic.js';
 import { IncomingChunk, WRITE_BATCH_BYTES, writevAll, type PutResult } from './incoming-chunk.js';
+import { StoreQuota } from './store-quota.js';
 
 export type { IncomingChunk, PutResult };
 
@@ -95,8 +96,20 @@ export class ChunkStore {
    * CHUNK_TOO_LARGE past `maxBytes`, INSUFFICIENT_STORAGE on a full disk; in every case the
    * temporary file is removed and nothing appears under the final name.
    */
-  async putStream(id: string, source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, maxBytes = MAX_BLOB_BYTES): Promise<PutResult> {
+  async putStream(id: string, source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, maxBytes = MAX_BLOB_BYTES, declared?: number): Promise<PutResult> {
     assertChunkId(id);
+    const room = await this.quota?.admit(id, declared ?? maxBytes);
+    let kept = 0;
+    try {
+      const r = await this.writeStream(id, source, maxBytes);
+      kept = r.created ? r.size : 0;
+      return r;
+    } finally {
+      room?.settle(kept);
+    }
+  }
+
+  private async writeStream(id: string, source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, maxBytes: number): Promise<PutResult> {
     const tmp = join(this.tmpDir, `${id}.${randomBytes(6).toString('hex')}`);
     const hash = createHash('sha256');
     let size = 0;
@@ -139,8 +152,16 @@ export class ChunkStore {
    */
   incoming(id: string, length: number): IncomingChunk {
     assertChunkId(id);
-    return new IncomingChunk(this, id, length);
+    return new IncomingChunk(this, id, length, this.quota?.admit(id, length));
   }
+
+  /** Keeps at most `limitBytes` of chunks from now on (`serve --max-store`): a chunk past it is refused before it is written. */
+  async limitTo(limitBytes: number): Promise<void> {
+    this.quota = new StoreQuota(limitBytes, async () => (await this.usage()).bytes);
+    await this.quota.recount();
+  }
+
+  private quota: StoreQuota | null = null;
 
   /**
    * A temporary file in the store's own folder, for IncomingChunk: unique to this process (its
@@ -160,14 +181,20 @@ export class ChunkStore {
     const actual = chunkId(blob);
     if (actual !== id) throw new P2pfxError('HASH_MISMATCH', `chunk ${id}: bytes hash to ${actual}`);
     if (await this.has(id)) return { created: false, size: blob.length };
+    const room = await this.quota?.admit(id, blob.length);
     const tmp = join(this.tmpDir, `${id}.${randomBytes(6).toString('hex')}`);
+    let kept = 0;
     try {
       await writeFile(tmp, blob, { flag: 'wx' });
-      return { created: await this.commit(tmp, id), size: blob.length };
+      const created = await this.commit(tmp, id);
+      kept = created ? blob.length : 0;
+      return { created, size: blob.length };
     } catch (err) {
       await rm(tmp, { force: true });
       if (isNoSpace(err)) throw noSpaceError(`chunk ${id}`, err);
       throw err;
+    } finally {
+      room?.settle(kept);
     }
   }
 
@@ -227,7 +254,9 @@ export class ChunkStore {
 
   async remove(id: string): Promise<boolean> {
     try {
+      const size = this.quota ? await this.size(id) : null;
       await rm(this.pathOf(id));
+      if (size !== null) this.quota?.removed(size);
       return true;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;

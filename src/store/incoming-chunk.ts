@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import { open, rm, type FileHandle } from 'node:fs/promises';
 import { P2pfxError } from '../core/errors.js';
 import { isNoSpace, noSpaceError } from './fs-atomic.js';
+import type { Room } from './store-quota.js';
 
 /** Bytes gathered before they are written (a chunk of the default size goes down in one writev). */
 export const WRITE_BATCH_BYTES = 2 * 1024 * 1024;
@@ -31,7 +32,18 @@ export class IncomingChunk {
   private unwrittenBytes = 0;
   private aborted = false;
 
-  constructor(private readonly store: ChunkPlaces, readonly id: string, readonly length: number) {}
+  constructor(private readonly store: ChunkPlaces, readonly id: string, readonly length: number, room?: Promise<Room>) {
+    // Room in the store's quota comes first: no byte is written before it is granted, and a
+    // refusal fails the chunk (finish() throws it) with nothing on disk.
+    if (room !== undefined) {
+      this.writes = room.then((r) => {
+        this.room = r;
+      });
+      this.writes.catch(() => undefined);
+    }
+  }
+
+  private room: Room | undefined;
 
   /** Bytes taken and not yet written: the caller stops reading while there are too many. */
   get unwritten(): number {
@@ -72,7 +84,9 @@ export class IncomingChunk {
       await this.writes;
       await this.fh!.close();
       this.fh = null;
-      return { created: await this.store.commit(this.tmp!, this.id), size: this.length };
+      const created = await this.store.commit(this.tmp!, this.id);
+      this.room?.settle(created ? this.length : 0);
+      return { created, size: this.length };
     } catch (err) {
       await this.abort();
       if (isNoSpace(err)) throw noSpaceError(`chunk ${this.id}`, err);
@@ -85,6 +99,7 @@ export class IncomingChunk {
     this.aborted = true;
     this.pieces = [];
     await this.writes.catch(() => undefined);
+    this.room?.settle(0);
     await this.fh?.close().catch(() => undefined);
     this.fh = null;
     if (this.tmp !== null) await rm(this.tmp, { force: true }).catch(() => undefined);

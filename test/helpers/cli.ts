@@ -205,8 +205,9 @@ export interface ServingNode {
 }
 
 /** Runs `p2pfx serve --home HOME --host HOST --port 0 --json` and learns its port from its first line. */
-export async function startServe(t: TestContext, home: string, host = '127.0.0.1', opts: Pick<RunOptions, 'program' | 'exactEnv'> = {}): Promise<ServingNode> {
-  const cli = startCli(t, ['serve', '--home', home, '--host', host, '--port', '0', '--json', '--no-discovery'], opts);
+export async function startServe(t: TestContext, home: string, host = '127.0.0.1', opts: Pick<RunOptions, 'program' | 'exactEnv'> & { args?: string[] } = {}): Promise<ServingNode> {
+  const { args = [], ...run } = opts;
+  const cli = startCli(t, ['serve', '--home', home, '--host', host, '--port', '0', '--json', '--no-discovery', ...args], run);
   // A node that dies under a test is the first thing to know when a later command fails.
   cli.child.once('exit', (code, signal) => {
     if (!stopping.has(cli.child)) t.diagnostic(`p2pfx serve (${home}) exited during the test: ${code ?? signal}\nstderr: ${cli.stderr()}`);

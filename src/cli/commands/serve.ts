@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { P2pfxError } from '../../core/errors.js';
 import { startNode } from '../../node/run-node.js';
 import type { UiServer } from '../../ui/server.js';
 import { shortNodeId } from '../../pki/node-id.js';
@@ -6,9 +7,9 @@ import type { InboxEvent } from '../../transfer/inbox.js';
 import type { LanEvent } from '../../net/lan-peers.js';
 import { formatPeer } from '../../net/peer-address.js';
 import { formatBytes, printable } from '../output.js';
-import { outFor, parsePort, withNode, type GlobalOptions } from '../context.js';
+import { outFor, parsePort, parseSize, withNode, type GlobalOptions } from '../context.js';
 
-export interface ServeOptions { port: string; host: string; discovery?: boolean; ui?: boolean; uiPort?: string; open?: boolean }
+export interface ServeOptions { port: string; host: string; discovery?: boolean; ui?: boolean; uiPort?: string; open?: boolean; maxStore?: string }
 
 /** Runs the node until SIGINT or SIGTERM. */
 export async function serveCommand(g: GlobalOptions, opts: ServeOptions): Promise<void> {
@@ -37,6 +38,7 @@ export async function serveCommand(g: GlobalOptions, opts: ServeOptions): Promis
     };
     const running = await startNode(node, {
       host: opts.host, port: parsePort(opts.port), logger: g.debug ? { level: 'info' } : false, inbox: { onEvent },
+      ...(opts.maxStore === undefined ? {} : { maxStoreBytes: parseStoreLimit(opts.maxStore) }),
       // A node bound to loopback has nobody on the LAN to meet: it announces nothing.
       ...(opts.discovery === false || isLoopback(opts.host) ? {} : { lan: { onEvent: onLan } }),
     });
@@ -78,4 +80,13 @@ function openInBrowser(url: string): void {
   const child = spawn(cmd as string, args as string[], { stdio: 'ignore', detached: true });
   child.on('error', () => undefined);
   child.unref();
+}
+
+/** --max-store, named in its error. */
+function parseStoreLimit(text: string): number {
+  try {
+    return parseSize(text);
+  } catch (err) {
+    throw new P2pfxError('INVALID_ARGUMENT', `--max-store: ${(err as Error).message}`);
+  }
 }
