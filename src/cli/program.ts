@@ -161,6 +161,11 @@ export function buildProgram(): Command {
     .description('print this node\'s id')
     .action(async (_opts, cmd: Command) => (await listing()).idCommand(g(cmd)));
 
+  program.command('completion [shell]')
+    .description('print the completion script for bash, zsh or fish (README "Shell completion" says how to load it)')
+    .addOption(new Option('--peers', 'print the peer book\'s names, one a line (what the scripts run)').hideHelp())
+    .action(async (shell: string | undefined, opts, cmd: Command) => (await import('./commands/completion.js')).completionCommand(g(cmd), cmd, shell, opts));
+
   program.command('menu')
     .description('the guided menu (also what `p2pfx` with no arguments opens on a terminal)')
     .action(async (_opts, cmd: Command) => (await import('./menu.js')).menuCommand(g(cmd)));
