@@ -176,6 +176,16 @@ export function buildProgram(): Command {
     .description('print this node\'s id')
     .action(async (_opts, cmd: Command) => (await listing()).idCommand(g(cmd)));
 
+  program.command('doctor')
+    .description('check this node: home, certificates and their dates, CRL, API port, multicast, and whether each peer in the book answers (exit 1 if any check FAILs)')
+    .option('--port <port>', 'the API port `serve` uses here', String(DEFAULT_PORT))
+    .action(async (opts, cmd: Command) => (await import('./commands/doctor.js')).doctorCommand(g(cmd), opts));
+
+  program.command('completion [shell]')
+    .description('print the completion script for bash, zsh or fish (README "Shell completion" says how to load it)')
+    .addOption(new Option('--peers', 'print the peer book\'s names, one a line (what the scripts run)').hideHelp())
+    .action(async (shell: string | undefined, opts, cmd: Command) => (await import('./commands/completion.js')).completionCommand(g(cmd), cmd, shell, opts));
+
   program.command('menu')
     .description('the guided menu (also what `p2pfx` with no arguments opens on a terminal)')
     .action(async (_opts, cmd: Command) => (await import('./menu.js')).menuCommand(g(cmd)));

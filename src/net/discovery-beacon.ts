@@ -267,9 +267,10 @@ export class Beacon {
 
 /**
  * Interface name → its first IPv4 address, for the interfaces that are up and have MULTICAST
- * (read from /sys on Linux; elsewhere every interface but loopback is taken to have it).
+ * (read from /sys on Linux; elsewhere every interface but loopback is taken to have it). What the
+ * beacon joins, and what `p2pfx doctor` reports.
  */
-async function multicastInterfaces(): Promise<Map<string, string>> {
+export async function multicastInterfaces(): Promise<Map<string, string>> {
   const out = new Map<string, string>();
   for (const [name, addresses] of Object.entries(networkInterfaces())) {
     const v4 = addresses?.find((a) => a.family === 'IPv4');

@@ -11,11 +11,11 @@
 import { isIPv4 } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { P2pfxError } from '../core/errors.js';
-import { Beacon, DiscoveryError, QUERY_ANSWER_GAP_MS, type BeaconConfig, type DiscoveryStage, type Hint } from './discovery-beacon.js';
+import { Beacon, DiscoveryError, multicastInterfaces, QUERY_ANSWER_GAP_MS, type BeaconConfig, type DiscoveryStage, type Hint } from './discovery-beacon.js';
 
 import { DISCOVERY_GROUP, DISCOVERY_PORT, checkAnnouncement, checkNodeIdOption, isPort, type Announcement } from './protocol/discovery.js';
 
-export { DiscoveryError, QUERY_ANSWER_GAP_MS, type DiscoveryStage, type Hint };
+export { DiscoveryError, multicastInterfaces, QUERY_ANSWER_GAP_MS, type DiscoveryStage, type Hint };
 
 export const DEFAULT_ANNOUNCE_INTERVAL_MS = 5_000;
 /** How often listenForHints repeats its query (a lost packet costs a second, not the whole wait). */
