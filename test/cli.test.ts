@@ -442,6 +442,33 @@ test('get: an unknown name or id is MANIFEST_NOT_FOUND, nothing written', async 
   await assertNothingWritten(a);
 });
 
+test('serve --json tells what it receives, in order: started, progress, stored, then received; in text, who sends and what was stored', async (t) => {
+  const { dir, a, b } = await servingPair(t);
+  const file = await writeRandom(dir, 'big.bin', 4 * 64 * 1024);
+  const mark = b.cli.stdout().length;
+  const sent = await send(t, a, file, b.peer, ['--chunk-size', '64K']);
+  await b.cli.waitFor(/"event":"received"/, { from: mark });
+  const events = b.cli.stdout().slice(mark).split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+  const kinds = events.map((e) => e.event);
+  const at = (k: string) => kinds.indexOf(k);
+  assert.ok(at('started') >= 0 && at('started') < at('progress') && at('progress') < at('stored') && at('stored') < at('received'), `in order: ${kinds.join(', ')}`);
+  const aId = (await runCli(t, ['id', '--home', a])).stdout.trim();
+  assert.deepEqual(events[at('started')], { event: 'started', stream: events[at('started')]!.stream, peer: aId, peerName: 'alpha' });
+  const stored = events[at('stored')]!;
+  assert.deepEqual([stored.chunks, stored.ok, stored.peerName], [sent.chunks, true, 'alpha']);
+  assert.equal((events[at('received')] as { fileId?: string }).fileId, sent.fileId);
+
+  // The same in words, for a person at the terminal of a serve without --json.
+  const net2 = await cliNetwork(t);
+  const text = startCli(t, ['serve', '--home', net2.b, '--host', '127.0.0.1', '--port', '0', '--no-discovery']);
+  const [, port] = await text.waitFor(/listening on https:\/\/127\.0\.0\.1:(\d+)/);
+  const other = await writeRandom(net2.dir, 'other.bin', 2 * 64 * 1024);
+  assert.equal((await runCli(t, ['send', other, '--home', net2.a, '--peer', `127.0.0.1:${port}`, '--chunk-size', '64K'])).code, 0);
+  await text.waitFor(/^received other\.bin/m);
+  assert.match(text.stdout(), /^receiving from alpha \([0-9A-Z]+\)…$/m);
+  assert.match(text.stdout(), /^ {2}alpha \([0-9A-Z]+\): 2 chunks stored \(128 KiB\) in [\d.]+ s$/m);
+});
+
 /** a sends a 4-chunk file to b; returns b's chunk files (relative to chunks/). */
 async function chunkedFixture(t: TestContext) {
   const { dir, a, b } = await servingPair(t);

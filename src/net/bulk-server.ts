@@ -11,6 +11,7 @@
 // its own and closes. A peer that goes away without one leaves nothing half-stored.
 // The same checks as every route guard the upgrade (Host, a revoked certificate), and an idle
 // stream is cut after the request timeout.
+import { X509Certificate } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -20,6 +21,7 @@ import { P2pfxError, toP2pfxError } from '../core/errors.js';
 import { BULK_MODES, BULK_STREAM_PATH, END_FRAME, FRAMES_PROTOCOL, FrameParser, errorFrame, frameHeader, type BulkMode, type FrameKind } from './protocol/bulk.js';
 import { BLOB_OVERHEAD_BYTES, DEFAULT_CHUNK_BYTES, MAX_BLOB_BYTES, MAX_PENDING_FETCHES } from '../core/limits.js';
 import type { ChunkStore, IncomingChunk } from '../store/chunk-store.js';
+import { nodeIdFromCertPem } from '../pki/node-id.js';
 
 
 export interface BulkServerOptions {
@@ -34,6 +36,30 @@ export interface BulkServerOptions {
   afterChunk: () => void;
   /** Where to log a stream cut by a fault of ours. */
   onInternal: (err: unknown) => void;
+  /** What arrives by upload streams, as it lands (a receiver that shows what it receives). */
+  onUpload?: (e: UploadActivity) => void;
+}
+
+/** A peer's upload stream: it opened, a chunk landed, it ended (every chunk landed, or not). */
+export type UploadActivity =
+  | { type: 'started'; stream: number; peer: PeerIdentity }
+  | { type: 'chunk'; stream: number; peer: PeerIdentity; chunks: number; bytes: number }
+  | { type: 'ended'; stream: number; peer: PeerIdentity; chunks: number; bytes: number; ok: boolean };
+
+/** Who sends, from the stream's client certificate. */
+export interface PeerIdentity { nodeId: string; name: string }
+
+let streamCount = 0;
+
+function peerOf(socket: TLSSocket): PeerIdentity {
+  try {
+    const raw = socket.getPeerCertificate?.()?.raw;
+    if (!raw) return { nodeId: '?', name: '' };
+    const cert = new X509Certificate(raw);
+    return { nodeId: nodeIdFromCertPem(cert.toString()), name: /CN=([^\n,]+)/.exec(cert.subject)?.[1] ?? '' };
+  } catch {
+    return { nodeId: '?', name: '' };
+  }
 }
 
 /** Chunk commits under way, and who waits for there to be none. */
@@ -67,7 +93,7 @@ export class BulkStreams {
     (socket as TLSSocket).setTimeout(this.opts.idleTimeoutMs, () => socket.destroy());
     this.open.add(socket);
     socket.once('close', () => this.open.delete(socket));
-    if (mode === 'upload') new UploadStream(socket, this.opts, this.commits).start(head);
+    if (mode === 'upload') new UploadStream(socket, this.opts, this.commits, this.opts.onUpload ? peerOf(socket as TLSSocket) : null).start(head);
     else new FetchStream(socket, this.opts).start(head);
   }
 
@@ -174,8 +200,22 @@ const MAX_UNWRITTEN_BYTES = 8 * 1024 * 1024;
  * too many chunks are committing or too many bytes wait for the disk.
  */
 class UploadStream extends Stream {
-  constructor(socket: Duplex, opts: BulkServerOptions, private readonly commits: Commits) {
+  constructor(socket: Duplex, opts: BulkServerOptions, private readonly commits: Commits, private readonly peer: PeerIdentity | null) {
     super(socket, opts);
+  }
+
+  private readonly stream = ++streamCount;
+  private landed = { chunks: 0, bytes: 0 };
+  private told = false;
+
+  /** Says what landed (the receiver's display); `ended` once, when the stream is over. */
+  private report(type: 'started' | 'chunk' | 'ended', ok = false): void {
+    const on = this.opts.onUpload;
+    if (!on || this.peer === null || this.told) return;
+    if (type === 'ended') this.told = true;
+    if (type === 'started') on({ type, stream: this.stream, peer: this.peer });
+    else if (type === 'chunk') on({ type, stream: this.stream, peer: this.peer, ...this.landed });
+    else on({ type, stream: this.stream, peer: this.peer, ...this.landed, ok });
   }
 
   private current: IncomingChunk | null = null;
@@ -184,6 +224,7 @@ class UploadStream extends Stream {
   private paused = false;
 
   override start(head: Buffer): void {
+    this.report('started');
     super.start(head, ['chunk', 'end'], 'the upload');
   }
 
@@ -229,11 +270,13 @@ class UploadStream extends Stream {
   protected override onClose(): void {
     super.onClose();
     void this.current?.abort();
+    this.report('ended', this.peerDone && this.committing.length === 0 && this.current === null);
   }
 
   protected override fail(err: unknown): void {
     void this.current?.abort();
     super.fail(err);
+    this.report('ended', false);
   }
 
   /** Acknowledges, in order, the chunks whose commit is done; ends once the peer is done and all are. */
@@ -247,8 +290,13 @@ class UploadStream extends Stream {
       // Landed: said at once, so the sender may reuse that chunk's buffer.
       this.socket.write(frameHeader(chunk.id, 0));
       this.opts.afterChunk();
+      this.landed = { chunks: this.landed.chunks + 1, bytes: this.landed.bytes + chunk.length };
+      this.report('chunk');
     }
-    if (this.peerDone && this.committing.length === 0 && this.current === null) this.finishStream();
+    if (this.peerDone && this.committing.length === 0 && this.current === null) {
+      this.report('ended', true);
+      this.finishStream();
+    }
     else this.throttle();
   }
 

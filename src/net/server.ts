@@ -17,7 +17,7 @@ import type { Credentials } from '../store/credentials.js';
 import type { IndexDb } from '../store/index-db.js';
 import { VERSION } from '../version.js';
 import { renderApiDocs } from './api-docs.js';
-import { BulkStreams } from './bulk-server.js';
+import { BulkStreams, type UploadActivity } from './bulk-server.js';
 import { API_VERSION, ERROR_BODY } from './protocol/common.js';
 import { BULK_STREAM_PATH, FRAMES_PROTOCOL, bulkQuery } from './protocol/bulk.js';
 import { CHUNKS_PATH, CHUNK_ROUTE, CHUNK_TYPE, DEFAULT_PAGE, MISSING_PATH, chunkListQuery, chunkListReply, chunkParams, chunkPutReply, missingReply, missingRequest, type ChunkListQuery, type MissingRequest } from './protocol/chunks.js';
@@ -47,6 +47,8 @@ export interface NodeServerOptions {
   revocation?: Revocation;
   /** Called after a new manifest is stored (a node reassembles files addressed to it). */
   onManifest?: (m: Manifest) => void;
+  /** What peers' upload streams bring, as it lands (what `serve` shows). */
+  onUpload?: (e: UploadActivity) => void;
   /**
    * A request's headers and body must all arrive within this (default 120 s, or
    * $P2PFX_REQUEST_TIMEOUT_MS): a peer that stalls mid-request (slowloris) is cut off.
@@ -107,6 +109,7 @@ export async function createNodeServer(opts: NodeServerOptions): Promise<Fastify
   const bulk = new BulkStreams({
     store, idleTimeoutMs: requestTimeout, checkPeer: revokedPeer, headers: crlHeaders, afterChunk: afterPut,
     onInternal: (err) => app.log.error({ err }, 'bulk stream cut by an internal error'),
+    ...(opts.onUpload ? { onUpload: opts.onUpload } : {}),
   });
   app.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => bulk.handle(req, socket, head));
   bulkOf.set(app, bulk);

@@ -29,6 +29,8 @@ export interface StartNodeOptions {
   inbox?: { onEvent?: (e: InboxEvent) => void };
   /** Announce this node on the LAN and add the peers heard (after a handshake) to the book. */
   lan?: { onEvent?: (e: LanEvent) => void };
+  /** What peers' upload streams bring, as it lands (what `serve` shows). */
+  onUpload?: NodeServerOptions['onUpload'];
   /** Keep at most this many bytes of chunks (`serve --max-store`): past it, INSUFFICIENT_STORAGE before a chunk is written. */
   maxStoreBytes?: number;
 }
@@ -40,7 +42,7 @@ export async function startNode(node: LocalNode, opts: StartNodeOptions): Promis
     inbox?.offer(m);
     opts.onManifest?.(m);
   };
-  const app = await createNodeServer({ credentials: node.creds, store: node.store, db: node.db, revocation: node.revocation, logger: opts.logger ?? false, onManifest });
+  const app = await createNodeServer({ credentials: node.creds, store: node.store, db: node.db, revocation: node.revocation, logger: opts.logger ?? false, onManifest, ...(opts.onUpload ? { onUpload: opts.onUpload } : {}) });
   const port = await listenOrExplain(app, opts.host, opts.port);
   inbox?.catchUp();
   // A newer CRL (from a peer, or `certs revoke` in another process) applies to the next handshake.

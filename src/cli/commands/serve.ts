@@ -5,6 +5,7 @@ import type { UiServer } from '../../ui/server.js';
 import { shortNodeId } from '../../pki/node-id.js';
 import type { InboxEvent } from '../../transfer/inbox.js';
 import type { LanEvent } from '../../net/lan-peers.js';
+import type { UploadActivity } from '../../net/bulk-server.js';
 import { formatPeer } from '../../net/peer-address.js';
 import { formatBytes, printable } from '../output.js';
 import { outFor, parsePort, parseSize, withNode, type GlobalOptions } from '../context.js';
@@ -30,6 +31,7 @@ export async function serveCommand(g: GlobalOptions, opts: ServeOptions): Promis
       }
       else out.line(`could not reassemble file ${e.fileId} from ${from}: ${e.code}: ${printable(e.message)}`);
     };
+    const onUpload = uploadReporter(out);
     const onLan = (e: LanEvent): void => {
       if (out.json) return out.data(e.type === 'peer' ? { event: 'peer', nodeId: e.peer.nodeId, name: e.peer.name, host: e.host, port: e.port } : { event: e.type, ...e });
       if (e.type === 'peer') out.line(`peer ${printable(e.peer.name)} (${shortNodeId(e.peer.nodeId)}) at ${formatPeer(e)}: handshake checked, in the peer book`);
@@ -37,7 +39,7 @@ export async function serveCommand(g: GlobalOptions, opts: ServeOptions): Promis
       else out.note(`LAN discovery (${e.stage}): ${printable(e.message)}`);
     };
     const running = await startNode(node, {
-      host: opts.host, port: parsePort(opts.port), logger: g.debug ? { level: 'info' } : false, inbox: { onEvent },
+      host: opts.host, port: parsePort(opts.port), logger: g.debug ? { level: 'info' } : false, inbox: { onEvent }, onUpload,
       ...(opts.maxStore === undefined ? {} : { maxStoreBytes: parseStoreLimit(opts.maxStore) }),
       // A node bound to loopback has nobody on the LAN to meet: it announces nothing.
       ...(opts.discovery === false || isLoopback(opts.host) ? {} : { lan: { onEvent: onLan } }),
@@ -89,4 +91,44 @@ function parseStoreLimit(text: string): number {
   } catch (err) {
     throw new P2pfxError('INVALID_ARGUMENT', `--max-store: ${(err as Error).message}`);
   }
+}
+
+/** Progress lines and events of a stream at most this often (the first and the last always). */
+const PROGRESS_EVERY_MS = 250;
+
+/**
+ * What `serve` says of peers' uploads as they land: with --json, one event per line (`started`,
+ * `progress`, `stored`; then the inbox's `received` or `failed` once a file is whole); on a
+ * terminal, a line when a peer starts and when it is done, and a live count between them.
+ */
+function uploadReporter(out: ReturnType<typeof outFor>): (e: UploadActivity) => void {
+  const last = new Map<number, number>();
+  const started = new Map<number, number>();
+  const live = process.stderr.isTTY === true && !out.json;
+  return (e) => {
+    const who = `${e.peer.name ? printable(e.peer.name) : 'a node'} (${shortNodeId(e.peer.nodeId)})`;
+    const peer = { peer: e.peer.nodeId, peerName: e.peer.name };
+    if (e.type === 'started') {
+      started.set(e.stream, Date.now());
+      if (out.json) out.data({ event: 'started', stream: e.stream, ...peer });
+      else out.line(`receiving from ${who}…`);
+      return;
+    }
+    if (e.type === 'chunk') {
+      const now = Date.now();
+      if (e.chunks > 1 && now - (last.get(e.stream) ?? 0) < PROGRESS_EVERY_MS) return;
+      last.set(e.stream, now);
+      if (out.json) out.data({ event: 'progress', stream: e.stream, ...peer, chunks: e.chunks, bytes: e.bytes });
+      else if (live) process.stderr.write(`\r  ${who}: ${e.chunks} chunks, ${formatBytes(e.bytes)} so far\u001b[K`);
+      return;
+    }
+    const seconds = (Date.now() - (started.get(e.stream) ?? Date.now())) / 1000;
+    last.delete(e.stream);
+    started.delete(e.stream);
+    if (out.json) return out.data({ event: 'stored', stream: e.stream, ...peer, chunks: e.chunks, bytes: e.bytes, ok: e.ok, seconds });
+    if (live) process.stderr.write('\r\u001b[K');
+    out.line(e.ok
+      ? `  ${who}: ${e.chunks} chunks stored (${formatBytes(e.bytes)}) in ${seconds.toFixed(1)} s`
+      : `  ${who}: the upload stopped after ${e.chunks} chunks (${formatBytes(e.bytes)}); what landed is kept, and a send again moves only the rest`);
+  };
 }
