@@ -10,6 +10,7 @@ import { DEFAULT_CIPHERS, connect as tlsConnect } from 'node:tls';
 import { test } from 'node:test';
 import { Agent, request } from 'undici';
 import { issueNodeCert } from '../src/pki/ca.js';
+import { PeerClient } from '../src/net/client.js';
 import { createNodeServer } from '../src/net/server.js';
 import { tlsContextOptions } from '../src/net/tls.js';
 import { MAX_BLOB_BYTES } from '../src/core/limits.js';
@@ -215,4 +216,40 @@ test('the transport is TLS 1.3 with the suites we prefer; a TLS 1.2 client is re
   } finally {
     old.destroy();
   }
+});
+
+test('one peer holding many connections cannot take them from the others: past its bound, its new connections close after the handshake; another peer\'s transfer goes through', async (t) => {
+  const net = await makeNetwork(t);
+  const b = await net.add('b', { serve: false });
+  const a = await net.add('a', { serve: false });
+  const flooder = await net.add('flooder', { serve: false });
+  const app = await createNodeServer({ credentials: b.node.creds, store: b.node.store, db: b.node.db, peerConnections: 4 });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const port = (app.server.address() as { port: number }).port;
+  const held: Array<ReturnType<typeof tlsConnect>> = [];
+  t.after(async () => {
+    for (const s of held) s.destroy();
+    await app.close();
+  });
+
+  // The flooder opens 12 connections and says nothing on them.
+  const outcomes = await Promise.all(Array.from({ length: 12 }, () => new Promise<'held' | 'closed'>((resolve) => {
+    const socket = tlsConnect({ ...tlsContextOptions(flooder.node.creds), host: '127.0.0.1', port, checkServerIdentity: () => undefined });
+    held.push(socket);
+    socket.on('error', () => undefined);
+    socket.once('close', () => resolve('closed'));
+    // Held: the handshake is done and a request on it is answered (the server kept it).
+    socket.once('secureConnect', () => socket.write('GET /v1/health HTTP/1.1\r\nhost: x\r\n\r\n'));
+    socket.once('data', () => resolve('held'));
+  })));
+  assert.equal(outcomes.filter((o) => o === 'held').length, 4, `the flooder keeps its 4: ${outcomes.join(', ')}`);
+  assert.equal(outcomes.filter((o) => o === 'closed').length, 8);
+
+  // While the flooder holds its 4, another peer stores and reads a chunk as usual.
+  const client = new PeerClient({ host: '127.0.0.1', port }, a.node.creds);
+  t.after(() => client.close());
+  const blob = randomBytes(5000);
+  const id = sha(blob);
+  assert.equal((await client.putChunk(id, blob)).created, true);
+  assert.deepEqual(await client.getChunk(id), blob);
 });

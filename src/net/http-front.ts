@@ -12,7 +12,7 @@
 //   through @fastify/rate-limit), and connections in all.
 import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import type { SecureContextOptions, TlsOptions } from 'node:tls';
+import type { SecureContextOptions, TLSSocket, TlsOptions } from 'node:tls';
 import rateLimit from '@fastify/rate-limit';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { P2pfxError } from '../core/errors.js';
@@ -52,6 +52,11 @@ export interface HttpFrontOptions {
   withHint?: boolean;
   /** Bounds per source address; none by default. */
   perSource?: SourceBounds;
+  /**
+   * Connections one authenticated peer may hold at once (mutual TLS: `key` names the peer by its
+   * certificate); past it a new connection is closed right after its handshake.
+   */
+  perPeer?: { connections: number; key: (socket: TLSSocket) => string | null };
   /** Connections in all; past it a new one is closed unanswered. */
   maxConnections?: number;
 }
@@ -97,6 +102,7 @@ export async function createHttpFront(opts: HttpFrontOptions): Promise<FastifyIn
   });
   if (opts.maxConnections !== undefined) app.server.maxConnections = opts.maxConnections;
   if (opts.perSource) boundConnectionsPerSource(app, opts.perSource.connections);
+  if (opts.perPeer) boundConnectionsPerPeer(app, opts.perPeer.connections, opts.perPeer.key);
 
   app.setErrorHandler(sendError);
   app.addHook('onRequest', async (request) => {
@@ -143,6 +149,26 @@ function boundConnectionsPerSource(app: FastifyInstance, max: number): void {
       const left = (open.get(key) ?? 1) - 1;
       if (left === 0) open.delete(key);
       else open.set(key, left);
+    });
+  });
+}
+
+/** Closes a peer's connection past `max` open at once, once its certificate says who it is. */
+function boundConnectionsPerPeer(app: FastifyInstance, max: number, key: (socket: TLSSocket) => string | null): void {
+  const open = new Map<string, number>();
+  app.server.on('secureConnection', (socket: TLSSocket) => {
+    const peer = key(socket);
+    if (peer === null) return;
+    const count = open.get(peer) ?? 0;
+    if (count >= max) {
+      socket.destroy();
+      return;
+    }
+    open.set(peer, count + 1);
+    socket.once('close', () => {
+      const left = (open.get(peer) ?? 1) - 1;
+      if (left === 0) open.delete(peer);
+      else open.set(peer, left);
     });
   });
 }

@@ -1,5 +1,5 @@
 // The node's REST API v1 (DESIGN "REST API v1") over HTTPS with mutual TLS.
-import { X509Certificate } from 'node:crypto';
+import { createHash, X509Certificate } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Readable } from 'node:stream';
@@ -33,6 +33,17 @@ const REQUEST_TIMEOUT_MS = 120_000;
 /** Overrides REQUEST_TIMEOUT_MS when createNodeServer is not given one (tests of stalled peers). */
 export const REQUEST_TIMEOUT_ENV = 'P2PFX_REQUEST_TIMEOUT_MS';
 const KEEP_ALIVE_TIMEOUT_MS = 65_000;
+/** Connections one peer may hold at once: a pool of 8 and bulk streams per command, several commands (and `npm run load`, 64) at a time. */
+const PEER_CONNECTIONS = 128;
+/** Connections the node holds in all. */
+const MAX_CONNECTIONS = 2048;
+
+/** A peer, for the bounds: the SHA-256 of its certificate's public key (its node id, unformatted). */
+function peerKey(socket: TLSSocket): string | null {
+  const cert = socket.getPeerCertificate?.();
+  return cert?.pubkey ? createHash('sha256').update(cert.pubkey).digest('hex') : null;
+}
+
 /** Read buffers kept for serving chunks: about the chunks a few peers have in flight. */
 const SERVED_BUFFERS_KEPT = 16;
 
@@ -54,6 +65,8 @@ export interface NodeServerOptions {
    * $P2PFX_REQUEST_TIMEOUT_MS): a peer that stalls mid-request (slowloris) is cut off.
    */
   requestTimeoutMs?: number;
+  /** Connections one peer may hold at once (default PEER_CONNECTIONS; tests of the bound use fewer). */
+  peerConnections?: number;
 }
 
 /** The request timeout: the option, else $P2PFX_REQUEST_TIMEOUT_MS, else 120 s. */
@@ -83,6 +96,10 @@ export async function createNodeServer(opts: NodeServerOptions): Promise<Fastify
     bodyLimit: MAX_MANIFEST_BYTES,
     requestTimeoutMs: requestTimeout,
     keepAliveTimeoutMs: KEEP_ALIVE_TIMEOUT_MS,
+    // One member of the network cannot take every connection from the others: each peer (by its
+    // certificate) holds at most PEER_CONNECTIONS at once, and the node MAX_CONNECTIONS in all.
+    perPeer: { connections: opts.peerConnections ?? PEER_CONNECTIONS, key: peerKey },
+    maxConnections: MAX_CONNECTIONS,
   });
   // Served chunks are read into reused buffers, given back once the response has gone out;
   // received ones leave socket buffers behind, collected every few chunks (core/gc.ts).
