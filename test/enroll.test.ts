@@ -21,7 +21,7 @@ import { Home } from '../src/store/home.js';
 import { LocalNode } from '../src/store/local-node.js';
 import { PeerClient } from '../src/net/client.js';
 import { startNode } from '../src/node/run-node.js';
-import { withdrawInvite } from '../src/net/enroll.js';
+import { createInvite, startEnrollmentServer, withdrawInvite } from '../src/net/enroll.js';
 import { ENROLL_PORT, joinKey, joinMac, MAX_FAILED_JOINS, sessionExporter } from '../src/net/protocol/enrollment.js';
 import { joinNetwork } from '../src/net/join.js';
 import { inviteCommand, joinCommand, parseDuration } from '../src/cli/commands/enroll.js';
@@ -554,6 +554,40 @@ test('p2pfx invite / p2pfx join --json: the code and the join line, then who joi
   assert.ok((inviteDone.joined as { ips: string[] }).ips.includes('10.1.2.3'));
   // The listener is closed once the invite is used.
   await rejectsWith(joinNetwork({ home: new Home(join(dir, 'late')), host: LOCAL, port, code, name: 'late' }), 'PEER_UNREACHABLE', /connection refused/);
+});
+
+test('join puts the CA node in the new node\'s peer book, checked by handshake, at the port its listener says; a CA node not serving is said, not fatal', async (t) => {
+  const dir = await tempDir(t);
+  const ca = await createCa();
+  const caHome = await makeHome(join(dir, 'ca'), ca, { name: 'ca-node', withCaKey: true });
+  await writeFile(caHome.crlPath, await createCrl(ca, { number: 1, revoked: [] }));
+  const caNode = await LocalNode.open(caHome);
+  const api = await startNode(caNode, { host: LOCAL, port: 0 });
+  t.after(async () => {
+    await api.close();
+    caNode.close();
+  });
+  const listener = await startEnrollmentServer({ home: caHome, host: LOCAL, port: 0, apiPort: api.port });
+  t.after(() => listener.close());
+  const out = captureStdout(t);
+  const { code } = await createInvite({ home: caHome });
+  const joinerRoot = join(dir, 'joiner');
+  await joinCommand({ home: joinerRoot, json: true }, `${LOCAL}:${listener.port}`, code, { name: 'newbie' });
+  const line = (out.lines() as Array<Record<string, unknown>>).find((l) => 'files' in l)!;
+  assert.deepEqual(line.caPeer, { nodeId: caNode.creds.nodeId, name: 'ca-node', address: `${LOCAL}:${api.port}` });
+  const joiner = await LocalNode.open(new Home(joinerRoot));
+  t.after(() => joiner.close());
+  assert.deepEqual(joiner.db.listPeers().map((p) => [p.nodeId, p.name, p.addresses[0]?.port]), [[caNode.creds.nodeId, 'ca-node', api.port]]);
+
+  // The same CA, its API stopped: the join still succeeds, and says the CA node is not in the book yet.
+  await api.close();
+  const other = await startEnrollmentServer({ home: caHome, host: LOCAL, port: 0, apiPort: api.port });
+  t.after(() => other.close());
+  const again = await createInvite({ home: caHome });
+  await joinCommand({ home: join(dir, 'second'), json: true }, `${LOCAL}:${other.port}`, again.code, { name: 'second' });
+  const second = (out.lines() as Array<Record<string, unknown>>).filter((l) => 'files' in l)[1]!;
+  assert.equal(second.name, 'second');
+  assert.equal(second.caPeer, null);
 });
 
 test('p2pfx invite in text: prints the code and the join command; an unused invite ends INVITE_EXPIRED', async (t) => {

@@ -68,6 +68,8 @@ export interface EnrollmentServerOptions {
   logger?: boolean | Record<string, unknown>;
   /** Called once a joiner's certificate was sent (its invite is then used). */
   onJoin?: (e: JoinedEvent) => void;
+  /** The port the CA node's own API serves on, when it runs beside this listener: the joiner adds it to its peer book. */
+  apiPort?: number;
   /** Bounds per source address (default ENROLL_SOURCE_BOUNDS; the fuzz test sends more). */
   perSource?: SourceBounds;
 }
@@ -147,7 +149,7 @@ export async function startEnrollmentServer(opts: EnrollmentServerOptions): Prom
     // while signing): the certificate is dropped unseen.
     refuseUnlessClaimed(book.claim(match.invite.id, { nodeId, name: fields.name }));
     recordIssued(index, fields.name, certPem);
-    const response: JoinResponseFields = { certPem, caCertPem: creds.caCertPem, crlPem, caNodeId: creds.nodeId };
+    const response: JoinResponseFields = { certPem, caCertPem: creds.caCertPem, crlPem, caNodeId: creds.nodeId, ...(opts.apiPort ? { caPort: opts.apiPort } : {}) };
     request.log.info({ inviteId: match.invite.id, nodeId, name: fields.name }, 'joined');
     // Told once the answer is out (or the joiner gone): `invite` closes the listener when told.
     const joined: JoinedEvent = { inviteId: match.invite.id, nodeId, name: fields.name, ips: fields.ips, certPem };

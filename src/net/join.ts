@@ -43,6 +43,8 @@ export interface JoinResult {
   nodeId: string;
   name: string;
   caNodeId: string;
+  /** Where the CA node's API serves, when its listener said (else the default port is tried). */
+  caPort: number | null;
   /** The files written, in the order written. */
   files: string[];
 }
@@ -92,7 +94,7 @@ export async function joinNetwork(opts: JoinOptions): Promise<JoinResult> {
   } else await rm(home.crlPath, { force: true }); // with --force: another network's CRL must not stay
   await write(home.nodeKeyPath, keyPem, 0o600);
   await write(home.nodeCertPath, response.certPem);
-  return { nodeId: nodeIdFromSpki(spkiDer), name: commonName(response.certPem) || opts.name, caNodeId: response.caNodeId, files };
+  return { nodeId: nodeIdFromSpki(spkiDer), name: commonName(response.certPem) || opts.name, caNodeId: response.caNodeId, caPort: response.caPort ?? null, files };
 }
 
 async function checkHomeCanJoin(home: Home, force: boolean): Promise<void> {
@@ -216,8 +218,8 @@ function verifyMac(json: unknown, key: Buffer, label: string): JoinResponseField
   if (!JOIN_RESPONSE.validate(fields)) {
     throw new P2pfxError('PEER_ERROR', `${label} sent a malformed join answer: ${firstFault(JOIN_RESPONSE.validate)}`);
   }
-  const { certPem, caCertPem, crlPem, caNodeId } = fields as unknown as JoinResponseFields;
-  return { certPem, caCertPem, crlPem, caNodeId };
+  const { certPem, caCertPem, crlPem, caNodeId, caPort } = fields as unknown as JoinResponseFields;
+  return { certPem, caCertPem, crlPem, caNodeId, ...(caPort === undefined ? {} : { caPort }) };
 }
 
 /**

@@ -12,7 +12,8 @@ export class InviteDesk {
   private server: EnrollmentServer | null = null;
   private readonly pending = new Map<string, NodeJS.Timeout>();
 
-  constructor(private readonly home: Home, private readonly onJoin: (e: JoinedEvent) => void = () => undefined) {}
+  /** `apiPort`: where this node's API serves, told to joiners so the CA node enters their peer book. */
+  constructor(private readonly home: Home, private readonly onJoin: (e: JoinedEvent) => void = () => undefined, private readonly apiPort?: number) {}
 
   /** A new invite; the listener is started on the usual port when free, else on any. */
   async invite(): Promise<DeskInvite> {
@@ -21,8 +22,9 @@ export class InviteDesk {
         this.onJoin(e);
         this.end(e.inviteId, false);
       };
-      this.server = await startEnrollmentServer({ home: this.home, host: '0.0.0.0', port: ENROLL_PORT, onJoin }).catch((err: unknown) => {
-        if (err instanceof P2pfxError && err.code === 'PORT_IN_USE') return startEnrollmentServer({ home: this.home, host: '0.0.0.0', port: 0, onJoin });
+      const api = this.apiPort === undefined ? {} : { apiPort: this.apiPort };
+      this.server = await startEnrollmentServer({ home: this.home, host: '0.0.0.0', port: ENROLL_PORT, onJoin, ...api }).catch((err: unknown) => {
+        if (err instanceof P2pfxError && err.code === 'PORT_IN_USE') return startEnrollmentServer({ home: this.home, host: '0.0.0.0', port: 0, onJoin, ...api });
         throw err;
       });
     }

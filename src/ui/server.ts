@@ -240,7 +240,7 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
   app.post<{ Params: { id: string } }>('/api/transfers/:id/cancel', async (request) => byId(request.params.id, (id) => jobs.cancel(id)));
   app.post<{ Params: { id: string } }>('/api/transfers/:id/retry', async (request) => byId(request.params.id, (id) => jobs.retry(id)));
 
-  const desk = new InviteDesk(node.home, (e) => broadcast('joined', { name: e.name, nodeId: e.nodeId }));
+  const desk = new InviteDesk(node.home, (e) => broadcast('joined', { name: e.name, nodeId: e.nodeId }), opts.serving?.port);
   app.post('/api/invite', async (): Promise<Invite> => {
     if (!(await holdsCa(node.home))) throw new P2pfxError('CA_KEY_MISSING', 'only the CA machine can invite');
     const invite = await desk.invite();

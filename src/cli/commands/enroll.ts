@@ -1,15 +1,17 @@
 // `p2pfx invite` (on the CA's machine: a one-time code, and an enrollment listener while it is
 // open) and `p2pfx join HOST[:PORT] CODE` (on a new machine: its own key, a certificate from the
 // CA). The CA key never leaves its machine (DESIGN "Trust", enrollment).
-import { P2pfxError } from '../../core/errors.js';
+import { P2pfxError, toP2pfxError } from '../../core/errors.js';
+import { DEFAULT_PORT } from '../../core/limits.js';
 import { createInvite, startEnrollmentServer, withdrawInvite, type JoinedEvent } from '../../net/enroll.js';
 import { ENROLL_PORT } from '../../net/protocol/enrollment.js';
 import { joinNetwork } from '../../net/join.js';
 import { formatPeer, parsePeer } from '../../net/peer-address.js';
+import { confirmPeer } from '../../net/peers.js';
 import { parseInviteCode } from '../../pki/invite-code.js';
 import { loadCredentials } from '../../store/credentials.js';
 import { InviteBook } from '../../store/invite-book.js';
-import { homeFor, outFor, parsePort, type GlobalOptions } from '../context.js';
+import { homeFor, outFor, parsePort, withNode, type GlobalOptions } from '../context.js';
 import { defaultNodeName, lanAddress, localAddresses, unique } from '../../net/host-info.js';
 
 const DEFAULT_EXPIRES = '10m';
@@ -104,15 +106,26 @@ export async function joinCommand(g: GlobalOptions, hostPort: string, code: stri
   const name = opts.name ?? defaultNodeName();
   if (!out.json) out.note(`Joining through ${formatPeer(peer)}…`);
   const r = await joinNetwork({ home, host: peer.host, port: peer.port, code, name, ips: unique([...localAddresses(), ...(opts.ip ?? [])]), force: opts.force === true });
+  // The CA node enters this node's peer book, checked by a handshake with the certificate just
+  // received, where its listener said its API serves (else the default port).
+  const caAddress = { host: peer.host, port: r.caPort ?? DEFAULT_PORT };
+  const met = await withNode(g, (node) => confirmPeer(node, caAddress, { expectNodeId: r.caNodeId, source: 'added', timeoutMs: CA_CHECK_TIMEOUT_MS }))
+    .then((p) => ({ ok: true as const, peer: p }), (err: unknown) => ({ ok: false as const, error: toP2pfxError(err) }));
   if (out.json) {
-    out.data({ home: home.root, name: r.name, nodeId: r.nodeId, caNodeId: r.caNodeId, files: r.files });
+    out.data({ home: home.root, name: r.name, nodeId: r.nodeId, caNodeId: r.caNodeId, files: r.files, caPeer: met.ok ? { nodeId: met.peer.nodeId, name: met.peer.name, address: formatPeer(caAddress) } : null });
     return;
   }
   out.line(`Joined the network as ${r.name}, node id ${r.nodeId}`);
   out.line(`CA node: ${r.caNodeId} (the id \`p2pfx id\` prints on the CA's machine)`);
   out.line(`Wrote ${r.files.join(', ')} (the key, mode 0600, was made here and never sent)`);
+  out.line(met.ok
+    ? `The CA node ${met.peer.name} (${formatPeer(caAddress)}) is in this node's peer book, checked by handshake.`
+    : `The CA node does not answer at ${formatPeer(caAddress)} now (${met.error.code}); once it serves, \`p2pfx peers add ${formatPeer({ host: peer.host, port: DEFAULT_PORT })}\` (its port if not ${DEFAULT_PORT}) puts it in the peer book, or LAN discovery will.`);
   out.line('Next: run `p2pfx serve` here.');
 }
+
+/** How long `join` waits for the CA node's API when it adds it to the peer book. */
+const CA_CHECK_TIMEOUT_MS = 3000;
 
 /** 90s, 10m, 1h, or a bare number of minutes. Throws INVALID_ARGUMENT outside 1 s .. 24 h. */
 export function parseDuration(text: string): number {

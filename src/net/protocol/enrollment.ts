@@ -113,6 +113,8 @@ export const joinResponse = {
     caCertPem: { type: 'string', maxLength: 64 * 1024 },
     crlPem: { type: ['string', 'null'], maxLength: RESPONSE_BODY_LIMIT },
     caNodeId: { type: 'string', maxLength: 80 },
+    /** The port of the CA node's API, where it serves while inviting (absent: not known to the listener). */
+    caPort: { type: 'integer', minimum: 1, maximum: 65535 },
   },
 } as const;
 export const JOIN_RESPONSE = replyCheck<JoinResponseFields>('the join answer', validateJoinResponse);

@@ -3,7 +3,7 @@
 "use strict";
 export const validate = validate10;
 export default validate10;
-const schema11 = {"type":"object","required":["certPem","caCertPem","crlPem","caNodeId"],"properties":{"certPem":{"type":"string","maxLength":65536},"caCertPem":{"type":"string","maxLength":65536},"crlPem":{"type":["string","null"],"maxLength":4194304},"caNodeId":{"type":"string","maxLength":80}}};
+const schema11 = {"type":"object","required":["certPem","caCertPem","crlPem","caNodeId"],"properties":{"certPem":{"type":"string","maxLength":65536},"caCertPem":{"type":"string","maxLength":65536},"crlPem":{"type":["string","null"],"maxLength":4194304},"caNodeId":{"type":"string","maxLength":80},"caPort":{"type":"integer","minimum":1,"maximum":65535}}};
 
 function validate10(data, {instancePath="", parentData, parentDataProperty, rootData=data}={}){
 let vErrors = null;
@@ -98,6 +98,34 @@ var valid0 = _errs7 === errors;
 }
 else {
 var valid0 = true;
+}
+if(valid0){
+if(data.caPort !== undefined){
+let data4 = data.caPort;
+const _errs9 = errors;
+if(!(((typeof data4 == "number") && (!(data4 % 1) && !isNaN(data4))) && (isFinite(data4)))){
+validate10.errors = [{instancePath:instancePath+"/caPort",schemaPath:"#/properties/caPort/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+return false;
+}
+if(errors === _errs9){
+if((typeof data4 == "number") && (isFinite(data4))){
+if(data4 > 65535 || isNaN(data4)){
+validate10.errors = [{instancePath:instancePath+"/caPort",schemaPath:"#/properties/caPort/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535"}];
+return false;
+}
+else {
+if(data4 < 1 || isNaN(data4)){
+validate10.errors = [{instancePath:instancePath+"/caPort",schemaPath:"#/properties/caPort/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
+return false;
+}
+}
+}
+}
+var valid0 = _errs9 === errors;
+}
+else {
+var valid0 = true;
+}
 }
 }
 }
