@@ -98,8 +98,8 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
     // is ever set, so the token cannot travel to another service on this machine.
     else return;
     if (given && sameToken(given, token)) return;
-    // Someone opening the page without its link is told how to open it; the API keeps its JSON
-    // error for scripts.
+    // Someone opening the page without its link (a reload too: the page drops the token from the
+    // address bar) is told how to open it; the API keeps its JSON error for scripts.
     if (request.method === 'GET' && PAGE_PATHS.has(path)) return reply.status(401).headers(TOKEN_HELP_HEADERS).send(TOKEN_HELP_HTML);
     throw new P2pfxError('UI_TOKEN_REQUIRED', 'this request needs the UI token');
   });

@@ -1,5 +1,5 @@
 // What the web UI answers a browser that asks for the page without its token (a bookmark, a
-// URL typed by hand): one fixed page saying how to open the UI, instead of raw JSON.
+// reload, a URL typed by hand): one fixed page saying how to open the UI, instead of raw JSON.
 // It is a constant — nothing from the request is in it, so nothing can be reflected — and it
 // needs no script: its only inline style is allowed by its hash, everything else by nothing.
 import { createHash } from 'node:crypto';
@@ -21,12 +21,14 @@ export const TOKEN_HELP_HTML = `<!doctype html>
       <code>p2pfx ui</code> (or <code>p2pfx serve --ui</code>) prints when it starts: the link
       carries a secret token, made anew each time it starts, so that no other web page or
       program can use the UI.</p>
+    <p>The token leaves the address bar once the page is open, so a reload, a bookmark or an
+      address typed by hand lands here.</p>
     <h2>What to do</h2>
     <ul>
       <li>Look at the terminal where <code>p2pfx ui</code> runs and open the link it printed,
         <code>http://127.0.0.1:PORT/?token=…</code>.</li>
       <li>If it no longer runs, or its terminal is gone, start it again: <code>p2pfx ui</code>
-        opens the page with a new link.</li>
+        prints a new link and opens it in the browser.</li>
     </ul>
   </body>
 </html>
