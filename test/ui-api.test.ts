@@ -50,6 +50,10 @@ test('without the token: 401; with a foreign Host: 403; the page needs the token
   assert.equal(((await noToken.json()) as { error: { code: string } }).error.code, 'UI_TOKEN_REQUIRED');
   assert.equal((await fetch(`http://127.0.0.1:${u.port}/api/node`, { headers: { 'x-p2pfx-token': 'wrong' } })).status, 401);
   assert.equal((await fetch(`http://127.0.0.1:${u.port}/`)).status, 401, 'the page itself');
+  // Not the page, and not the help page: a POST to / is no page request.
+  const post = await fetch(`http://127.0.0.1:${u.port}/`, { method: 'POST' });
+  assert.equal(post.status, 401);
+  assert.equal(((await post.json()) as { error: { code: string } }).error.code, 'UI_TOKEN_REQUIRED');
   // A cookie alone does not open the API (CSRF).
   assert.equal((await fetch(`http://127.0.0.1:${u.port}/api/node`, { headers: { cookie: `p2pfx-ui=${u.token}` } })).status, 401);
   // DNS rebinding: a name that resolves to 127.0.0.1 but is not ours.
@@ -137,4 +141,49 @@ test('the UI\'s clients honour $P2PFX_PEER_TIMEOUT_MS like the CLI\'s: a malform
     else process.env.P2PFX_PEER_TIMEOUT_MS = before;
   }
   assert.deepEqual(b.node.db.listManifests(), [], 'beta got nothing');
+});
+
+test('the page without its token: a fixed help page (401, no script, nothing of the request in it); with it, / and /index.html are the page', async (t) => {
+  const net = await makeNetwork(t);
+  const a = await net.add('alpha');
+  const u = await ui(t, a);
+  const marker = 'zq-reflected-7f3a';
+  const answers = await Promise.all([
+    `/`, `/index.html`, `/?token=${marker}`, `/index.html?${marker}=<b>${marker}</b>#${marker}`,
+  ].map((path) => fetch(`http://127.0.0.1:${u.port}${path}`, { headers: { accept: 'text/html', 'x-p2pfx-token': u.token, 'user-agent': marker } })));
+  const bodies = await Promise.all(answers.map((r) => r.text()));
+  for (const [i, res] of answers.entries()) {
+    assert.equal(res.status, 401);
+    assert.equal(res.headers.get('content-type'), 'text/html; charset=utf-8');
+    assert.match(res.headers.get('content-security-policy') ?? '', /^default-src 'none'; style-src 'sha256-[A-Za-z0-9+/]+=*';/);
+    assert.equal(res.headers.get('x-frame-options'), 'DENY');
+    assert.equal(res.headers.get('referrer-policy'), 'no-referrer');
+    assert.equal(res.headers.get('cache-control'), 'no-store');
+    assert.equal(res.headers.get('set-cookie'), null);
+    assert.match(bodies[i]!, /<code>p2pfx ui<\/code>/);
+    assert.doesNotMatch(bodies[i]!, /<script|UI_TOKEN_REQUIRED/);
+    assert.ok(!bodies[i]!.includes(marker), 'nothing of the request is reflected');
+    assert.ok(!bodies[i]!.includes(u.token), 'the header token does not open the page, nor is it shown');
+  }
+  assert.equal(new Set(bodies).size, 1, 'one fixed page');
+  // The hash in the CSP is the page's one style block.
+  const style = /<style>(.*?)<\/style>/s.exec(bodies[0]!)![1]!;
+  assert.ok(answers[0]!.headers.get('content-security-policy')!.includes(createHash('sha256').update(style).digest('base64')));
+
+  for (const path of ['/', '/index.html']) {
+    const res = await fetch(`http://127.0.0.1:${u.port}${path}?token=${u.token}`);
+    assert.equal(res.status, 200, path);
+    assert.match(await res.text(), new RegExp(`<meta name="p2pfx-token" content="${u.token}">`), path);
+  }
+  // A foreign Host is refused before any of this (DNS rebinding), with the API's JSON.
+  const rebound = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+    const req = httpRequest({ host: '127.0.0.1', port: u.port, path: '/', headers: { host: `evil.example:${u.port}`, accept: 'text/html' } }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (c: string) => (body += c)).on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+  assert.equal(rebound.status, 403);
+  assert.equal((JSON.parse(rebound.body) as { error: { code: string } }).error.code, 'UI_HOST_REFUSED');
 });

@@ -323,3 +323,60 @@ test('the web UI refuses a request without its token (401) and one for a foreign
     es.onopen = () => { resolve('open'); es.close(); };
   })`), 'refused', 'the event stream without its token');
 });
+
+test('the web UI in the browser: without its token a page says how to open it; with it, the token leaves the address bar and the page keeps working; a reload lands on the help page', { timeout: 60_000 }, async (t) => {
+  if (!(await hasChromium())) return t.skip(NO_CHROMIUM);
+  await assertUiBuilt();
+  const net = await cliNetwork(t);
+  const alpha = await startServeUi(t, net.a);
+  const browser = await browserFor(t);
+  const context = await browser.newContext();
+  context.setDefaultTimeout(STEP_MS);
+  const page = await context.newPage();
+
+  // Without the token (a marker in the query and the hash, which must not come back): the help page.
+  const marker = 'zq-reflected-7f3a';
+  const help = await page.goto(`${alpha.uiOrigin}/?${marker}=<i>${marker}</i>&token=${marker}#${marker}`);
+  assert.equal(help?.status(), 401);
+  assert.equal(help?.headers()['content-type'], 'text/html; charset=utf-8');
+  const helpText = await text(page.locator('body'));
+  assert.match(helpText, /p2pfx web UI of this machine/);
+  assert.match(helpText, /p2pfx ui/);
+  assert.doesNotMatch(helpText, /UI_TOKEN_REQUIRED|"error"/, 'no raw JSON');
+  assert.ok(!(await page.content()).includes(marker), 'nothing of the request is reflected');
+  assert.equal(await page.title(), 'p2pfx: open the web UI from its link');
+  // The API without the token still answers scripts with its JSON error.
+  const apiRes = await page.request.get(`${alpha.uiOrigin}/api/node`);
+  assert.equal(apiRes.status(), 401);
+  assert.equal(((await apiRes.json()) as { error: { code: string } }).error.code, 'UI_TOKEN_REQUIRED');
+
+  // The real link, with another parameter and a hash (a tab): the token goes, the rest stays.
+  const { problems, httpErrors } = watchPage(page, alpha.uiOrigin);
+  const url = new URL(alpha.ui);
+  url.searchParams.set('keep', 'yes');
+  url.hash = 'peers';
+  assert.equal((await page.goto(url.href))?.status(), 200);
+  await page.getByTestId('live-status').and(page.locator('[data-state=open]')).waitFor();
+  await page.waitForURL((u) => !u.searchParams.has('token'));
+  assert.equal(page.url(), `${alpha.uiOrigin}/?keep=yes#peers`);
+  assert.equal(await page.getByTestId('tab-peers').getAttribute('aria-selected'), 'true', 'the hash still chooses the tab');
+  // Its API calls still carry the token (from the page, not the address).
+  await tab(page, 'node');
+  assert.equal(await text(page.getByTestId('node-id')), alpha.nodeId);
+  await tab(page, 'invite');
+  await page.getByTestId('invite-create').click();
+  assert.match(await text(page.getByTestId('invite-code')), /^[0-9A-Z]{4}-/);
+  // Its event stream too (opened after the token left the address): a file another node sends
+  // is announced live.
+  const sent = await runCli(t, ['send', await writeRandom(join(net.dir, 'live.bin'), 1000), '--home', net.b, '--peer', alpha.peer, '--json']);
+  assert.equal(sent.code, 0, sent.stderr);
+  await page.getByTestId('notice').filter({ hasText: /^Received live\.bin from / }).waitFor();
+  assert.deepEqual(problems, []);
+  assert.deepEqual(httpErrors, []);
+
+  // A reload: the address has no token any more, so the help page (the decision in DESIGN "Web interface").
+  const reloaded = await page.reload();
+  assert.equal(reloaded?.status(), 401);
+  assert.match(await text(page.locator('body')), /p2pfx ui/);
+  assert.equal(page.url(), `${alpha.uiOrigin}/?keep=yes#invite`, 'the tab last chosen, no token');
+});

@@ -9,7 +9,7 @@ import { mkdir, readdir, rename, rm, stat, statfs } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { P2pfxError } from '../core/errors.js';
 import { pathProblem } from '../core/folder-index.js';
 import { isFileId } from '../core/ids.js';
@@ -29,8 +29,11 @@ import { VERSION } from '../version.js';
 import { lanAddress } from '../net/host-info.js';
 import type { Catalog, Chunks, Invite, NodeInfo, Peer, ReceivedEvent, Transfer } from './api-types.js';
 import { Jobs, type TransferView } from './jobs.js';
+import { TOKEN_HELP_HEADERS, TOKEN_HELP_HTML } from './token-help.js';
 
 const TOKEN_HEADER = 'x-p2pfx-token';
+/** Where the page is served (with the token in the URL); every other path is an asset or the API. */
+const PAGE_PATHS: ReadonlySet<string> = new Set(['/', '/index.html']);
 /** How long a peer may take to answer when the UI checks who is reachable. */
 const CHECK_TIMEOUT_MS = 3000;
 const EVENT_HEARTBEAT_MS = 15_000;
@@ -79,7 +82,7 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
   app.addContentTypeParser('application/octet-stream', (_request, payload, done) => done(null, payload));
 
   // Who may ask: the right Host (no DNS rebinding), and the token (header for the API).
-  app.addHook('onRequest', async (request) => {
+  app.addHook('onRequest', async (request, reply) => {
     const host = request.headers.host ?? '';
     if (host !== `127.0.0.1:${port}` && host !== `localhost:${port}`) {
       throw new P2pfxError('UI_HOST_REFUSED', `this UI answers to 127.0.0.1:${port} only, not to ${JSON.stringify(host.slice(0, 100))}`);
@@ -90,27 +93,32 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
     let given: string | undefined;
     if (path === '/api/events') given = typeof query.token === 'string' ? query.token : undefined;
     else if (path.startsWith('/api/')) given = typeof header === 'string' ? header : undefined;
-    else if (path === '/') given = typeof query.token === 'string' ? query.token : undefined;
+    else if (PAGE_PATHS.has(path)) given = typeof query.token === 'string' ? query.token : undefined;
     // The built scripts and styles are public (the same for everyone, no data in them); no cookie
     // is ever set, so the token cannot travel to another service on this machine.
     else return;
-    if (!given || !sameToken(given, token)) throw new P2pfxError('UI_TOKEN_REQUIRED', 'this request needs the UI token');
+    if (given && sameToken(given, token)) return;
+    // Someone opening the page without its link (a reload too: the page drops the token from the
+    // address bar) is told how to open it; the API keeps its JSON error for scripts.
+    if (request.method === 'GET' && PAGE_PATHS.has(path)) return reply.status(401).headers(TOKEN_HELP_HEADERS).send(TOKEN_HELP_HTML);
+    throw new P2pfxError('UI_TOKEN_REQUIRED', 'this request needs the UI token');
   });
 
   // The page: index.html with the token for its scripts; the built assets beside it, served from
   // memory by exact path (a few files, read once): no request names a file on disk.
   const files = loadUiFiles();
-  app.get('/', async (_request, reply) => {
+  const page = async (_request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
     const html = files.get('index.html')?.body.toString('utf8');
     if (html === undefined) return reply.status(503).type('text/plain').send('The web UI is not built: run `npm run build`.');
     void reply.header('content-security-policy', "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; connect-src 'self'");
     void reply.header('x-frame-options', 'DENY');
     void reply.header('referrer-policy', 'no-referrer'); // the URL carries the token
     return reply.type('text/html; charset=utf-8').send(html.replace('<head>', `<head>\n    <meta name="p2pfx-token" content="${token}">`));
-  });
+  };
+  for (const path of PAGE_PATHS) app.get(path, page);
   app.get('/*', async (request, reply) => {
     const path = request.url.split('?')[0]!.slice(1);
-    const file = path === 'index.html' ? undefined : files.get(path);
+    const file = path === 'index.html' ? undefined : files.get(path); // the page only with its token and headers
     if (file === undefined) throw new P2pfxError('NOT_FOUND', `no file ${JSON.stringify(path.slice(0, 100))}`);
     // Vite names assets by their content's hash: they never change under one name.
     if (path.startsWith('assets/')) void reply.header('cache-control', 'public, max-age=31536000, immutable');

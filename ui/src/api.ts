@@ -1,6 +1,7 @@
 // The node's local JSON API (src/ui/server.ts), as the page uses it. Every request carries the
 // token the server put in the page (<meta name="p2pfx-token">) as the x-p2pfx-token header; the
-// event stream, which cannot carry headers, has it in its query string.
+// event stream, which cannot carry headers, has it in its query string. Once read, the token is
+// taken out of the address bar.
 
 import type { ApiErrorBody } from '../../src/ui/api-types.js';
 
@@ -30,7 +31,23 @@ export function readToken(doc: Document = document, loc: Location = location): s
   return new URLSearchParams(loc.search).get('token') ?? '';
 }
 
+/**
+ * The address without its `token` parameter (other parameters and the hash kept), or null when
+ * it has none. Once read, the token has no business in the address bar: it would show in
+ * screenshots, screen sharing and any copy of the URL. A reload then lands on the server's page
+ * that says how to open the UI (DESIGN "Web interface").
+ */
+export function withoutToken(loc: Pick<Location, 'pathname' | 'search' | 'hash'>): string | null {
+  const params = new URLSearchParams(loc.search);
+  if (!params.has('token')) return null;
+  params.delete('token');
+  const search = params.toString();
+  return `${loc.pathname}${search ? `?${search}` : ''}${loc.hash}`;
+}
+
 const token = readToken();
+const cleaned = withoutToken(location);
+if (cleaned !== null) history.replaceState(history.state, '', cleaned);
 
 export const TOKEN_HEADER = 'x-p2pfx-token';
 
