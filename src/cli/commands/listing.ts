@@ -1,6 +1,7 @@
 // `p2pfx chunks [--peer]`, `p2pfx files --peer`, `p2pfx id`.
 import { P2pfxError, isErrorCode } from '../../core/errors.js';
 import { listCatalogAcross, newestVersions } from '../../transfer/catalog.js';
+import { formatPeer } from '../../net/peer-address.js';
 import { shortNodeId } from '../../pki/node-id.js';
 import { formatBytes, printable } from '../output.js';
 import { outFor, parseCount, withNode, withPeer, withPeers, type GlobalOptions } from '../context.js';
@@ -64,6 +65,9 @@ export async function filesCommand(g: GlobalOptions, opts: FilesOptions): Promis
       throw new P2pfxError(isErrorCode(e.code) ? e.code : 'PEER_ERROR', e.message);
     }
     const single = clients.length === 1 ? clients[0]! : null;
+    // Peers named as everywhere else: the book's name with the address.
+    const names = new Map(node.db.listPeers().flatMap((p) => (p.addresses[0] ? [[formatPeer(p.addresses[0]), `${p.name} (${formatPeer(p.addresses[0])})`] as const] : [])));
+    const named = (peer: string) => names.get(peer) ?? peer;
     if (out.json) {
       return out.data({ peer: single?.label ?? null, peerNodeId: single?.nodeId ?? null, peers: clients.map((c) => ({ peer: c.label, peerNodeId: c.nodeId })), files, unreachable });
     }
@@ -73,13 +77,13 @@ export async function filesCommand(g: GlobalOptions, opts: FilesOptions): Promis
     for (const e of files) {
       const name = e.name === null ? (e.access === 'password' ? '(name hidden: needs the password)' : '(name hidden: no key here)') : `${e.name}${e.kind === 'folder' ? '/' : ''}`;
       const from = `${e.senderName === null ? '?' : printable(e.senderName)} (${shortNodeId(e.sender)})`;
-      const on = single ? '' : `  [on ${e.peers.join(', ')}]`;
+      const on = single ? '' : `  [on ${e.peers.map(named).join(', ')}]`;
       // A folder says how many files it holds (where its sender said); a file, its chunks.
       const count = e.kind === 'folder' && e.files !== null ? `${String(e.files).padStart(6)} files ` : `${String(e.chunkCount).padStart(6)} chunks`;
       const older = e.olderVersions > 0 ? `  (+${e.olderVersions} older version${e.olderVersions === 1 ? '' : 's'}; --all lists them)` : '';
       out.line(`  ${e.fileId}  ${formatBytes(e.size).padStart(9)}  ${count}  ${e.createdAt}  from ${from}  ${e.name === null ? name : printable(name)}${older}${on}`);
     }
-    for (const u of unreachable) out.line(`  unreachable: ${u.peer}: ${u.code}: ${printable(u.message)}`);
+    for (const u of unreachable) out.line(`  unreachable: ${named(u.peer)}: ${u.code}: ${printable(u.message)}`);
   }));
 }
 
