@@ -272,9 +272,10 @@ const ttyOnly = { skip: hasScript() ? false : NO_SCRIPT };
 test('p2pfx with no arguments on a terminal opens the menu', ttyOnly, async (t) => {
   const { a } = await cliNetwork(t);
   const port = await closedPort();
-  // The home is the current folder when --home is not given, as in the original.
+  // A home in the current folder (the old default) is still found when --home is not given, and said.
   const r = await runOnTty(t, [], { cwd: a, input: `${opening(port)}3\n5\n` });
   assert.equal(r.code, 0, r.stdout);
+  assert.match(r.stdout, /note: using the p2pfx home in the current folder /);
   assert.match(r.stdout, /Port for this node's server \[8443\]: /);
   assert.match(r.stdout, /Serving on port \d+\./);
   assert.match(r.stdout, /No chunks on this node\./);

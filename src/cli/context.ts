@@ -4,7 +4,8 @@ import { KiB, MiB, GiB } from '../core/limits.js';
 import type { PeerClient, PeerClientOptions } from '../net/client.js';
 import { clientFor, resolvePeers } from '../net/peers.js';
 import { statSync } from 'node:fs';
-import { HOME_ENV, Home } from '../store/home.js';
+import { homedir } from 'node:os';
+import { HOME_ENV, Home, defaultHome, type ResolvedHome } from '../store/home.js';
 import { LocalNode } from '../store/local-node.js';
 import { makeOut, type Out } from './output.js';
 
@@ -14,10 +15,28 @@ export function outFor(g: GlobalOptions): Out {
   return makeOut(g);
 }
 
-export function homeFor(g: GlobalOptions): Home {
+/** The node's home, as Home.resolve decides; a home found in the current folder (the old default) is said once on stderr. */
+export function homeFor(g: GlobalOptions, opts: { quiet?: boolean } = {}): Home {
+  const { home, source } = resolveHomeFor(g);
+  if (source === 'legacy-cwd' && !opts.quiet && !legacyNoted) {
+    legacyNoted = true;
+    outFor(g).note(legacyHomeNote(home));
+  }
+  return home;
+}
+
+/** The node's home and where it came from (`p2pfx doctor` says which). */
+export function resolveHomeFor(g: GlobalOptions): ResolvedHome {
   // --home was checked as it was parsed; $P2PFX_HOME is checked here, the same way.
   if (g.home === undefined && process.env[HOME_ENV] !== undefined) checkHomeFolder(process.env[HOME_ENV]!, `$${HOME_ENV}`);
   return Home.resolve(g.home);
+}
+
+let legacyNoted = false;
+
+function legacyHomeNote(home: Home): string {
+  const fallback = defaultHome(process.env, process.platform, homedir());
+  return `note: using the p2pfx home in the current folder ${home.root} (the default up to p2pfx 0.1); to use it from anywhere, move it to ${fallback} or set ${HOME_ENV}=${home.root}`;
 }
 
 /** A home is a folder, or a path where none is yet; a file (or a path through one) is refused before anything opens it. */

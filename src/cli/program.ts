@@ -29,7 +29,7 @@ export function buildProgram(): Command {
   const program = new Command('p2pfx')
     .description('Exchange files between machines on a LAN: encrypted chunks over mutual TLS, no cloud, no account.')
     .version(VERSION, '-V, --version')
-    .option('--home <dir>', 'the node\'s home folder (default $P2PFX_HOME, else the current folder)', (v: string) => checkHomeFolder(v))
+    .option('--home <dir>', 'the node\'s home folder (default $P2PFX_HOME, else the per-user data folder; `p2pfx doctor` says which)', (v: string) => checkHomeFolder(v))
     .option('--json', 'print data as JSON on stdout')
     .option('--debug', 'print stacks with errors, and the server log')
     .showHelpAfterError('(run with --help for usage)')

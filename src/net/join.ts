@@ -78,6 +78,7 @@ export async function joinNetwork(opts: JoinOptions): Promise<JoinResult> {
 
   // Checked, so written: the node certificate last, as it is what marks a home as joined.
   const files: string[] = [];
+  await home.create();
   const write = async (path: string, data: string, mode = 0o644): Promise<void> => {
     await writeFileAtomic(path, data, mode);
     files.push(path);

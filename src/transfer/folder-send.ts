@@ -255,7 +255,7 @@ async function walkFolder(dir: string): Promise<WalkedFolder> {
 
 /**
  * A folder holding this node's home would carry its private keys (certs/), its chunks and its
- * index to the peer — with the default home (the current directory), `send .` would. Refused.
+ * index to the peer — with a home in the current folder (the old default), `send .` would. Refused.
  */
 async function refuseOwnHome(node: LocalNode, root: string, dir: string): Promise<void> {
   const home = await realpath(node.home.root).catch(() => node.home.root);

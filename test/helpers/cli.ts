@@ -2,7 +2,7 @@
 // a fresh home per test, every child bounded by a timeout and killed through t.after.
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, mkdtempSync, rmSync } from 'node:fs';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { createServer } from 'node:net';
@@ -38,13 +38,30 @@ export interface RunOptions {
   exactEnv?: NodeJS.ProcessEnv;
 }
 
-/** The caller's environment without anything that would change p2pfx's behaviour. */
+/**
+ * The caller's environment without anything that would change p2pfx's behaviour; the per-user
+ * default home ($XDG_DATA_HOME/p2pfx) is moved into a folder of this test process, so a command
+ * run without --home never reads or writes the real user's. A test about the default home gives
+ * its own HOME and XDG_DATA_HOME in `extra`.
+ */
 export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) {
     if (!k.startsWith('P2PFX_') && !k.startsWith('NODE_TEST') && k !== 'NODE_OPTIONS') env[k] = v;
   }
-  return { ...env, ...extra };
+  return { ...env, XDG_DATA_HOME: sandboxDataHome(), ...extra };
+}
+
+let sandbox: string | undefined;
+
+/** A data folder for this test process, made on first use and removed when it exits. */
+function sandboxDataHome(): string {
+  if (sandbox === undefined) {
+    const dir = mkdtempSync(join(tmpdir(), 'p2pfx-test-data-'));
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+    sandbox = dir;
+  }
+  return sandbox;
 }
 
 // The children of each test. t.after hooks run in the order they were registered, so a temp

@@ -33,6 +33,7 @@ export async function certsCommand(g: GlobalOptions, opts: CertsOptions): Promis
   const name = opts.name ?? defaultNodeName();
   // Made (and so checked: names, addresses) before anything is written.
   const node = await issueNodeCert(ca, { name, ips: unique([...localAddresses(), ...(opts.ip ?? [])]), dns: unique(['localhost', ...hostDns(), ...(opts.dns ?? [])]) });
+  await home.create();
   if (createdCa) await writeNewCa(home, ca);
   await writeFileAtomic(home.nodeKeyPath, node.keyPem, 0o600);
   await writeFileAtomic(home.nodeCertPath, node.certPem, 0o644);

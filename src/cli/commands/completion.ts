@@ -27,7 +27,7 @@ export async function completionCommand(g: GlobalOptions, cmd: Command, shell: s
 async function printPeerNames(g: GlobalOptions): Promise<void> {
   let names: string[] = [];
   try {
-    const home = homeFor(g);
+    const home = homeFor(g, { quiet: true });
     if (!existsSync(home.dbPath)) return;
     const { IndexDb } = await import('../../store/index-db.js');
     const db = new IndexDb(home.dbPath);

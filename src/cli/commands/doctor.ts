@@ -13,10 +13,10 @@ import { formatPeer } from '../../net/peer-address.js';
 import { clientFor, resolvePeers } from '../../net/peers.js';
 import { commonNameOf, isSignedBy, readCertPem } from '../../pki/cert-pem.js';
 import { loadCredentials, type Credentials } from '../../store/credentials.js';
-import { HOME_ENV, type Home } from '../../store/home.js';
+import { HOME_ENV, type Home, type HomeSource } from '../../store/home.js';
 import type { BookPeer } from '../../store/index-db.js';
 import { LocalNode } from '../../store/local-node.js';
-import { homeFor, outFor, parsePort, type GlobalOptions } from '../context.js';
+import { outFor, parsePort, resolveHomeFor, type GlobalOptions } from '../context.js';
 
 export type CheckStatus = 'OK' | 'WARN' | 'FAIL';
 
@@ -45,8 +45,8 @@ const OTHER_PORT_HINT = 'Stop it, or serve this home on another port with `p2pfx
 export async function doctorCommand(g: GlobalOptions, opts: { port: string }): Promise<void> {
   const out = outFor(g);
   const port = parsePort(opts.port);
-  const home = homeFor(g);
-  const checks: Check[] = [await checkHome(home, homeSource(g))];
+  const { home, source } = resolveHomeFor(g);
+  const checks: Check[] = [await checkHome(home, SOURCE_WORDS[source])];
   const { check, creds } = await checkCertificates(home);
   checks.push(check);
   let node: LocalNode | null = null;
@@ -88,10 +88,13 @@ function fail(name: string, detail: string, hint: string, code: ErrorCode | null
   return { name, status: 'FAIL', detail, hint, code };
 }
 
-function homeSource(g: GlobalOptions): string {
-  if (g.home !== undefined) return 'from --home';
-  return process.env[HOME_ENV] !== undefined ? `from $${HOME_ENV}` : 'the current folder';
-}
+/** How the home line names where its home came from. */
+const SOURCE_WORDS: Record<HomeSource, string> = {
+  option: 'from --home',
+  env: `from $${HOME_ENV}`,
+  'legacy-cwd': 'current folder (old default)',
+  default: 'default',
+};
 
 async function checkHome(home: Home, source: string): Promise<Check> {
   const where = `home ${home.root} (${source})`;
