@@ -169,25 +169,33 @@ test('kill -9 of the receiving node mid-send: no half chunk under a final name; 
 
 // ---------------------------------------------------------------- 2. get killed mid-download
 
-test('kill -9 of a get mid-download: the final name never appears half-written; get again resumes from the checked partial', async (t) => {
+/**
+ * A 48 MiB file sent from a to b, and a `get` of it on a started; resolves once its partial file
+ * holds more than 8 chunks (and the final name never appeared meanwhile), the get still running.
+ */
+async function getUnderWay(t: TestContext, json: boolean) {
   const net = await cliNetwork(t);
   const b = await startServe(t, net.b);
   const size = 48 * MiB;
   const total = size / CHUNK;
   const file = await writeRandom(net.dir, 'big.bin', size);
   const sent = parseJson<SentFile>(await runCli(t, ['send', file, '--home', net.a, '--peer', b.peer, '--chunk-size', '64K', '--json']));
-  const expected = await sha256File(file);
   const final = join(net.a, 'received', 'big.bin');
   const partial = join(net.a, 'received', PARTIAL_DIR, `${sent.fileId}.part`);
-
-  const get = startCli(t, ['get', sent.fileId, '--home', net.a, '--peer', b.peer, '--json']);
+  const get = startCli(t, ['get', sent.fileId, '--home', net.a, '--peer', b.peer, ...(json ? ['--json'] : [])]);
   const partSize = await poll('the partial file to grow past 8 chunks', async () => {
     assert.equal(await sizeOf(final), null, `${final} exists while the get runs`);
     const n = await sizeOf(partial);
-    if (n === null && get.child.exitCode !== null) assert.fail(`the get ended before it could be killed: ${get.stdout()}`);
-    if (n !== null && n >= size) assert.fail('the partial file is complete before the get could be killed');
+    if (n === null && get.child.exitCode !== null) assert.fail(`the get ended before it could be stopped: ${get.stdout()}`);
+    if (n !== null && n >= size) assert.fail('the partial file is complete before the get could be stopped');
     return n !== null && n >= 8 * CHUNK ? n : null;
   }, { everyMs: 2 });
+  return { net, b, size, total, file, sent, final, partial, get, partSize };
+}
+
+test('kill -9 of a get mid-download: the final name never appears half-written; get again resumes from the checked partial', async (t) => {
+  const { net, b, size, total, file, sent, final, partial, get, partSize } = await getUnderWay(t, true);
+  const expected = await sha256File(file);
   get.child.kill('SIGKILL');
   const killed = await get.exit();
   assert.equal(killed.signal, 'SIGKILL');
@@ -299,20 +307,7 @@ test('a chunk corrupted on the serving node: get says HASH_MISMATCH naming it; c
 });
 
 test('Ctrl-C during a get: exit 130 saying how to resume, the checked partial kept; get again says how many chunks it resumed', async (t) => {
-  const net = await cliNetwork(t);
-  const b = await startServe(t, net.b);
-  const size = 48 * MiB;
-  const total = size / CHUNK;
-  const file = await writeRandom(net.dir, 'big.bin', size);
-  const sent = parseJson<SentFile>(await runCli(t, ['send', file, '--home', net.a, '--peer', b.peer, '--chunk-size', '64K', '--json']));
-  const partial = join(net.a, 'received', PARTIAL_DIR, `${sent.fileId}.part`);
-  const get = startCli(t, ['get', sent.fileId, '--home', net.a, '--peer', b.peer]);
-  await poll('the partial file to grow past 8 chunks', async () => {
-    const n = await sizeOf(partial);
-    if (n === null && get.child.exitCode !== null) assert.fail(`the get ended before it could be interrupted: ${get.stdout()}`);
-    if (n !== null && n >= size) assert.fail('the partial file is complete before the get could be interrupted');
-    return n !== null && n >= 8 * CHUNK ? n : null;
-  }, { everyMs: 2 });
+  const { net, b, size, total, file, sent, partial, get } = await getUnderWay(t, false);
   get.child.kill('SIGINT');
   const stopped = await get.exit();
   assert.equal(stopped.code, 130, `exit code 130 after Ctrl-C${get.stderr()}`);

@@ -12,7 +12,7 @@ import { nodeIdFromSpki } from '../pki/node-id.js';
 import type { Credentials } from '../store/credentials.js';
 import type { Revocation } from '../store/revocation.js';
 import { formatPeer, type PeerAddress } from './peer-address.js';
-import { answerError, peerTransportError, readJson, requestError, type PeerSide } from './peer-errors.js';
+import { answerError, peerTransportError, readBounded, readJson, requestError, type PeerSide } from './peer-errors.js';
 import { PeerTransport, type TransportRequest, type TransportResponse } from './peer-transport.js';
 import { tlsContextOptions } from './tls.js';
 import { BULK_STREAM_PATH, FRAMES_PROTOCOL, type BulkMode } from './protocol/bulk.js';
@@ -101,17 +101,8 @@ export class PeerClient {
   /** Fetches the peer's CRL (untrusted PEM text: the caller checks it). */
   async getCrl(): Promise<string> {
     const res = await this.request({ method: 'GET', path: CRL_PATH }, [200]);
-    const pieces: Buffer[] = [];
-    let size = 0;
-    for await (const piece of res.body as AsyncIterable<Buffer>) {
-      size += piece.length;
-      if (size > MAX_CRL_BYTES) {
-        res.body.destroy();
-        throw new P2pfxError('CRL_INVALID', `peer ${this.label} sent a CRL over ${MAX_CRL_BYTES} bytes`);
-      }
-      pieces.push(piece);
-    }
-    return Buffer.concat(pieces).toString('utf8');
+    const body = await readBounded(res, MAX_CRL_BYTES, () => new P2pfxError('CRL_INVALID', `peer ${this.label} sent a CRL over ${MAX_CRL_BYTES} bytes`));
+    return body.toString('utf8');
   }
 
   /** Hands the peer a CRL; it keeps it only if valid and newer than its own. */

@@ -136,9 +136,23 @@ export async function createHttpFront(opts: HttpFrontOptions): Promise<FastifyIn
 
 /** Closes a source's connection past `max` open at once, before TLS or HTTP reads a byte of it. */
 function boundConnectionsPerSource(app: FastifyInstance, max: number): void {
+  const bound = openBound(max);
+  app.server.on('connection', (socket: Socket) => bound(sourceKey(socket.remoteAddress), socket));
+}
+
+/** Closes a peer's connection past `max` open at once, once its certificate says who it is. */
+function boundConnectionsPerPeer(app: FastifyInstance, max: number, key: (socket: TLSSocket) => string | null): void {
+  const bound = openBound(max);
+  app.server.on('secureConnection', (socket: TLSSocket) => {
+    const peer = key(socket);
+    if (peer !== null) bound(peer, socket);
+  });
+}
+
+/** Counts the sockets open per key; one past `max` is destroyed at once. */
+function openBound(max: number): (key: string, socket: Socket) => void {
   const open = new Map<string, number>();
-  app.server.on('connection', (socket: Socket) => {
-    const key = sourceKey(socket.remoteAddress);
+  return (key, socket) => {
     const count = open.get(key) ?? 0;
     if (count >= max) {
       socket.destroy();
@@ -150,27 +164,7 @@ function boundConnectionsPerSource(app: FastifyInstance, max: number): void {
       if (left === 0) open.delete(key);
       else open.set(key, left);
     });
-  });
-}
-
-/** Closes a peer's connection past `max` open at once, once its certificate says who it is. */
-function boundConnectionsPerPeer(app: FastifyInstance, max: number, key: (socket: TLSSocket) => string | null): void {
-  const open = new Map<string, number>();
-  app.server.on('secureConnection', (socket: TLSSocket) => {
-    const peer = key(socket);
-    if (peer === null) return;
-    const count = open.get(peer) ?? 0;
-    if (count >= max) {
-      socket.destroy();
-      return;
-    }
-    open.set(peer, count + 1);
-    socket.once('close', () => {
-      const left = (open.get(peer) ?? 1) - 1;
-      if (left === 0) open.delete(peer);
-      else open.set(peer, left);
-    });
-  });
+  };
 }
 
 /**

@@ -120,20 +120,26 @@ export function peerTransportError(err: unknown, side: PeerSide): P2pfxError {
   return new P2pfxError('PEER_ERROR', `talking to ${where} failed: ${message}`, { cause: err });
 }
 
-/** A peer's JSON reply, read whole up to maxBytes: PEER_ERROR past it or when it is not JSON. */
-export async function readJson(res: TransportResponse, maxBytes: number, label: string): Promise<unknown> {
+/** A reply's body, read whole up to maxBytes; past it the body is dropped and `tooLarge` thrown. */
+export async function readBounded(res: TransportResponse, maxBytes: number, tooLarge: () => P2pfxError): Promise<Buffer> {
   const pieces: Buffer[] = [];
   let size = 0;
   for await (const piece of res.body as AsyncIterable<Buffer>) {
     size += piece.length;
     if (size > maxBytes) {
       res.body.destroy();
-      throw new P2pfxError('PEER_ERROR', `peer ${label} sent a JSON body over ${maxBytes} bytes`);
+      throw tooLarge();
     }
     pieces.push(piece);
   }
+  return Buffer.concat(pieces);
+}
+
+/** A peer's JSON reply, read whole up to maxBytes: PEER_ERROR past it or when it is not JSON. */
+export async function readJson(res: TransportResponse, maxBytes: number, label: string): Promise<unknown> {
+  const body = await readBounded(res, maxBytes, () => new P2pfxError('PEER_ERROR', `peer ${label} sent a JSON body over ${maxBytes} bytes`));
   try {
-    return JSON.parse(Buffer.concat(pieces).toString('utf8'));
+    return JSON.parse(body.toString('utf8'));
   } catch (err) {
     throw new P2pfxError('PEER_ERROR', `peer ${label} sent malformed JSON`, { cause: err });
   }
