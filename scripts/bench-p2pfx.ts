@@ -29,6 +29,8 @@ export interface P2pfxBenchOptions {
   betaHome: string;
   betaPort: number;
   betaMeter: ProcessMeter;
+  /** beta's `serve --json` events, seen so far and to come. */
+  betaEvent: <E>(match: (e: Record<string, unknown>) => boolean, timeoutMs?: number) => Promise<E>;
   chunkSize: string | undefined;
   teardown: Teardown;
 }
@@ -58,6 +60,21 @@ export class P2pfxBench {
     checkFile('resend', file, out);
     if (out.sentChunks !== 0) throw new Error(`a resend of an unchanged file moved ${out.sentChunks} chunks`);
     return { seconds: out.seconds, sentChunks: out.sentChunks, chunks: out.chunks };
+  }
+
+  /**
+   * Sends the file to beta as its recipient and waits until beta has it in place: beta then keeps
+   * it once, as the file, and serves its chunks sealed again from it (store/file-chunks.ts).
+   */
+  async sendToBeta(file: SourceFile): Promise<string> {
+    await touchNew(file.path);
+    await emptyChunkStore(join(this.opts.betaHome, 'chunks'));
+    const chunkSize = this.opts.chunkSize === undefined ? [] : ['--chunk-size', this.opts.chunkSize];
+    const out = await p2pfxJson<SendOutput>(['send', file.path, ...this.#alpha(), ...chunkSize], this.opts.teardown);
+    checkFile('send to beta', file, out);
+    const e = await this.opts.betaEvent<{ event: string; code?: string; message?: string }>((l) => l['fileId'] === out.fileId && (l['event'] === 'received' || l['event'] === 'failed'), 600_000);
+    if (e.event !== 'received') throw new Error(`beta could not reassemble the file: ${e.code}: ${e.message}`);
+    return out.fileId;
   }
 
   /** Downloads fileId from beta with nothing of it held locally, and checks its SHA-256. */

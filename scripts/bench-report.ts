@@ -21,6 +21,8 @@ export interface BenchResult {
   chunkSize: string | null;
   send: TransferSummary;
   get: TransferSummary;
+  /** Gets of a file sent to beta itself: each chunk sealed again from beta's received file. */
+  getFromFile: TransferSummary;
   /** The same unchanged file sent again: only `missing` and the manifest travel. */
   resend: { seconds: number; sentChunks: number; chunks: number };
   mtlsStream: { mbps: Spread };
@@ -37,6 +39,7 @@ export interface BenchResult {
   ratios: {
     sendVsMtls: number;
     getVsMtls: number;
+    getFromFileVsMtls: number;
     scpVsMtls: number | null;
     syncthingVsMtls: number | null;
     sendVsSyncthing: number | null;
@@ -83,6 +86,7 @@ export function formatReport(r: BenchResult): string {
       ['', 'MB/s median', 'min', 'max', '× mTLS', 'cli CPU s', 'server CPU s', 'cli peak MiB', 'server peak MiB'],
       transferRow('send', r.send, r.ratios.sendVsMtls),
       transferRow('get', r.get, r.ratios.getVsMtls),
+      transferRow('get, from a received file', r.getFromFile, r.ratios.getFromFileVsMtls),
       [...spreadCells('mTLS stream (ceiling)', r.mtlsStream.mbps), '1.00'],
       [...spreadCells('seal+hash, one core', r.sealHash.mbps)],
       r.scp ? [...spreadCells('scp', r.scp.mbps), ratio(r.ratios.scpVsMtls)] : ['scp', '—'],

@@ -53,26 +53,33 @@ async function runBench(opts: BenchOptions, teardown: Teardown): Promise<BenchRe
   const node = await serve(beta);
   // Not node.stop(): it waits for an exit that a server killed by a signal has already made.
   teardown.track(node.child);
-  const bench = new P2pfxBench({ alphaHome: alpha, betaHome: beta, betaPort: node.port, betaMeter: new ProcessMeter(node.child.pid!), chunkSize: opts.chunkSize, teardown });
+  const bench = new P2pfxBench({ alphaHome: alpha, betaHome: beta, betaPort: node.port, betaMeter: new ProcessMeter(node.child.pid!), betaEvent: node.event, chunkSize: opts.chunkSize, teardown });
   const sends: Array<TransferRun & { fileId: string }> = [];
   for (let run = 1; run <= opts.runs; run++) sends.push(logged(`send ${run}/${opts.runs}`, await bench.send(file)));
   const resend = await bench.resend(file);
   log(`resend of the unchanged file: ${resend.sentChunks} of ${resend.chunks} chunks moved in ${resend.seconds.toFixed(3)} s`);
   const gets: TransferRun[] = [];
   for (let run = 1; run <= opts.runs; run++) gets.push(logged(`get ${run}/${opts.runs}`, await bench.get(file, sends.at(-1)!.fileId)));
+  // The file sent to beta itself: beta keeps it once, as the file, and serves each chunk sealed again from it.
+  const fromFileId = await bench.sendToBeta(file);
+  const getsFromFile: TransferRun[] = [];
+  for (let run = 1; run <= opts.runs; run++) getsFromFile.push(logged(`get from beta's received file ${run}/${opts.runs}`, await bench.get(file, fromFileId)));
+  await rm(join(beta, 'received'), { recursive: true, force: true });
 
   const send = summarizeTransfers(sends);
   const get = summarizeTransfers(gets);
+  const getFromFile = summarizeTransfers(getsFromFile);
   const mtlsStream = { mbps: spread(mtls) };
   const syncthingMedian = syncthing ? spread(syncthing).median : null;
   return {
     sizeBytes: opts.sizeBytes, runs: opts.runs, chunkSize: opts.chunkSize ?? null,
-    send, get, resend, mtlsStream, sealHash: { mbps: spread(sealHash) },
+    send, get, getFromFile, resend, mtlsStream, sealHash: { mbps: spread(sealHash) },
     scp: scp ? { mbps: spread(scp) } : null, scpNote,
     syncthing: syncthing ? { mbps: spread(syncthing) } : null, syncthingNote,
     ratios: {
       sendVsMtls: send.mbps.median / mtlsStream.mbps.median,
       getVsMtls: get.mbps.median / mtlsStream.mbps.median,
+      getFromFileVsMtls: getFromFile.mbps.median / mtlsStream.mbps.median,
       scpVsMtls: scp ? spread(scp).median / mtlsStream.mbps.median : null,
       syncthingVsMtls: syncthingMedian === null ? null : syncthingMedian / mtlsStream.mbps.median,
       sendVsSyncthing: syncthingMedian === null ? null : send.mbps.median / syncthingMedian,

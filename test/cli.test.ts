@@ -469,14 +469,14 @@ test('serve --json tells what it receives, in order: started, progress, stored, 
   assert.match(text.stdout(), /^ {2}alpha \([0-9A-Z]+\): 2 chunks stored \(128 KiB\) in [\d.]+ s$/m);
 });
 
-/** a sends a 4-chunk file to b; returns b's chunk files (relative to chunks/). */
+/**
+ * a stores a 4-chunk file on b (storage only: b keeps the sealed chunks; a file sent to b itself
+ * would stand for its chunks, test/disk-once.test.ts); returns b's chunk files (relative to chunks/).
+ */
 async function chunkedFixture(t: TestContext) {
   const { dir, a, b } = await servingPair(t);
   const file = await writeRandom(dir, 'big.bin', 4 * 64 * 1024);
-  const sent = await send(t, a, file, b.peer, ['--chunk-size', '64K']);
-  // b reassembles the file from its store on its own: let it finish before its chunks are
-  // tampered with (it would find a bad one and drop it from its store).
-  await b.cli.waitFor(/"event":"received"/);
+  const sent = await send(t, a, file, b.peer, ['--chunk-size', '64K', '--storage-only']);
   const chunks = await storedChunks(b.home);
   assert.equal(chunks.length, sent.chunks);
   return { a, b, sent, chunks };
@@ -630,7 +630,7 @@ test('chunks: none on a fresh node; after a send, --peer lists the peer\'s chunk
   assert.match(peerEmpty.stdout, /^No chunks on peer 127\.0\.0\.1/m);
 
   const file = await writeRandom(dir, 'c.bin', 3 * 4096 + 10);
-  const sent = await send(t, a, file, b.peer, ['--chunk-size', '4K']);
+  const sent = await send(t, a, file, b.peer, ['--chunk-size', '4K', '--storage-only']);
   assert.equal(sent.chunks, 4);
   const onDisk = (await storedChunks(b.home)).map((f) => f.slice(3)).sort();
   const text = await runCli(t, ['chunks', '--home', a, '--peer', b.peer]);

@@ -164,7 +164,8 @@ test('kill -9 of the receiving node mid-send: no half chunk under a final name; 
   assert.equal(got.fileId, sent.fileId);
   assert.equal(got.path, join(b.home, 'received', 'big.bin'));
   assert.equal(await sha256File(got.path), expected);
-  assert.equal((await storeState(b.home)).ids.length, total);
+  // Whole and in place, the file stands for its chunks: none stays sealed (disk used once).
+  assert.equal((await storeState(b.home)).ids.length, 0);
 });
 
 // ---------------------------------------------------------------- 2. get killed mid-download
@@ -236,9 +237,9 @@ test('a chunk corrupted on the serving node: get says HASH_MISMATCH naming it; c
   const b = await startServe(t, net.b);
   const file = await writeRandom(net.dir, 'five.bin', 4 * CHUNK + 1000);
   const expected = await sha256File(file);
-  const sent = parseJson<SentFile>(await runCli(t, ['send', file, '--home', net.a, '--peer', b.peer, '--chunk-size', '64K', '--json']));
+  // Stored only: b keeps the sealed chunks (a file sent to b itself would stand for them).
+  const sent = parseJson<SentFile>(await runCli(t, ['send', file, '--home', net.a, '--peer', b.peer, '--chunk-size', '64K', '--storage-only', '--json']));
   assert.equal(sent.chunks, 5);
-  await nextReceived(b);
   const chunksDir = join(b.home, 'chunks');
   const held = (await storeState(b.home)).ids.sort();
   assert.equal(held.length, 5);
@@ -296,7 +297,7 @@ test('a chunk corrupted on the serving node: get says HASH_MISMATCH naming it; c
   assert.deepEqual([cleanJson.checked, cleanJson.bad], [3, []]);
 
   // The quarantined chunks are missing now: the same send brings exactly those two again.
-  const resent = parseJson<SentFile>(await runCli(t, ['send', file, '--home', net.a, '--peer', b.peer, '--chunk-size', '64K', '--json']));
+  const resent = parseJson<SentFile>(await runCli(t, ['send', file, '--home', net.a, '--peer', b.peer, '--chunk-size', '64K', '--storage-only', '--json']));
   assert.equal(resent.fileId, sent.fileId);
   assert.equal(resent.sentChunks, 2);
   const state = await storeState(b.home);
@@ -399,7 +400,7 @@ test('disk full on the receiver: INSUFFICIENT_STORAGE; no half chunk, no tempora
     assert.equal(got.path, join(b.home, 'received', 'small.bin'));
     assert.equal(await sha256File(got.path), await sha256File(small));
     const after = await storeState(b.home);
-    assert.equal(after.ids.length, 5);
+    assert.equal(after.ids.length, 0, 'the file received stands for its chunks');
     assert.deepEqual(after.tmp, []);
   } finally {
     // Unmounted before the home is removed (t.after): the server first, so nothing holds the mount.

@@ -13,7 +13,7 @@ import { Home } from '../src/store/home.js';
 import { assertCliError, cliNetwork, runCli, sha256File, startServe, type CliResult } from './helpers/cli.js';
 
 interface Amount { count: number; bytes: number }
-interface Usage { chunks: Amount; referenced: Amount & { manifests: number }; unreferenced: Amount; received: Amount }
+interface Usage { chunks: Amount; referenced: Amount & { manifests: number }; unreferenced: Amount; received: Amount; asFiles: Amount & { files: number } }
 
 function json<T>(r: CliResult): T {
   assert.equal(r.code, 0, `exit ${r.code}\nstderr: ${r.stderr}`);
@@ -33,12 +33,13 @@ async function chunkFiles(home: string): Promise<string[]> {
 }
 
 test('du, prune and rm: what a node holds, chunks no file names removed past the grace period, a file forgotten with its chunks while the received copy stays', async (t) => {
+  // report.bin is sent to beta (kept once, as the received file); notes.bin only stored there (sealed chunks).
   const net = await cliNetwork(t);
   const b = await startServe(t, net.b);
   const report = await writeRandom(net.dir, 'report.bin', 5 * 64 * 1024);
   const notes = await writeRandom(net.dir, 'notes.bin', 3 * 64 * 1024 + 9);
   const sent = json<{ fileId: string; chunks: number }>(await runCli(t, ['send', report, '--home', net.a, '--peer', b.peer, '--chunk-size', '64K', '--json']));
-  json(await runCli(t, ['send', notes, '--home', net.a, '--peer', b.peer, '--chunk-size', '64K', '--json']));
+  const stored = json<{ fileId: string }>(await runCli(t, ['send', notes, '--home', net.a, '--peer', b.peer, '--chunk-size', '64K', '--storage-only', '--json']));
   const received = join(net.b, 'received', 'report.bin');
   const receivedSha = await (async () => {
     for (let i = 0; i < 200; i++) {
@@ -59,9 +60,9 @@ test('du, prune and rm: what a node holds, chunks no file names removed past the
   await client.putChunk(orphanId, orphan);
 
   const before = json<Usage>(await runCli(t, ['du', '--home', net.b, '--json']));
-  assert.deepEqual([before.chunks.count, before.referenced.count, before.referenced.manifests, before.unreferenced.count], [5 + 4 + 1, 9, 2, 1]);
+  assert.deepEqual([before.chunks.count, before.referenced.count, before.referenced.manifests, before.unreferenced.count], [4 + 1, 4, 2, 1]);
   assert.equal(before.unreferenced.bytes, 4096);
-  assert.equal(before.received.count, 2);
+  assert.deepEqual([before.received.count, before.asFiles.count, before.asFiles.files], [1, 5, 1]);
   const text = await runCli(t, ['du', '--home', net.b]);
   assert.match(text.stdout, /^ {2}named by no file: 1 chunk \(4\.0 KiB\) \(`p2pfx prune` removes them\)$/m);
 
@@ -73,18 +74,23 @@ test('du, prune and rm: what a node holds, chunks no file names removed past the
   assert.equal(pruned.code, 0, pruned.stderr);
   assert.match(pruned.stdout, /^Freed 4\.0 KiB: 1 chunk \(4\.0 KiB\) no file named, 0 temporary files \(0 B\)\.$/m);
   assert.ok(!(await chunkFiles(net.b)).includes(orphanId));
-  assert.equal((await chunkFiles(net.b)).length, 9, 'every chunk a file names stays');
+  assert.equal((await chunkFiles(net.b)).length, 4, 'every chunk a file names stays');
 
-  // rm by name: its manifest and its chunks go; the received file is the user's and stays.
-  const rm = json<{ fileId: string; removed: Amount; receivedPath: string }>(await runCli(t, ['rm', 'report.bin', '--home', net.b, '--json']));
-  assert.deepEqual([rm.fileId, rm.removed.count, rm.receivedPath], [sent.fileId, 5, received]);
+  // rm by name: its manifest goes, and the chunks its received file stood for; the file is the user's and stays.
+  const rm = json<{ fileId: string; removed: Amount; stoodFor: number; receivedPath: string }>(await runCli(t, ['rm', 'report.bin', '--home', net.b, '--json']));
+  assert.deepEqual([rm.fileId, rm.removed.count, rm.stoodFor, rm.receivedPath], [sent.fileId, 0, 5, received]);
   assert.equal((await chunkFiles(net.b)).length, 4);
   assert.equal(await sha256File(received), receivedSha, 'the received file is left alone');
   const after = json<Usage>(await runCli(t, ['du', '--home', net.b, '--json']));
-  assert.deepEqual([after.chunks.count, after.referenced.manifests], [4, 1]);
+  assert.deepEqual([after.chunks.count, after.referenced.manifests, after.asFiles.count], [4, 1, 0]);
   // The peer's catalog no longer lists it.
   const files = json<{ files: Array<{ fileId: string }> }>(await runCli(t, ['files', '--home', net.a, '--peer', b.peer, '--json']));
   assert.ok(!files.files.some((f) => f.fileId === sent.fileId));
+
+  // rm by id of a file only stored here: its sealed chunks go.
+  const rmStored = json<{ removed: Amount; stoodFor: number; receivedPath: string | null }>(await runCli(t, ['rm', stored.fileId, '--home', net.b, '--json']));
+  assert.deepEqual([rmStored.removed.count, rmStored.stoodFor, rmStored.receivedPath], [4, 0, null]);
+  assert.deepEqual(await chunkFiles(net.b), []);
 
   assert.match(assertCliError(await runCli(t, ['rm', 'report.bin', '--home', net.b]), 'MANIFEST_NOT_FOUND'), /no file named "report\.bin"/);
   assert.match(assertCliError(await runCli(t, ['rm', sent.fileId, '--home', net.b]), 'MANIFEST_NOT_FOUND'), new RegExp(`no file ${sent.fileId}`));

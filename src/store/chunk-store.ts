@@ -12,6 +12,7 @@ import { P2pfxError } from '../core/errors.js';
 import { assertChunkId } from '../core/ids.js';
 import { MAX_BLOB_BYTES, MAX_PAGE } from '../core/limits.js';
 import { isNoSpace, noSpaceError } from './fs-atomic.js';
+import type { ChunkBacking } from './file-chunks.js';
 import { IncomingChunk, WRITE_BATCH_BYTES, writevAll, type PutResult } from './incoming-chunk.js';
 import { StoreQuota } from './store-quota.js';
 
@@ -60,12 +61,22 @@ export class ChunkStore {
     return join(this.dir, id.slice(0, 2), id);
   }
 
+  /**
+   * What stands for the chunks this store no longer keeps sealed (received files: store/file-chunks.ts).
+   * Reads, sizes and `missing` fall back to it; listings, usage, prune and verify see sealed chunks only.
+   */
+  backWith(backing: ChunkBacking): void {
+    this.backing = backing;
+  }
+
+  private backing: ChunkBacking | null = null;
+
   /** Size in bytes, or null when the chunk is not held. */
   async size(id: string): Promise<number | null> {
     try {
       return (await stat(this.pathOf(id))).size;
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return this.backing?.size(id) ?? null;
       throw err;
     }
   }
@@ -85,7 +96,7 @@ export class ChunkStore {
     for (let at = 0; at < ids.length; at += MISSING_SLICE) {
       if (at > 0) await yieldToLoop();
       for (const id of ids.slice(at, at + MISSING_SLICE)) {
-        if (statSync(this.pathOf(id), { throwIfNoEntry: false }) === undefined) out.push(id);
+        if (statSync(this.pathOf(id), { throwIfNoEntry: false }) === undefined && (this.backing?.size(id) ?? null) === null) out.push(id);
       }
     }
     return out;
@@ -234,8 +245,10 @@ export class ChunkStore {
     try {
       fh = await open(this.pathOf(id), 'r');
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw notFound(id);
-      throw err;
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      const made = await this.backing?.readInto(id, alloc);
+      if (made == null) throw notFound(id);
+      return made;
     }
     try {
       const { size } = await fh.stat();

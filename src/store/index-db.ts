@@ -2,6 +2,7 @@
 // journal. Migrations are numbered by PRAGMA user_version.
 import { chmodSync } from 'node:fs';
 import type { Manifest } from '../core/manifest.js';
+import { FileChunkTable } from './file-chunk-table.js';
 import { Sqlite } from './sqlite.js';
 
 const MIGRATIONS: string[] = [
@@ -86,6 +87,21 @@ const MIGRATIONS: string[] = [
   // whether the copy here was edited since (then it is kept, never overwritten).
   `ALTER TABLE received_files ADD COLUMN size INTEGER;
    ALTER TABLE received_files ADD COLUMN mtime_ms REAL;`,
+  // Issue 16: a file received here stands for its chunks (store/file-chunks.ts): each chunk is
+  // made again from the file, at its index, under the file's key and nonce prefix.
+  `CREATE TABLE backed_files (
+     file_id      TEXT PRIMARY KEY,
+     nonce_prefix TEXT NOT NULL,
+     chunk_size   INTEGER NOT NULL,
+     chunk_count  INTEGER NOT NULL
+   );
+   CREATE TABLE file_chunks (
+     chunk_id TEXT PRIMARY KEY,
+     file_id  TEXT NOT NULL,
+     idx      INTEGER NOT NULL,
+     size     INTEGER NOT NULL
+   ) WITHOUT ROWID;
+   CREATE INDEX file_chunks_by_file ON file_chunks (file_id);`,
 ];
 
 /** Addresses kept per peer, most recently confirmed first. */
@@ -144,6 +160,8 @@ export interface SendJournalEntry {
 
 export class IndexDb {
   private readonly db: Sqlite;
+  /** Received files that stand for their chunks (store/file-chunks.ts). */
+  readonly fileChunks: FileChunkTable;
 
   constructor(path: string) {
     this.db = new Sqlite(path);
@@ -154,6 +172,7 @@ export class IndexDb {
       // a file system without modes
     }
     this.migrate();
+    this.fileChunks = new FileChunkTable(this.db);
   }
 
   close(): void {
@@ -193,8 +212,11 @@ export class IndexDb {
 
   /** Forgets a manifest (and where its file was received): true when there was one. */
   forgetManifest(fileId: string): boolean {
-    this.db.run('DELETE FROM received_files WHERE file_id = ?', fileId);
-    return this.db.run('DELETE FROM manifests WHERE file_id = ?', fileId) > 0;
+    return this.db.transaction(() => {
+      this.fileChunks.drop(fileId);
+      this.db.run('DELETE FROM received_files WHERE file_id = ?', fileId);
+      return this.db.run('DELETE FROM manifests WHERE file_id = ?', fileId) > 0;
+    });
   }
 
   getManifest(fileId: string): Manifest | null {

@@ -2,6 +2,7 @@
 import { mkdir } from 'node:fs/promises';
 import { ChunkStore } from './chunk-store.js';
 import { loadCredentials, type Credentials } from './credentials.js';
+import { FileChunks } from './file-chunks.js';
 import type { Home } from './home.js';
 import { Revocation } from './revocation.js';
 import { IndexDb } from './index-db.js';
@@ -12,6 +13,8 @@ export class LocalNode {
   readonly store: ChunkStore;
   readonly db: IndexDb;
   readonly revocation: Revocation;
+  /** Received files standing for their chunks (disk used once); the store falls back to them. */
+  readonly fileChunks: FileChunks;
 
   private constructor(home: Home, creds: Credentials, store: ChunkStore, db: IndexDb, revocation: Revocation) {
     this.home = home;
@@ -19,6 +22,8 @@ export class LocalNode {
     this.store = store;
     this.db = db;
     this.revocation = revocation;
+    this.fileChunks = new FileChunks(db, creds);
+    store.backWith(this.fileChunks);
   }
 
   /** Throws CERTS_MISSING before creating anything when the home has no certificates. */

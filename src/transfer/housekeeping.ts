@@ -7,6 +7,7 @@ import { stat } from 'node:fs/promises';
 import { P2pfxError } from '../core/errors.js';
 import { isFileId } from '../core/ids.js';
 import { openMetadata, type Manifest } from '../core/manifest.js';
+import type { BackedFile } from '../store/file-chunk-table.js';
 import type { LocalNode } from '../store/local-node.js';
 import { hasOwnEnvelope, unlockDataKey } from './unlock.js';
 import { MAX_PAGE } from '../core/limits.js';
@@ -24,6 +25,11 @@ export interface StoreUsage {
   unreferenced: Amount;
   /** Files and folders received here and still where they were written. */
   received: Amount;
+  /**
+   * Chunks that received files stand for, kept once as the files (DESIGN "Disk"): `files` of
+   * them, and `edited` of those changed since (their chunks are no longer served; prune forgets them).
+   */
+  asFiles: Amount & { files: number; edited: number };
 }
 
 /** What this node holds: its chunk store (referenced or not), and the files it received. */
@@ -43,7 +49,20 @@ export async function storeUsage(node: LocalNode): Promise<StoreUsage> {
     if (st?.isFile()) add(received, st.size);
     else if (st?.isDirectory()) received.count++;
   }
-  return { chunks, referenced, unreferenced, received };
+  const asFiles = { count: 0, bytes: 0, files: 0, edited: 0 };
+  for (const f of node.db.fileChunks.files()) {
+    asFiles.files++;
+    if (!(await asWritten(f))) asFiles.edited++;
+    asFiles.count += f.chunks;
+    asFiles.bytes += f.bytes;
+  }
+  return { chunks, referenced, unreferenced, received, asFiles };
+}
+
+/** Whether a received file is still the size and age it was written with. */
+async function asWritten(f: BackedFile): Promise<boolean> {
+  const st = await stat(f.path).catch(() => null);
+  return st !== null && st.isFile() && st.size === f.fileSize && st.mtimeMs === f.fileMtimeMs;
 }
 
 export interface Forgotten {
@@ -55,6 +74,8 @@ export interface Forgotten {
   shared: number;
   /** Where the file was received here, if it was: left alone (it is the user's now). */
   receivedPath: string | null;
+  /** Chunks that received file stood for: it stands for none now (no disk freed: the file stays). */
+  stoodFor: number;
 }
 
 /**
@@ -65,6 +86,7 @@ export interface Forgotten {
 export async function forgetFile(node: LocalNode, ref: string): Promise<Forgotten> {
   const { manifest, name } = await findLocal(node, ref);
   const receivedPath = node.db.received(manifest.fileId)?.path ?? null;
+  const stoodFor = node.db.fileChunks.files().find((f) => f.fileId === manifest.fileId)?.chunks ?? 0;
   node.db.forgetManifest(manifest.fileId);
   const stillNamed = chunkIdsOf(node.db.listManifests());
   const removed = { count: 0, bytes: 0 };
@@ -77,7 +99,7 @@ export async function forgetFile(node: LocalNode, ref: string): Promise<Forgotte
     const size = await node.store.size(id);
     if (size !== null && (await node.store.remove(id))) add(removed, size);
   }
-  return { fileId: manifest.fileId, name, removed, shared, receivedPath };
+  return { fileId: manifest.fileId, name, removed, shared, receivedPath, stoodFor };
 }
 
 export interface Pruned {
@@ -87,6 +109,8 @@ export interface Pruned {
   temporaries: Amount;
   /** Unreferenced chunks kept because they are younger than the grace period. */
   young: Amount;
+  /** Received files edited, moved or removed since: they stand for their chunks no more. */
+  edited: { files: number; chunks: number };
 }
 
 /** Removes the chunks no manifest names and the temporaries, both older than `graceMs`. */
@@ -105,7 +129,13 @@ export async function pruneStore(node: LocalNode, graceMs = DEFAULT_PRUNE_GRACE_
     if (now - at < graceMs) add(young, c.size);
     else if (await node.store.remove(c.id)) add(chunks, c.size);
   }
-  return { chunks, temporaries: await node.store.removeTemporaries(graceMs), young };
+  const edited = { files: 0, chunks: 0 };
+  for (const f of node.db.fileChunks.files()) {
+    if (await asWritten(f)) continue;
+    edited.files++;
+    edited.chunks += node.db.fileChunks.drop(f.fileId);
+  }
+  return { chunks, temporaries: await node.store.removeTemporaries(graceMs), young, edited };
 }
 
 /** The manifest `ref` names in this node's catalog: a file id, or a name this node can read. */

@@ -136,6 +136,8 @@ export class Inbox {
         }
         const { replace, keptLocalEdit } = await this.earlierVersion(m, meta.name);
         const r = await receiveFile({ node: this.node, manifest: m, ...pool, ...(replace === undefined ? {} : { replace }) });
+        // Disk used once: the file, now in place and recorded, stands for its chunks.
+        if (!r.alreadyHere) await this.node.fileChunks.adopt(m, this.node.store).catch(() => 0);
         this.onEvent({ type: 'received', kind: 'file', fileId: m.fileId, name: r.name, path: r.path, size: r.size, sha256: r.sha256, updated: replace !== undefined, keptLocalEdit, ...who });
       } catch (err) {
         const e = toP2pfxError(err);

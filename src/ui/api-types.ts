@@ -59,8 +59,11 @@ export interface Catalog {
 
 /** GET /api/chunks */
 export interface Chunks {
+  /** Sealed chunks in the store. */
   count: number;
   bytes: number;
+  /** Chunks that files sent to this node stand for: kept once, as the files (DESIGN "Disk"). */
+  asFiles: { count: number; bytes: number; files: number };
   disk: { freeBytes: number; totalBytes: number };
   chunks: Array<{ id: string; size: number }>;
 }

@@ -160,7 +160,13 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
   app.get('/api/chunks', async (): Promise<Chunks> => {
     const usage = await node.store.usage();
     const fs = await statfs(node.home.root);
-    return { count: usage.count, bytes: usage.bytes, disk: { freeBytes: fs.bavail * fs.bsize, totalBytes: fs.blocks * fs.bsize }, chunks: await node.store.list('', 200) };
+    const asFiles = { count: 0, bytes: 0, files: 0 };
+    for (const f of node.db.fileChunks.files()) {
+      asFiles.count += f.chunks;
+      asFiles.bytes += f.bytes;
+      asFiles.files++;
+    }
+    return { count: usage.count, bytes: usage.bytes, asFiles, disk: { freeBytes: fs.bavail * fs.bsize, totalBytes: fs.blocks * fs.bsize }, chunks: await node.store.list('', 200) };
   });
 
   // Sending: the browser uploads the files into the node's home, then asks for the send.

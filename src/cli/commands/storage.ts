@@ -14,6 +14,10 @@ export async function duCommand(g: GlobalOptions): Promise<void> {
     out.line(`  named by the ${u.referenced.manifests} file${u.referenced.manifests === 1 ? '' : 's'} of this node's catalog: ${amount(u.referenced, 'chunk')}`);
     out.line(`  named by no file: ${amount(u.unreferenced, 'chunk')}${u.unreferenced.count > 0 ? ' (`p2pfx prune` removes them)' : ''}`);
     out.line(`Received here and still in place: ${amount(u.received, 'file')}`);
+    if (u.asFiles.files > 0) {
+      const edited = u.asFiles.edited > 0 ? `; ${u.asFiles.edited} edited since, whose chunks are no longer served (\`p2pfx prune\` forgets them)` : '';
+      out.line(`  standing for ${amount(u.asFiles, 'chunk')} of ${u.asFiles.files} file${u.asFiles.files === 1 ? '' : 's'} sent here: kept once, as the file${edited}`);
+    }
   });
 }
 
@@ -23,7 +27,7 @@ export async function rmCommand(g: GlobalOptions, ref: string): Promise<void> {
     const f = await forgetFile(node, ref);
     if (out.json) return out.data(f);
     out.line(`Forgot ${f.name === null ? `file ${f.fileId}` : `${printable(f.name)} (${f.fileId})`}: ${amount(f.removed, 'chunk')} freed${f.shared > 0 ? `, ${f.shared} chunk${f.shared === 1 ? '' : 's'} kept (other files use them)` : ''}.`);
-    if (f.receivedPath !== null) out.line(`  the file received here stays: ${printable(f.receivedPath)}`);
+    if (f.receivedPath !== null) out.line(`  the file received here stays: ${printable(f.receivedPath)}${f.stoodFor > 0 ? ` (it no longer stands for its ${f.stoodFor} chunk${f.stoodFor === 1 ? '' : 's'}: this node stops serving them)` : ''}`);
   });
 }
 
@@ -36,6 +40,7 @@ export async function pruneCommand(g: GlobalOptions, opts: PruneOptions): Promis
     const p = await pruneStore(node, graceMs);
     if (out.json) return out.data({ graceMs, ...p, freedBytes: p.chunks.bytes + p.temporaries.bytes });
     out.line(`Freed ${formatBytes(p.chunks.bytes + p.temporaries.bytes)}: ${amount(p.chunks, 'chunk')} no file named, ${amount(p.temporaries, 'temporary file')}.`);
+    if (p.edited.files > 0) out.line(`  ${p.edited.files} received file${p.edited.files === 1 ? '' : 's'} edited, moved or removed since: ${p.edited.chunks} chunk${p.edited.chunks === 1 ? '' : 's'} no longer served from ${p.edited.files === 1 ? 'it' : 'them'}`);
     if (p.young.count > 0) out.line(`  kept ${amount(p.young, 'chunk')} named by no file yet but younger than the grace period (a send may be on its way; --grace to change)`);
   });
 }

@@ -45,6 +45,11 @@ export function ChunksSection() {
             <dd data-testid="chunks-count">{chunks.count}</dd>
             <dt>Stored</dt>
             <dd data-testid="chunks-bytes">{formatBytes(chunks.bytes)}</dd>
+            <dt>Kept as received files</dt>
+            <dd data-testid="chunks-as-files">
+              {chunks.asFiles.count} chunks of {chunks.asFiles.files} {chunks.asFiles.files === 1 ? 'file' : 'files'} sent here
+              <span class="muted"> ({formatBytes(chunks.asFiles.bytes)}, stored once: served from the files)</span>
+            </dd>
             <dt>Disk free</dt>
             <dd data-testid="chunks-disk">
               {formatBytes(chunks.disk.freeBytes)} of {formatBytes(chunks.disk.totalBytes)}
