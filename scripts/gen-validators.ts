@@ -14,6 +14,7 @@ import { crlPutReply } from '../src/net/protocol/crl.js';
 import { joinResponse } from '../src/net/protocol/enrollment.js';
 import { healthReply, identityReply } from '../src/net/protocol/identity.js';
 import { catalogReply, manifestPutReply } from '../src/net/protocol/manifests.js';
+import { helloReply, helloRequest } from '../src/net/protocol/peers.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -30,6 +31,8 @@ export const VALIDATORS = [
   { file: 'src/net/protocol/generated/catalog-reply-validate.ts', schema: catalogReply, from: 'src/net/protocol/manifests.ts' },
   { file: 'src/net/protocol/generated/crl-put-reply-validate.ts', schema: crlPutReply, from: 'src/net/protocol/crl.ts' },
   { file: 'src/net/protocol/generated/join-response-validate.ts', schema: joinResponse, from: 'src/net/protocol/enrollment.ts' },
+  { file: 'src/net/protocol/generated/hello-request-validate.ts', schema: helloRequest, from: 'src/net/protocol/peers.ts' },
+  { file: 'src/net/protocol/generated/hello-reply-validate.ts', schema: helloReply, from: 'src/net/protocol/peers.ts' },
 ] as const;
 
 /** The TypeScript module for one schema: ajv's generated ESM code, self-contained. */

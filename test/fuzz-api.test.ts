@@ -439,6 +439,31 @@ test(`every route of a node refuses hostile input with a stable 4xx code and sta
     }
   }
 
+  // -------- POST /v1/peers/hello: a member says where it serves (the one case that records: the control)
+  {
+    const route = 'POST /v1/peers/hello';
+    const codes: ErrorCode[] = ['BAD_REQUEST', 'UNSUPPORTED_MEDIA_TYPE', 'PAYLOAD_TOO_LARGE'];
+    const hello = (body: string | Buffer, headers: Record<string, string> = JSON_TYPE): Req => ({ method: 'POST', path: '/v1/peers/hello', headers, body });
+    add(route, 'a valid hello (control)', () => hello('{"name":"a","port":8443}'), { ok: [200], codes: [] });
+    const bodies: Array<[string, unknown]> = [
+      ['port 0', { name: 'a', port: 0 }], ['port 65536', { name: 'a', port: 65536 }], ['port -1', { name: 'a', port: -1 }], ['port 1e300', { name: 'a', port: 1e300 }],
+      ['port as text', { name: 'a', port: '8443' }], ['port null', { name: 'a', port: null }], ['port an object', { name: 'a', port: { valueOf: 8443 } }],
+      ['a name with escapes', { name: `${ESC}[2J${BEL}`, port: 8443 }], ['a name with a NUL', { name: 'a\u0000b', port: 8443 }], ['a name "."', { name: '.', port: 8443 }],
+      ['a name of 10,000 characters', { name: 'a'.repeat(10_000), port: 8443 }], ['a name as a number', { name: 7, port: 8443 }],
+      ['an extra field', { name: 'a', port: 8443, host: '10.0.0.1' }], ['__proto__', JSON.parse('{"name":"a","port":8443,"__proto__":{"polluted":1}}')],
+      ['no fields', {}], ['an array', []], ['null', null], ['a string', 'hello'],
+    ];
+    for (const [name, body] of bodies) add(route, `body: ${name}`, () => hello(JSON.stringify(body)), { codes });
+    add(route, 'JSON that is not JSON', () => hello('{"name":'), { codes });
+    add(route, 'deep nesting', () => hello(deepObject(10_000)), { codes });
+    for (const type of ['text/plain', 'application/x-www-form-urlencoded', 'application/octet-stream']) add(route, `content-type ${type}`, () => hello('name=a&port=8443', { 'content-type': type }), { codes });
+    add(route, 'no body', () => ({ method: 'POST', path: '/v1/peers/hello' }), { codes });
+    add(route, `declared ${MAX_MANIFEST_BYTES + 1} bytes`, () => ({ ...hello('{}'), via: 'raw', headers: { ...JSON_TYPE, 'content-length': String(MAX_MANIFEST_BYTES + 1) } }), { codes: ['PAYLOAD_TOO_LARGE'] });
+    for (let i = 0; i < 8; i++) {
+      add(route, `random body #${i}`, () => hello(JSON.stringify({ name: rng.pick(WRONG_VALUES), port: rng.pick(WRONG_VALUES) })), { codes });
+    }
+  }
+
   // -------- the read-only routes: wrong methods, hostile queries and headers
   const readOnly = [
     ['GET /v1/health', '/v1/health'], ['GET /v1/identity', '/v1/identity'], ['GET /v1/manifests', '/v1/manifests'],

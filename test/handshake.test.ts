@@ -148,7 +148,7 @@ test('every route of the node API refuses, during the handshake, clients without
   const key = (r: Route) => `${r.method} ${r.path}`;
   const listed = new Set(routes.map(key));
   for (const must of ['GET /v1/health', 'GET /v1/identity', 'PUT /v1/chunks/:id', 'GET /v1/chunks/:id', 'HEAD /v1/chunks/:id', 'POST /v1/chunks/missing',
-    'GET /v1/chunks', 'PUT /v1/manifests/:fileId', 'GET /v1/manifests', 'GET /v1/manifests/:fileId', 'GET /v1/crl', 'PUT /v1/crl', 'GET /openapi.json', 'GET /docs']) {
+    'GET /v1/chunks', 'PUT /v1/manifests/:fileId', 'GET /v1/manifests', 'GET /v1/manifests/:fileId', 'GET /v1/crl', 'PUT /v1/crl', 'POST /v1/peers/hello', 'GET /openapi.json', 'GET /docs']) {
     assert.ok(listed.has(must), `${must} in the route table:\n${app.printRoutes({ commonPrefix: false })}`);
   }
   const dispatcher = new Agent({ connect: { ca: net.ca.certPem, cert: a.node.creds.certPem, key: a.node.creds.keyPem, checkServerIdentity: () => undefined } });

@@ -52,7 +52,7 @@ export async function menuCommand(g: GlobalOptions, input: NodeJS.ReadableStream
         const onEvent = (e: InboxEvent) => say(e.type === 'received'
           ? `Received ${e.name} (${formatBytes(e.size)}) from ${e.senderName || shortNodeId(e.sender)}, saved as ${e.path}`
           : `Could not reassemble file ${e.fileId} from ${e.senderName || shortNodeId(e.sender)}: ${e.code}: ${e.message}`);
-        server = await startNode(node, { host: '0.0.0.0', port, inbox: { onEvent } });
+        server = await startNode(node, { host: '0.0.0.0', port, inbox: { onEvent }, greet: {} });
         say(`Serving on port ${server.port}.`);
       } catch (err) {
         const e = toP2pfxError(err);

@@ -20,6 +20,7 @@ import { firstFault, type ReplyCheck } from './protocol/common.js';
 import { CHUNKS_PATH, CHUNK_LIST, CHUNK_PUT, CHUNK_TYPE, MISSING, MISSING_PATH, chunkPath, type ChunkListReply } from './protocol/chunks.js';
 import { CRL_NUMBER_HEADER, CRL_PATH, CRL_PUT, PEM_TYPE, type CrlPutReply } from './protocol/crl.js';
 import { HEALTH, HEALTH_PATH, IDENTITY, IDENTITY_PATH, type HealthReply, type IdentityReply } from './protocol/identity.js';
+import { HELLO, HELLO_PATH, type HelloReply, type HelloRequest } from './protocol/peers.js';
 import { CATALOG, MANIFESTS_PATH, MANIFEST_PUT, manifestPath, type ManifestPutReply } from './protocol/manifests.js';
 
 export interface PeerClientOptions {
@@ -34,6 +35,8 @@ export interface PeerClientOptions {
   expectNodeId?: string;
   /** The user named this peer by a word the peer book does not hold (taken as a host name). */
   unknownName?: boolean;
+  /** Cuts the client's connections and requests, those being made included. */
+  signal?: AbortSignal;
 }
 
 export type PeerIdentity = IdentityReply;
@@ -68,6 +71,7 @@ export class PeerClient {
       connectTimeoutMs: opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
       idleTimeoutMs: opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
       keepAliveMs: KEEP_ALIVE_MS,
+      ...(opts.signal ? { signal: opts.signal } : {}),
       onConnect: (socket) => {
         this.notePeerCertificate(socket);
         const expected = this.opts.expectNodeId;
@@ -136,6 +140,11 @@ export class PeerClient {
 
   async identity(): Promise<PeerIdentity> {
     return this.json('GET', IDENTITY_PATH, IDENTITY);
+  }
+
+  /** Tells the peer where this node serves; it records this node in its book (see net/hello.ts). */
+  async hello(body: HelloRequest): Promise<HelloReply> {
+    return this.json('POST', HELLO_PATH, HELLO, body);
   }
 
   /**

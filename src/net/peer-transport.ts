@@ -28,6 +28,8 @@ export interface TransportOptions {
    * error to refuse the peer (the connection is closed, the request fails with it).
    */
   onConnect: (socket: TLSSocket) => Error | null;
+  /** Cuts everything of this transport at once: connections being made, requests under way. */
+  signal?: AbortSignal;
 }
 
 export interface TransportRequest {
@@ -89,7 +91,7 @@ export class PeerTransport {
       const whole = typeof req.body === 'string' || req.body instanceof Uint8Array ? req.body : null;
       const headers: OutgoingHttpHeaders = { ...req.headers };
       if (whole !== null) headers['content-length'] = Buffer.byteLength(whole);
-      const r = httpsRequest({ agent: pool.agent, host: this.opts.host, port: this.opts.port, method: req.method, path: req.path, headers, signal: req.signal });
+      const r = httpsRequest({ agent: pool.agent, host: this.opts.host, port: this.opts.port, method: req.method, path: req.path, headers, signal: req.signal ?? this.opts.signal });
       let answered = false;
       r.setTimeout(this.opts.idleTimeoutMs, () => {
         r.destroy(new TransportError(`peer ${this.opts.label} stopped answering`, answered ? 'BODY_TIMEOUT' : 'HEADERS_TIMEOUT'));
@@ -178,13 +180,19 @@ export class PeerTransport {
       // milliseconds to each (node:http sets this for its own connections, not for ours).
       socket.setNoDelay(true);
       const timer = setTimeout(() => socket.destroy(new TransportError(`connecting to ${this.opts.label} timed out`, 'CONNECT_TIMEOUT')), this.opts.connectTimeoutMs);
+      // A request waiting for this connection learns of an abort only once it is made: cut it here.
+      const cut = (): void => void socket.destroy(new TransportError(`the connection to ${this.opts.label} was cut`, 'ABORT_ERR'));
+      if (this.opts.signal?.aborted) cut();
+      this.opts.signal?.addEventListener('abort', cut, { once: true });
       const fail = (err: Error) => {
         clearTimeout(timer);
+        this.opts.signal?.removeEventListener('abort', cut);
         reject(err);
       };
       socket.once('error', fail);
       socket.once('secureConnect', () => {
         clearTimeout(timer);
+        this.opts.signal?.removeEventListener('abort', cut);
         socket.off('error', fail);
         const refused = this.opts.onConnect(socket);
         if (refused !== null) {

@@ -8,6 +8,7 @@ import { normalizeNodeId } from '../pki/node-id.js';
 import type { BookPeer } from '../store/index-db.js';
 import type { LocalNode } from '../store/local-node.js';
 import { PeerClient, type PeerClientOptions } from './client.js';
+import type { HelloReply } from './protocol/peers.js';
 import { formatPeer, parsePeer, type PeerAddress } from './peer-address.js';
 
 export interface PeerTarget {
@@ -117,4 +118,22 @@ export async function confirmPeer(node: LocalNode, address: PeerAddress, opts: {
   } finally {
     await client.close();
   }
+}
+
+/**
+ * Tells the peer at `target` (dialled expecting its book id, if any) that this node serves on
+ * `port`: the peer records this node in its book, at the address this connection comes from.
+ */
+export async function sayHello(node: LocalNode, target: PeerTarget, port: number, opts: PeerClientOptions = {}): Promise<HelloReply> {
+  const client = clientFor(node, target, { connections: 1, ...opts });
+  try {
+    return await client.hello(helloBody(node, port));
+  } finally {
+    await client.close();
+  }
+}
+
+/** What this node says in a hello: its name (as its certificate has it) and the port of its API. */
+export function helloBody(node: LocalNode, port: number): { name: string; port: number } {
+  return { name: isNodeName(node.creds.name) ? node.creds.name : 'node', port };
 }

@@ -23,9 +23,11 @@ import { BULK_STREAM_PATH, FRAMES_PROTOCOL, bulkQuery } from './protocol/bulk.js
 import { CHUNKS_PATH, CHUNK_ROUTE, CHUNK_TYPE, DEFAULT_PAGE, MISSING_PATH, chunkListQuery, chunkListReply, chunkParams, chunkPutReply, missingReply, missingRequest, type ChunkListQuery, type MissingRequest } from './protocol/chunks.js';
 import { CRL_NUMBER_HEADER, CRL_PATH, PEM_TYPE, crlPutReply } from './protocol/crl.js';
 import { HEALTH_PATH, IDENTITY_PATH, healthReply, identityReply } from './protocol/identity.js';
+import { HELLO_PATH, helloReply, helloRequest } from './protocol/peers.js';
 import { MANIFESTS_PATH, MANIFEST_ROUTE, catalogReply, fileIdParams, manifestBody, manifestPutReply } from './protocol/manifests.js';
 import { serverTlsOptions } from './tls.js';
 import { createHttpFront } from './http-front.js';
+import { recordHello } from './hello.js';
 import type { Revocation } from '../store/revocation.js';
 
 /** A request (headers and body) must be done within this; a stalled peer is cut off. */
@@ -169,6 +171,17 @@ export async function createNodeServer(opts: NodeServerOptions): Promise<Fastify
   app.get(IDENTITY_PATH, {
     schema: { summary: 'Who this node is', response: { 200: identityReply } },
   }, async () => ({ nodeId: credentials.nodeId, name: credentials.name, x25519: credentials.x25519.publicKey.toString('base64'), apiVersion: API_VERSION }));
+
+  // A member says where it serves; recorded under its certificate's node id, at the connection's address.
+  app.post<{ Body: unknown }>(HELLO_PATH, {
+    schema: {
+      summary: 'Tell this node where the caller serves: its name and API port; recorded in the peer book under the caller\'s certificate, at the address it connects from',
+      body: helloRequest,
+      response: { 200: helloReply, 400: ERROR_BODY },
+    },
+    // Checked by its generated validator in recordHello, without type coercion.
+    validatorCompiler: () => () => true,
+  }, async (request) => recordHello(request.raw.socket as TLSSocket, request.body, credentials.nodeId, db));
 
   app.put<{ Params: { id: string } }>(CHUNK_ROUTE, {
     schema: {

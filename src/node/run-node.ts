@@ -9,6 +9,7 @@ import { listenOrExplain } from '../net/listen.js';
 import { createNodeServer, type NodeServerOptions } from '../net/server.js';
 import { formatPeer } from '../net/peer-address.js';
 import { serverTlsOptions } from '../net/tls.js';
+import { greetPeers, type GreetEvent } from './greet-peers.js';
 
 export interface RunningNode {
   app: FastifyInstance;
@@ -31,6 +32,8 @@ export interface StartNodeOptions {
   lan?: { onEvent?: (e: LanEvent) => void };
   /** What peers' upload streams bring, as it lands (what `serve` shows). */
   onUpload?: NodeServerOptions['onUpload'];
+  /** Say hello to the peers in the book once listening (node/greet-peers.ts), reporting each outcome. */
+  greet?: { onEvent?: (e: GreetEvent) => void };
   /** Keep at most this many bytes of chunks (`serve --max-store`): past it, INSUFFICIENT_STORAGE before a chunk is written. */
   maxStoreBytes?: number;
 }
@@ -49,7 +52,9 @@ export async function startNode(node: LocalNode, opts: StartNodeOptions): Promis
   const stopFollowing = node.revocation.onChange(() => (app.server as unknown as TlsServer).setSecureContext(serverTlsOptions(node.creds)));
   const stopWatching = node.revocation.watch();
   const lan = opts.lan ? await joinLan(node, port, opts.lan.onEvent) : null;
+  const greeting = opts.greet ? greetPeers(node, { port, host: opts.host, ...(opts.greet.onEvent ? { onEvent: opts.greet.onEvent } : {}) }) : null;
   const close = async (): Promise<void> => {
+    await greeting?.stop();
     stopFollowing();
     stopWatching();
     await lan?.close();

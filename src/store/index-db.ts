@@ -123,8 +123,11 @@ export interface BookPeer {
   addresses: Array<{ host: string; port: number; seenAt: string }>;
   lastSeen: string;
   addedAt: string;
-  /** How it entered the book: added by hand, or discovered on the LAN (and then confirmed). */
-  source: 'added' | 'discovered';
+  /**
+   * How it came last: added by hand, discovered on the LAN (and then confirmed), or said hello
+   * (its client certificate gave its id, the connection its address: `join`, and `serve` at start).
+   */
+  source: 'added' | 'discovered' | 'hello';
 }
 
 export interface ReceivedFile {

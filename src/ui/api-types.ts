@@ -26,7 +26,7 @@ export interface Peer {
   name: string;
   /** host:port, as a user types it. */
   address: string;
-  source: 'added' | 'discovered';
+  source: 'added' | 'discovered' | 'hello';
   lastSeen: string | null;
   /** Whether it answered just now (null: not asked). */
   reachable: boolean | null;

@@ -7,11 +7,12 @@ import { createInvite, startEnrollmentServer, withdrawInvite, type JoinedEvent }
 import { ENROLL_PORT } from '../../net/protocol/enrollment.js';
 import { joinNetwork } from '../../net/join.js';
 import { formatPeer, parsePeer } from '../../net/peer-address.js';
-import { confirmPeer } from '../../net/peers.js';
+import { confirmPeer, sayHello } from '../../net/peers.js';
 import { parseInviteCode } from '../../pki/invite-code.js';
 import { loadCredentials } from '../../store/credentials.js';
 import { InviteBook } from '../../store/invite-book.js';
 import { homeFor, outFor, parsePort, withNode, type GlobalOptions } from '../context.js';
+import { printable } from '../output.js';
 import { defaultNodeName, lanAddress, localAddresses, unique } from '../../net/host-info.js';
 
 const DEFAULT_EXPIRES = '10m';
@@ -107,20 +108,34 @@ export async function joinCommand(g: GlobalOptions, hostPort: string, code: stri
   if (!out.json) out.note(`Joining through ${formatPeer(peer)}…`);
   const r = await joinNetwork({ home, host: peer.host, port: peer.port, code, name, ips: unique([...localAddresses(), ...(opts.ip ?? [])]), force: opts.force === true });
   // The CA node enters this node's peer book, checked by a handshake with the certificate just
-  // received, where its listener said its API serves (else the default port).
+  // received, where its listener said its API serves (else the default port); then this node
+  // says hello, and enters the CA node's book at the port `serve` will listen on by default.
   const caAddress = { host: peer.host, port: r.caPort ?? DEFAULT_PORT };
-  const met = await withNode(g, (node) => confirmPeer(node, caAddress, { expectNodeId: r.caNodeId, source: 'added', timeoutMs: CA_CHECK_TIMEOUT_MS }))
-    .then((p) => ({ ok: true as const, peer: p }), (err: unknown) => ({ ok: false as const, error: toP2pfxError(err) }));
+  const met = await withNode(g, async (node) => {
+    const caPeer = await confirmPeer(node, caAddress, { expectNodeId: r.caNodeId, source: 'added', timeoutMs: CA_CHECK_TIMEOUT_MS });
+    const hello = await sayHello(node, { address: caAddress, nodeId: r.caNodeId, name: caPeer.name }, DEFAULT_PORT, { connectTimeoutMs: CA_CHECK_TIMEOUT_MS, idleTimeoutMs: CA_CHECK_TIMEOUT_MS })
+      .then((reply) => ({ ok: true as const, address: formatPeer(reply) }), (err: unknown) => ({ ok: false as const, error: toP2pfxError(err) }));
+    return { caPeer, hello };
+  }).then((m) => ({ ok: true as const, ...m }), (err: unknown) => ({ ok: false as const, error: toP2pfxError(err) }));
   if (out.json) {
-    out.data({ home: home.root, name: r.name, nodeId: r.nodeId, caNodeId: r.caNodeId, files: r.files, caPeer: met.ok ? { nodeId: met.peer.nodeId, name: met.peer.name, address: formatPeer(caAddress) } : null });
+    out.data({
+      home: home.root, name: r.name, nodeId: r.nodeId, caNodeId: r.caNodeId, files: r.files,
+      caPeer: met.ok ? { nodeId: met.caPeer.nodeId, name: met.caPeer.name, address: formatPeer(caAddress) } : null,
+      inCaBook: met.ok && met.hello.ok ? { address: met.hello.address } : null,
+    });
     return;
   }
   out.line(`Joined the network as ${r.name}, node id ${r.nodeId}`);
   out.line(`CA node: ${r.caNodeId} (the id \`p2pfx id\` prints on the CA's machine)`);
   out.line(`Wrote ${r.files.join(', ')} (the key, mode 0600, was made here and never sent)`);
-  out.line(met.ok
-    ? `The CA node ${met.peer.name} (${formatPeer(caAddress)}) is in this node's peer book, checked by handshake.`
-    : `The CA node does not answer at ${formatPeer(caAddress)} now (${met.error.code}); once it serves, \`p2pfx peers add ${formatPeer({ host: peer.host, port: DEFAULT_PORT })}\` (its port if not ${DEFAULT_PORT}) puts it in the peer book, or LAN discovery will.`);
+  if (!met.ok) {
+    out.line(`The CA node does not answer at ${formatPeer(caAddress)} now (${met.error.code}); once it serves, \`p2pfx peers add ${formatPeer({ host: peer.host, port: DEFAULT_PORT })}\` (its port if not ${DEFAULT_PORT}) puts it in the peer book, or LAN discovery will; \`p2pfx serve\` here then tells it where this node serves.`);
+  } else {
+    out.line(`The CA node ${printable(met.caPeer.name)} (${formatPeer(caAddress)}) is in this node's peer book, checked by handshake.`);
+    out.line(met.hello.ok
+      ? `This node is in the CA node's peer book, at ${met.hello.address} (where \`p2pfx serve\` listens by default; \`serve --port\` tells it another port when it starts).`
+      : `The CA node did not take this node into its peer book now (${met.hello.error.code}); \`p2pfx serve\` here tells it where this node serves when it starts.`);
+  }
   out.line('Next: run `p2pfx serve` here.');
 }
 

@@ -2,9 +2,8 @@
 // `peers discover`. A peer enters the book only through a mutual-TLS handshake that shows its
 // node id (DESIGN "Trust"): an address or an announcement alone proves nothing.
 import { P2pfxError, toP2pfxError } from '../../core/errors.js';
-import { PeerClient } from '../../net/client.js';
 import { formatPeer, parsePeer } from '../../net/peer-address.js';
-import { confirmPeer, resolvePeers } from '../../net/peers.js';
+import { clientFor, confirmPeer, resolvePeers } from '../../net/peers.js';
 import { normalizeNodeId } from '../../pki/node-id.js';
 import type { BookPeer } from '../../store/index-db.js';
 import type { LocalNode } from '../../store/local-node.js';
@@ -92,7 +91,7 @@ function bookEntry(node: LocalNode, which: string): BookPeer {
 /** 'ok', or the code of what went wrong, within CHECK_TIMEOUT_MS. */
 async function reachable(node: LocalNode, p: BookPeer): Promise<string> {
   const [target] = resolvePeers(node, [p.nodeId]);
-  const client = new PeerClient(target!.address, node.creds, { revocation: node.revocation, expectNodeId: p.nodeId, connections: 1, connectTimeoutMs: CHECK_TIMEOUT_MS, idleTimeoutMs: CHECK_TIMEOUT_MS });
+  const client = clientFor(node, target!, { connections: 1, connectTimeoutMs: CHECK_TIMEOUT_MS, idleTimeoutMs: CHECK_TIMEOUT_MS });
   try {
     await client.health();
     node.db.notePeer({ nodeId: p.nodeId, name: p.name, host: target!.address.host, port: target!.address.port, source: p.source });

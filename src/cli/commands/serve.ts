@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { P2pfxError } from '../../core/errors.js';
 import { startNode } from '../../node/run-node.js';
+import { isLoopback, type GreetEvent } from '../../node/greet-peers.js';
 import type { UiServer } from '../../ui/server.js';
 import { shortNodeId } from '../../pki/node-id.js';
 import type { InboxEvent } from '../../transfer/inbox.js';
@@ -38,8 +39,14 @@ export async function serveCommand(g: GlobalOptions, opts: ServeOptions): Promis
       else if (e.type === 'ignored') out.line(`ignored an announcement from ${formatPeer(e)}: ${e.code}: ${printable(e.message)}`);
       else out.note(`LAN discovery (${e.stage}): ${printable(e.message)}`);
     };
+    // Hellos to the book's peers are quiet: a peer that is away now is no news (--debug shows each).
+    const onGreet = (e: GreetEvent): void => {
+      if (!g.debug) return;
+      const who = `${printable(e.name)} (${shortNodeId(e.nodeId)}) at ${formatPeer(e)}`;
+      out.note(e.type === 'greeted' ? `told ${who} where this node serves` : `could not tell ${who} where this node serves: ${e.code}: ${printable(e.message)}`);
+    };
     const running = await startNode(node, {
-      host: opts.host, port: parsePort(opts.port), logger: g.debug ? { level: 'info' } : false, inbox: { onEvent }, onUpload,
+      host: opts.host, port: parsePort(opts.port), logger: g.debug ? { level: 'info' } : false, inbox: { onEvent }, onUpload, greet: { onEvent: onGreet },
       ...(opts.maxStore === undefined ? {} : { maxStoreBytes: parseStoreLimit(opts.maxStore) }),
       // A node bound to loopback has nobody on the LAN to meet: it announces nothing.
       ...(opts.discovery === false || isLoopback(opts.host) ? {} : { lan: { onEvent: onLan } }),
@@ -70,10 +77,6 @@ export async function serveCommand(g: GlobalOptions, opts: ServeOptions): Promis
     await running.close();
     if (!out.json) out.note('stopped');
   });
-}
-
-function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127\./.test(host);
 }
 
 /** Opens a URL with the desktop's browser, if there is one; nothing happens otherwise. */

@@ -83,7 +83,7 @@ export function PeersSection({ peers, error, reload }: { peers: Peer[] | null; e
                   </td>
                   <td data-label="Address">
                     <code data-testid="peer-address">{printable(p.address)}</code>
-                    {p.source === 'discovered' ? <span class="tag">discovered</span> : null}
+                    {p.source === 'discovered' ? <span class="tag">discovered</span> : p.source === 'hello' ? <span class="tag" title="it told this node where it serves">said hello</span> : null}
                   </td>
                   <td data-label="State" data-testid="peer-reachable">
                     <span class={p.reachable === true ? 'ok' : p.reachable === false ? 'bad' : 'muted'}>{reachableText(p.reachable)}</span>
