@@ -26,6 +26,7 @@ import { askUntil, Prompter } from './prompt.js';
 import { askPeer } from './menu-peer.js';
 import { progressBar } from './progress-bar.js';
 import { typedPath } from './typed-path.js';
+import { ensureDownloads, legacyDownloadsNote } from '../store/downloads.js';
 
 const CHOICES = [
   '1. Send a file to the peer',
@@ -52,8 +53,11 @@ export async function menuCommand(g: GlobalOptions, input: NodeJS.ReadableStream
         const onEvent = (e: InboxEvent) => say(e.type === 'received'
           ? `Received ${e.name} (${formatBytes(e.size)}) from ${e.senderName || shortNodeId(e.sender)}, saved as ${e.path}`
           : `Could not reassemble file ${e.fileId} from ${e.senderName || shortNodeId(e.sender)}: ${e.code}: ${e.message}`);
+        await ensureDownloads(node.downloads);
         server = await startNode(node, { host: '0.0.0.0', port, inbox: { onEvent } });
         say(`Serving on port ${server.port}.`);
+        say(`Files sent to this node go to ${node.downloadsDir}.`);
+        if (node.downloads.source === 'legacy') say(legacyDownloadsNote(node.downloadsDir));
       } catch (err) {
         const e = toP2pfxError(err);
         say(`Not serving: ${e.code}: ${e.message} (sending and downloading still work).`);

@@ -87,11 +87,15 @@ export class Inbox {
    * overwritten (the new version lands beside it, and the event says so).
    */
   private async earlierVersion(m: Manifest, name: string): Promise<{ replace?: string; keptLocalEdit: boolean }> {
-    const target = join(this.node.home.receivedDir, name);
-    const earlier = this.node.db.receivedFrom(m.sender.nodeId, target);
-    if (earlier === null || earlier.fileId === m.fileId || earlier.createdAt > m.createdAt) return { keptLocalEdit: false };
-    if ((await unchangedCopy(this.node, earlier.fileId)) === target) return { replace: target, keptLocalEdit: false };
-    return { keptLocalEdit: existsSync(target) };
+    // Where it is: the downloads folder, or received/ of a home an earlier p2pfx filled (LocalNode.receivingFolders).
+    for (const target of this.node.receivingFolders().map((dir) => join(dir, name))) {
+      const earlier = this.node.db.receivedFrom(m.sender.nodeId, target);
+      if (earlier === null) continue;
+      if (earlier.fileId === m.fileId || earlier.createdAt > m.createdAt) return { keptLocalEdit: false };
+      if ((await unchangedCopy(this.node, earlier.fileId)) === target) return { replace: target, keptLocalEdit: false };
+      return { keptLocalEdit: existsSync(target) };
+    }
+    return { keptLocalEdit: false };
   }
 
   /** The sealed metadata, opened with this node's own key (no password: nobody is asked). */

@@ -81,7 +81,7 @@ function describe(run: PeerSend, opts: SendCommandOptions): string[] {
       `Sent folder ${printable(r.name)}: ${r.files} files, ${r.dirs} folders, ${formatBytes(r.bytes)} (${r.sentChunks} of ${r.chunkCount} chunks moved) to ${client.label}, node ${client.nodeId ?? '?'}, in ${run.seconds.toFixed(2)} s`,
       `  folder id ${r.folderFileId}`,
       ...r.skipped.map((k) => `  skipped ${printable(k.path)} (${k.type === 'symlink' ? 'symbolic link' : 'special file'})`),
-      r.recipient ? `  ${printable(r.recipient.name || client.label)} can open it and rebuilds the folder in its received/ folder` : `  stored on ${client.label}, which holds no key for it (--storage-only)`,
+      r.recipient ? `  ${printable(r.recipient.name || client.label)} can open it and rebuilds the folder in its downloads folder` : `  stored on ${client.label}, which holds no key for it (--storage-only)`,
     ];
   }
   const r = run.file;
@@ -93,7 +93,7 @@ function describe(run: PeerSend, opts: SendCommandOptions): string[] {
       : `  ${r.sentChunks} chunks moved, ${r.chunkCount - r.sentChunks} already there, in ${run.seconds.toFixed(2)} s (${formatRate(r.size * (r.sentChunks / r.chunkCount), run.seconds)})`,
     `  file id ${r.fileId}`,
     ...(r.sha256 !== null ? [`  sha256  ${r.sha256}`] : []),
-    r.recipient ? `  ${peerName} can open it and reassembles it into its received/ folder` : `  stored on ${client.label}, which holds no key for it (--storage-only)`,
+    r.recipient ? `  ${peerName} can open it and reassembles it into its downloads folder` : `  stored on ${client.label}, which holds no key for it (--storage-only)`,
     ...(opts.password !== undefined ? ['  any node given the password can download it too'] : []),
   ];
 }
