@@ -1,5 +1,5 @@
-// Where files land (issue 16, DESIGN "Where files land"): files sent to a serving node into its
-// downloads folder — --downloads, then
+// Where files land (issue 16, DESIGN "Where files land"): `get` into the current folder (--out
+// wins); files sent to a serving node into its downloads folder — --downloads, then
 // $P2PFX_DOWNLOADS, then `p2pfx config downloads`, then received/ of a home an earlier p2pfx
 // filled, then the user's Downloads folder (XDG user-dirs on Linux) + p2pfx. Real processes, temp
 // folders; every default is resolved under a temporary HOME, never the machine's own.
@@ -8,7 +8,7 @@ import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { parseUserDirs, userDownloadsFolder } from '../src/store/downloads.js';
-import { assertCliError, cliNetwork, runCli, sha256File, startCli, startServe, stopChild, type CliResult, type ServingNode } from './helpers/cli.js';
+import { assertCliError, cliNetwork, closedPort, runCli, sha256File, startCli, startServe, stopChild, type CliResult, type ServingNode } from './helpers/cli.js';
 import { randomFile } from './helpers/network.js';
 
 function escape(text: string): string {
@@ -56,6 +56,28 @@ test('XDG_DOWNLOAD_DIR of user-dirs.dirs: $HOME/… or absolute, the last line w
   assert.equal(userDownloadsFolder({}, 'linux', '/home/u', read({ '/home/u/.config/user-dirs.dirs': 'XDG_DOWNLOAD_DIR="/x/DL"' })), '/x/DL');
   assert.equal(userDownloadsFolder({ XDG_CONFIG_HOME: 'relative' }, 'linux', '/home/u', read({})), '/home/u/Downloads');
   assert.equal(userDownloadsFolder({}, 'darwin', '/Users/u', read({})), '/Users/u/Downloads');
+});
+
+test('get writes into the current folder of its process; --out wins; run again from the same folder it is already there', async (t) => {
+  const net = await cliNetwork(t);
+  const b = await startServe(t, net.b);
+  const file = await randomFile(net.dir, 'here.bin', 70_000);
+  assert.equal((await runCli(t, ['send', file, '--home', net.a, '--peer', b.peer])).code, 0);
+  const cwd = join(net.dir, 'work');
+  await mkdir(cwd);
+
+  const got = json<{ path: string; alreadyHere: boolean }>(await runCli(t, ['get', 'here.bin', '--home', net.a, '--peer', b.peer, '--json'], { cwd }));
+  assert.deepEqual([got.path, got.alreadyHere], [join(cwd, 'here.bin'), false]);
+  assert.equal(await sha256File(got.path), await sha256File(file));
+  const text = await runCli(t, ['get', 'here.bin', '--home', net.a, '--peer', b.peer], { cwd });
+  assert.equal(text.stdout, `Already here: ${join(cwd, 'here.bin')} is file ${/[0-9a-f]{32}/.exec(text.stdout)?.[0]}, unchanged since it was received; nothing written.\n`);
+  assert.deepEqual(await readdir(cwd), ['here.bin'], 'nothing else in the folder: no partial left behind');
+
+  const out = join(net.dir, 'out');
+  const there = json<{ path: string }>(await runCli(t, ['get', 'here.bin', '--home', net.a, '--peer', b.peer, '--out', out, '--json'], { cwd }));
+  assert.equal(there.path, join(out, 'here.bin'));
+  assert.deepEqual(await readdir(cwd), ['here.bin']);
+  assert.deepEqual(await readdir(join(net.a, 'received')).catch(() => []), [], 'nothing in the home');
 });
 
 test('serve: --downloads, then $P2PFX_DOWNLOADS, then `p2pfx config downloads`, each where the files sent land', async (t) => {
@@ -140,7 +162,7 @@ test('a home whose received/ holds files from an earlier p2pfx keeps it as its d
   assert.deepEqual(fresh.downloads, { dir: join(env.HOME!, 'Downloads', 'p2pfx'), source: 'default', setting: null });
 });
 
-test('a downloads folder that cannot be made: DOWNLOADS_UNUSABLE naming it, exit 1, nothing made, nothing kept (serve, config, doctor)', async (t) => {
+test('a downloads folder that cannot be made: DOWNLOADS_UNUSABLE naming it, exit 1, nothing made, nothing kept (serve, config, get, doctor)', async (t) => {
   const net = await cliNetwork(t);
   const blocker = join(net.dir, 'a-file');
   await writeFile(blocker, 'not a folder\n');
@@ -153,6 +175,9 @@ test('a downloads folder that cannot be made: DOWNLOADS_UNUSABLE naming it, exit
   assert.match(assertCliError(config, 'DOWNLOADS_UNUSABLE'), new RegExp(`^the downloads folder ${bad} \\(set by \`p2pfx config downloads\`\\)`));
   const after = json<{ downloads: { setting: string | null } }>(await runCli(t, ['config', 'downloads', '--home', net.b, '--json']));
   assert.equal(after.downloads.setting, null, 'the setting was not kept');
+
+  const get = await runCli(t, ['get', 'anything', '--home', net.a, '--peer', `127.0.0.1:${await closedPort()}`, '--out', bad]);
+  assert.equal(assertCliError(get, 'DOWNLOADS_UNUSABLE'), `cannot download into ${bad} (--out): a file stands where a folder should be`);
 
   const doctor = await runCli(t, ['doctor', '--home', net.b, '--port', '0', '--json'], { env: { P2PFX_DOWNLOADS: bad } });
   const check = (JSON.parse(doctor.stdout) as { checks: Array<{ name: string; status: string; code: string | null; detail: string }> }).checks.find((c) => c.name === 'downloads');

@@ -140,10 +140,10 @@ export function buildProgram(): Command {
     .action(async (file: string, opts, cmd: Command) => (await transfer()).sendCommand(g(cmd), file, opts));
 
   program.command('get <id-or-name>')
-    .description('download a file or folder into the downloads folder, from every peer that holds it at once')
+    .description('download a file or folder into the current folder, from every peer that holds it at once')
     .option('--peer <peer>', 'a peer to download from: HOST[:PORT], or a name or node id from the peer book (repeatable; default: every peer in the book, all at once)', collect)
     .addOption(passwordOption())
-    .option('--out <dir>', 'where to save it (default: the downloads folder, `p2pfx config downloads`)')
+    .option('--out <dir>', 'the folder to save it in (default: the current folder)')
     .option('--concurrency <n>', 'chunks in flight (default 8)')
     .action(async (ref: string, opts, cmd: Command) => (await transfer()).getCommand(g(cmd), ref, opts));
 

@@ -120,6 +120,16 @@ export async function ensureDownloads(d: Downloads): Promise<string> {
   return ensureFolder(d.dir, 0o700, (why) => unusable(d, why));
 }
 
+/**
+ * `get`'s folder (the current one, or --out; made if missing, as before): DOWNLOADS_UNUSABLE,
+ * naming it, when it cannot be made or written, before anything is fetched.
+ */
+export async function ensureGetFolder(dir: string, fromOut: boolean): Promise<string> {
+  return ensureFolder(resolve(dir), 0o777, (why) => new P2pfxError('DOWNLOADS_UNUSABLE', `cannot download into ${resolve(dir)} (${fromOut ? '--out' : 'the current folder'}): ${why}`, {
+    hint: fromOut ? 'Give --out a folder this user can write.' : 'Run `get` from a folder this user can write, or give one with --out DIR.',
+  }));
+}
+
 async function ensureFolder(dir: string, mode: number, fail: (why: string) => P2pfxError): Promise<string> {
   try {
     await mkdir(dirname(dir), { recursive: true });

@@ -2,7 +2,7 @@
 // a fresh home per test, every child bounded by a timeout and killed through t.after.
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createReadStream, mkdtempSync, rmSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { createServer } from 'node:net';
@@ -88,14 +88,21 @@ function spawnCli(t: TestContext, args: string[], opts: RunOptions & { tty?: boo
 
 /**
  * Where a command's files land, kept inside the test's folders: never the machine's real
- * ~/Downloads. Files sent to a node, and downloads with no --out, go to HOME/received
- * ($P2PFX_DOWNLOADS, unless the test gives its own, or '' for none), so every assertion on
+ * ~/Downloads, nor the repository. Files sent to a node go to HOME/received ($P2PFX_DOWNLOADS,
+ * unless the test gives its own, or '' for none); a `get` or the menu, which download into the
+ * current folder, run in HOME/received (made then) unless the test gives a cwd or the home has no certs/. So every assertion on
  * HOME/received keeps its meaning. HOME is --home, else $P2PFX_HOME, else the sandboxed data folder.
  */
 function placesFor(args: string[], opts: RunOptions): { cwd: string; env: Record<string, string> } {
   const at = args.indexOf('--home');
   const home = (at >= 0 ? args[at + 1] : undefined) ?? args.find((a) => a.startsWith('--home='))?.slice('--home='.length) ?? opts.env?.P2PFX_HOME ?? join(sandboxDataHome(), 'p2pfx');
-  return { cwd: opts.cwd ?? repoRoot, env: { P2PFX_DOWNLOADS: join(home, 'received'), ...opts.env } };
+  const received = join(home, 'received');
+  const env = { P2PFX_DOWNLOADS: received, ...opts.env };
+  const command = args.find((a, i) => !a.startsWith('-') && args[i - 1] !== '--home');
+  // A home without certificates: the command fails before writing anything (and must make nothing).
+  if (opts.cwd !== undefined || (command !== 'get' && command !== 'menu') || !existsSync(join(home, 'certs'))) return { cwd: opts.cwd ?? repoRoot, env };
+  mkdirSync(received, { recursive: true });
+  return { cwd: received, env };
 }
 
 function shellQuote(s: string): string {
