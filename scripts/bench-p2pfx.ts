@@ -81,7 +81,7 @@ export class P2pfxBench {
   async get(file: SourceFile, fileId: string): Promise<TransferRun> {
     await this.clearReceived();
     await emptyChunkStore(join(this.opts.alphaHome, 'chunks'));
-    const { out, server } = await this.#measured(() => p2pfxJson<GetOutput>(['get', fileId, ...this.#alpha()], this.opts.teardown));
+    const { out, server } = await this.#measured(() => p2pfxJson<GetOutput>(['get', fileId, ...this.#alpha(), '--out', join(this.opts.alphaHome, 'received')], this.opts.teardown));
     checkFile('get', file, out);
     // Format v2 reports no whole-file digest: the file on disk is hashed here, after the timing.
     const got = await sha256Of(out.path);

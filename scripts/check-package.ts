@@ -100,7 +100,7 @@ async function main(): Promise<void> {
     check(await sha256(join(b, 'received', 'payload.bin')) === await sha256(file), 'p2pfx send: beta reassembled the file, SHA-256 equal');
     await p2pfxJson(['get', 'payload.bin', '--home', a, '--peer', `127.0.0.1:${beta.port}`, '--out', join(tmp, 'dl')], program);
     check(await sha256(join(tmp, 'dl', 'payload.bin')) === await sha256(file), 'p2pfx get: downloaded, SHA-256 equal');
-    const ui = await start<{ ui: string | null }>(['ui', '--home', a, '--no-open', '--host', '127.0.0.1', '--port', '0', '--ui-port', '0', '--no-discovery'], program);
+    const ui = await start<{ ui: string | null }>(['ui', '--home', a, '--no-open', '--host', '127.0.0.1', '--port', '0', '--ui-port', '0', '--no-discovery', '--downloads', join(a, 'received')], program);
     nodes.push({ stop: async () => { ui.kill(); await ui.exit; } });
     const page = await fetch(ui.first.ui ?? '');
     check(page.status === 200 && /p2pfx-token/.test(await page.text()), 'p2pfx ui: the page answers with its token');

@@ -2,6 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
@@ -39,11 +40,14 @@ export interface ServingNode {
   stop(): Promise<void>;
 }
 
-/** Starts `p2pfx serve` on 127.0.0.1 and a free port; resolves once it listens. */
+/**
+ * Starts `p2pfx serve` on 127.0.0.1 and a free port; resolves once it listens. What is sent to it
+ * lands in HOME/received (`--downloads`): a throwaway home keeps it, never the user's ~/Downloads.
+ */
 export async function serve(home: string, host = '127.0.0.1', extra: string[] = [], program: Program = BUILT): Promise<ServingNode> {
   const [command, ...leading] = program;
   // `extra` are node's own flags (the benchmark's profiling), before the CLI's path.
-  const child = spawn(command, [...extra, ...leading, 'serve', '--home', home, '--host', host, '--port', '0', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(command, [...extra, ...leading, 'serve', '--home', home, '--host', host, '--port', '0', '--json', '--downloads', join(home, 'received')], { stdio: ['ignore', 'pipe', 'pipe'] });
   const { first, event } = jsonLines(child);
   const info = JSON.parse(await first) as { port: number; nodeId: string };
   return {

@@ -1,6 +1,6 @@
 // npm run demo: two nodes on 127.0.0.1 — the second joins the first's network with a one-time
 // code — a file of random data sent from one to the other (which reassembles it on its own),
-// listed, downloaded back into a fresh received/, and its SHA-256 checked. Prints OK.
+// listed, downloaded back into a fresh folder (get --out), and its SHA-256 checked. Prints OK.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -66,9 +66,9 @@ async function main(): Promise<void> {
     const chunks = await p2pfxJson<{ chunks: unknown[] }>(['chunks', '--home', alpha, '--peer', peerB, '--limit', '10000']);
     console.log(`beta holds ${chunks.chunks.length} encrypted chunks`);
 
-    step('alpha: p2pfx get sample.bin --peer beta, into a fresh received/');
-    await rm(join(alpha, 'received'), { recursive: true, force: true });
-    const got = await p2pfxJson<{ path: string; size: number; seconds: number; fetchedChunks: number }>(['get', 'sample.bin', '--home', alpha, '--peer', peerB]);
+    const downloads = join(root, 'downloaded');
+    step(`alpha: p2pfx get sample.bin --peer beta --out ${downloads} (without --out: the current folder)`);
+    const got = await p2pfxJson<{ path: string; size: number; seconds: number; fetchedChunks: number }>(['get', 'sample.bin', '--home', alpha, '--peer', peerB, '--out', downloads]);
     console.log(`received ${got.path}: ${got.fetchedChunks} chunks fetched, ${(got.size / 1e6 / got.seconds).toFixed(0)} MB/s`);
 
     step('check the SHA-256 of the received file against the original');

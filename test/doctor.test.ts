@@ -17,7 +17,7 @@ import { makeHome, makeNetwork, tempDir, type TestNode } from './helpers/network
 interface Line { status: 'OK' | 'WARN' | 'FAIL'; text: string }
 interface JsonCheck { name: string; status: string; detail: string; hint: string | null; code: string | null }
 
-const CHECK_ORDER = ['home', 'certificates', 'node-cert-signed', 'node-cert-expiry', 'ca-cert-expiry', 'crl', 'port', 'multicast'];
+const CHECK_ORDER = ['home', 'certificates', 'node-cert-signed', 'node-cert-expiry', 'ca-cert-expiry', 'crl', 'downloads', 'port', 'multicast'];
 
 function lines(r: CliResult): Line[] {
   assertNoStack(r);
@@ -64,8 +64,9 @@ test('doctor on a healthy serving node with a reachable peer: every check OK, in
   assert.ok(got[1]!.text.includes(a.node.creds.nodeId), got[1]!.text);
   assert.match(got[3]!.text, /^node certificate valid until \d{4}-\d\d-\d\d \(\d+ days\)$/);
   assert.match(got[5]!.text, /^CRL number 1, signed by the network CA and valid now/);
-  assert.match(got[6]!.text, new RegExp(`API port ${a.server!.port} is held by this home's running node`));
-  assert.equal(got[8]!.text, `peer beta at 127.0.0.1:${b.server!.port} answers as node ${b.node.creds.nodeId}`);
+  assert.equal(got[6]!.text, `downloads folder ${join(a.home.root, 'received')} (from $P2PFX_DOWNLOADS): not there yet, \`p2pfx serve\` makes it`);
+  assert.match(got[7]!.text, new RegExp(`API port ${a.server!.port} is held by this home's running node`));
+  assert.equal(got[9]!.text, `peer beta at 127.0.0.1:${b.server!.port} answers as node ${b.node.creds.nodeId}`);
 
   const json = await runCli(t, [...args, '--json']);
   assert.equal(json.code, 0, json.stderr);

@@ -107,8 +107,8 @@ async function nextReceived(node: ServingNode, from = 0, timeoutMs = 20_000): Pr
 async function serve(t: TestContext, home: string, env: Record<string, string> = {}): Promise<ServingNode> {
   const cli = startCli(t, ['serve', '--home', home, '--host', '127.0.0.1', '--port', '0', '--json', '--no-discovery'], { env });
   const [line] = await cli.waitFor(/^.*\n/);
-  const info = JSON.parse(line) as { host: string; port: number; nodeId: string };
-  return { home, host: info.host, port: info.port, peer: `127.0.0.1:${info.port}`, nodeId: info.nodeId, cli };
+  const info = JSON.parse(line) as { host: string; port: number; nodeId: string; downloads: string; downloadsSource: string };
+  return { home, host: info.host, port: info.port, peer: `127.0.0.1:${info.port}`, nodeId: info.nodeId, downloads: { dir: info.downloads, source: info.downloadsSource }, cli };
 }
 
 /** TLS options of a home's node certificate, as a peer of the network would connect with. */

@@ -17,9 +17,9 @@ const unavailable = await netnsAvailable();
 
 interface LiveNode { host: LanHost; home: string; lines: Array<Record<string, unknown>>; waitFor(pred: (e: Record<string, unknown>) => boolean, ms?: number): Promise<Record<string, unknown>> }
 
-/** `p2pfx serve` inside a namespace, its JSON lines collected. */
+/** `p2pfx serve` inside a namespace, its JSON lines collected; what is sent to it lands in HOME/received. */
 function serveIn(lan: Lan, host: LanHost, home: string): LiveNode {
-  const child: ChildProcessWithoutNullStreams = lan.spawnIn(host, process.execPath, [cliPath, 'serve', '--home', home, '--host', '0.0.0.0', '--port', '8443', '--json']);
+  const child: ChildProcessWithoutNullStreams = lan.spawnIn(host, process.execPath, [cliPath, 'serve', '--home', home, '--host', '0.0.0.0', '--port', '8443', '--json', '--downloads', join(home, 'received')]);
   const lines: Array<Record<string, unknown>> = [];
   let buf = '';
   const waiters = new Set<() => void>();

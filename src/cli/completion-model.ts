@@ -45,6 +45,7 @@ export interface CompletionModel {
 export const OPTION_VALUES: Readonly<Record<string, ValueKind>> = {
   '--home': 'directory',
   '--out': 'directory',
+  '--downloads': 'directory',
   '--peer': 'peer',
 };
 
@@ -52,6 +53,8 @@ export const OPTION_VALUES: Readonly<Record<string, ValueKind>> = {
 export const ARGUMENT_VALUES: Readonly<Record<string, ValueKind>> = {
   'send <file-or-folder>': 'path',
   'peers remove <name-or-id>': 'peer',
+  // `config downloads DIR`, the one setting so far.
+  'config <value>': 'directory',
 };
 
 /** Names written into shell code unquoted: anything else is a bug in the program, refused here. */

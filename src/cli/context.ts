@@ -53,7 +53,12 @@ export function checkHomeFolder(value: string, what = '--home'): string {
 
 /** Opens the node's home for the length of `fn`, and closes it whatever happens. */
 export async function withNode<T>(g: GlobalOptions, fn: (node: LocalNode) => Promise<T>): Promise<T> {
-  const node = await LocalNode.open(homeFor(g));
+  return withNodeFor(g, {}, fn);
+}
+
+/** withNode, with `serve --downloads` (which wins over $P2PFX_DOWNLOADS and the home's setting). */
+export async function withNodeFor<T>(g: GlobalOptions, opts: { downloads?: string | undefined }, fn: (node: LocalNode) => Promise<T>): Promise<T> {
+  const node = await LocalNode.open(homeFor(g), opts);
   try {
     return await fn(node);
   } finally {

@@ -26,6 +26,7 @@ import { askUntil, Prompter } from './prompt.js';
 import { askPeer } from './menu-peer.js';
 import { progressBar } from './progress-bar.js';
 import { typedPath } from './typed-path.js';
+import { ensureDownloads, ensureGetFolder, legacyDownloadsNote } from '../store/downloads.js';
 
 const CHOICES = [
   '1. Send a file to the peer',
@@ -52,8 +53,11 @@ export async function menuCommand(g: GlobalOptions, input: NodeJS.ReadableStream
         const onEvent = (e: InboxEvent) => say(e.type === 'received'
           ? `Received ${e.name} (${formatBytes(e.size)}) from ${e.senderName || shortNodeId(e.sender)}, saved as ${e.path}`
           : `Could not reassemble file ${e.fileId} from ${e.senderName || shortNodeId(e.sender)}: ${e.code}: ${e.message}`);
+        await ensureDownloads(node.downloads);
         server = await startNode(node, { host: '0.0.0.0', port, inbox: { onEvent }, greet: {} });
         say(`Serving on port ${server.port}.`);
+        say(`Files sent to this node go to ${node.downloadsDir}.`);
+        if (node.downloads.source === 'legacy') say(legacyDownloadsNote(node.downloadsDir));
       } catch (err) {
         const e = toP2pfxError(err);
         say(`Not serving: ${e.code}: ${e.message} (sending and downloading still work).`);
@@ -160,15 +164,17 @@ async function getChoice(s: Session): Promise<void> {
   const n = Number(pick);
   const picked = Number.isInteger(n) && n >= 1 && n <= files.length ? files[n - 1]! : files.find((f) => f.fileId === pick || f.name === pick);
   const ref = picked?.fileId ?? pick;
+  // Into the current folder, as `p2pfx get` (DESIGN "Where files land").
+  const outDir = await ensureGetFolder(process.cwd(), false);
   if (picked?.kind === 'folder') {
     const bar = progressBar(process.stderr.isTTY === true, 'get');
-    const r = await getFolder({ node: s.node, client: s.client, folderFileId: picked.fileId, password: s.password, onProgress: bar.listener }).finally(() => bar.stop());
+    const r = await getFolder({ node: s.node, client: s.client, folderFileId: picked.fileId, password: s.password, onProgress: bar.listener, outDir }).finally(() => bar.stop());
     s.say(`Received folder ${r.name} (${r.files} files, ${r.dirs} folders, ${formatBytes(r.bytes)}), every file verified, saved as ${r.path}`);
     return;
   }
   const bar = progressBar(process.stderr.isTTY === true, 'get');
   const askPassword = async () => (await s.ask.askSecret('Password for this file')) ?? '';
-  const r = await getFile({ node: s.node, client: s.client, ref, password: s.password, askPassword, onProgress: bar.listener }).finally(() => bar.stop());
+  const r = await getFile({ node: s.node, client: s.client, ref, password: s.password, askPassword, onProgress: bar.listener, outDir }).finally(() => bar.stop());
   s.say(`Received ${r.name} (${formatBytes(r.size)}), SHA-256 verified, saved as ${r.path}`);
 }
 

@@ -1,6 +1,6 @@
 // The command line: every command, its options, and how errors become exit codes
 // (0 success, 1 a user-facing error, 2 usage).
-import { Command, CommanderError, Option } from 'commander';
+import { Argument, Command, CommanderError, Option } from 'commander';
 import { DEFAULT_PORT } from '../core/limits.js';
 import { VERSION } from '../version.js';
 import { checkHomeFolder, interrupted, type GlobalOptions } from './context.js';
@@ -103,6 +103,7 @@ export function buildProgram(): Command {
     .option('--ui-port <port>', 'port of the web UI (default: any free port)')
     .option('--open', 'with --ui: open the UI in the browser')
     .option('--max-store <size>', 'keep at most this much of chunks sent to this node (e.g. 50G); past it, a send is refused with INSUFFICIENT_STORAGE before anything is written')
+    .option('--downloads <dir>', 'where files sent to this node land (default $P2PFX_DOWNLOADS, else `p2pfx config downloads`, else ~/Downloads/p2pfx)')
     .action(async (opts, cmd: Command) => (await import('./commands/serve.js')).serveCommand(g(cmd), opts));
 
   program.command('ui')
@@ -112,6 +113,7 @@ export function buildProgram(): Command {
     .option('--ui-port <port>', 'port of the web UI (default: any free port)')
     .option('--no-open', 'do not open the browser')
     .option('--no-discovery', 'do not announce this node on the LAN, nor listen for others')
+    .option('--downloads <dir>', 'where files sent to this node, and downloads from the UI, land (default $P2PFX_DOWNLOADS, else `p2pfx config downloads`, else ~/Downloads/p2pfx)')
     .action(async (opts, cmd: Command) => (await import('./commands/serve.js')).serveCommand(g(cmd), { ...opts, ui: true }));
 
   const service = program.command('service').description('run `p2pfx serve` for this home as a systemd user service (restarted on failure, started at login)');
@@ -138,10 +140,10 @@ export function buildProgram(): Command {
     .action(async (file: string, opts, cmd: Command) => (await transfer()).sendCommand(g(cmd), file, opts));
 
   program.command('get <id-or-name>')
-    .description('download a file or folder into received/, from every peer that holds it at once')
+    .description('download a file or folder into the current folder, from every peer that holds it at once')
     .option('--peer <peer>', 'a peer to download from: HOST[:PORT], or a name or node id from the peer book (repeatable; default: every peer in the book, all at once)', collect)
     .addOption(passwordOption())
-    .option('--out <dir>', 'where to save it (default: HOME/received)')
+    .option('--out <dir>', 'the folder to save it in (default: the current folder)')
     .option('--concurrency <n>', 'chunks in flight (default 8)')
     .action(async (ref: string, opts, cmd: Command) => (await transfer()).getCommand(g(cmd), ref, opts));
 
@@ -175,6 +177,13 @@ export function buildProgram(): Command {
   program.command('id')
     .description('print this node\'s id')
     .action(async (_opts, cmd: Command) => (await listing()).idCommand(g(cmd)));
+
+  program.command('config')
+    .description('this home\'s settings: `config downloads DIR` sets where files sent to this node land; `config downloads` says where they land now')
+    .addArgument(new Argument('[key]', 'the setting').choices(['downloads']))
+    .argument('[value]', 'its new value')
+    .option('--unset', 'remove the setting (back to $P2PFX_DOWNLOADS or the default)')
+    .action(async (key: string | undefined, value: string | undefined, opts, cmd: Command) => (await import('./commands/config.js')).configCommand(g(cmd), key, value, opts));
 
   program.command('doctor')
     .description('check this node: home, certificates and their dates, CRL, API port, multicast, and whether each peer in the book answers (exit 1 if any check FAILs)')

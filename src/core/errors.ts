@@ -66,6 +66,7 @@ export const ERROR_CODES = {
   INSUFFICIENT_STORAGE: { status: 507, kind: 'capacity', hint: 'The node that writes is full (its disk, or its own limit set by `serve --max-store`): free room there (`p2pfx prune`, `p2pfx rm`, or disk space), or raise its limit.' },
   MANIFEST_NOT_FOUND: { status: 404, kind: 'absent', hint: 'List what the peer holds with `p2pfx files --peer …`.' },
   TRANSFER_BUSY: { status: 409, kind: 'local', hint: 'Another p2pfx process (or this node\'s own server) is writing the same file into that folder; wait for it to finish, or stop it.' },
+  DOWNLOADS_UNUSABLE: { status: 500, kind: 'local', hint: 'Give a folder this user can write: `p2pfx config downloads DIR` (or `serve --downloads DIR`, or $P2PFX_DOWNLOADS) for files sent to this node, `--out DIR` (or another current folder) for `get`.' },
   AMBIGUOUS_NAME: { status: 409, kind: 'usage', hint: 'Several files have that name; use one of the ids listed.' },
   BAD_MANIFEST: { status: 400, kind: 'integrity', hint: 'The manifest is malformed, tampered with, or not signed by a node of this network.' },
   FILE_CORRUPT: { status: 422, kind: 'integrity', hint: 'The reassembled file does not match the size or SHA-256 recorded by the sender; nothing was kept.' },

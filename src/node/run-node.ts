@@ -26,7 +26,7 @@ export interface StartNodeOptions {
   port: number;
   logger?: NodeServerOptions['logger'];
   onManifest?: NodeServerOptions['onManifest'];
-  /** Reassemble files sent to this node into its received/ folder, reporting each to onEvent. */
+  /** Reassemble files sent to this node into its downloads folder (LocalNode.downloads), reporting each to onEvent. */
   inbox?: { onEvent?: (e: InboxEvent) => void };
   /** Announce this node on the LAN and add the peers heard (after a handshake) to the book. */
   lan?: { onEvent?: (e: LanEvent) => void };

@@ -1,4 +1,5 @@
-// A node's home (DESIGN "The user's view"): certs/, chunks/, received/, p2pfx.db; and where it is.
+// A node's home (DESIGN "The user's view"): certs/, chunks/, p2pfx.db (and received/, where
+// earlier versions put received files: store/downloads.ts); and where it is.
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { homedir } from 'node:os';
@@ -43,6 +44,7 @@ export class Home {
   readonly root: string;
   readonly certsDir: string;
   readonly chunksDir: string;
+  /** Where p2pfx up to 0.1 put every received file; still the downloads folder of a home whose received/ holds files (store/downloads.ts). */
   readonly receivedDir: string;
   readonly dbPath: string;
   readonly caCertPath: string;

@@ -367,6 +367,11 @@ export class IndexDb {
     this.db.run('INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)', key, value);
   }
 
+  /** Removes a setting: true when there was one. */
+  deleteSetting(key: string): boolean {
+    return this.db.run('DELETE FROM settings WHERE key = ?', key) > 0;
+  }
+
   /** On the CA's machine: every certificate it issued, for `certs list` and `certs revoke`. */
   recordIssued(c: IssuedCert): void {
     this.db.run('INSERT OR REPLACE INTO issued_certs (serial_hex, node_id, name, cert_pem, issued_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?)', c.serialHex, c.nodeId, c.name, c.certPem, c.issuedAt, c.revokedAt);

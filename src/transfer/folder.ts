@@ -35,7 +35,7 @@ export interface GetFolderOptions {
   clients?: readonly PeerClient[];
   /** The file id of the folder index. */
   folderFileId: string;
-  /** Where the folder lands (as OUT/NAME, or NAME (1)…); the node's received/ by default. */
+  /** Where the folder lands (as OUT/NAME, or NAME (1)…); the node's downloads folder by default. */
   outDir?: string;
   password?: string | undefined;
   /** Asked once, when the first file needs a password; the answer serves the whole folder. */
@@ -88,7 +88,7 @@ export interface GetFolderResult {
 export async function getFolder(opts: GetFolderOptions): Promise<GetFolderResult> {
   const { node, folderFileId } = opts;
   if (!isFileId(folderFileId)) throw new P2pfxError('INVALID_ID', `not a file id: ${escapePath(folderFileId)}`);
-  const outDir = opts.outDir ?? node.home.receivedDir;
+  const outDir = opts.outDir ?? node.downloadsDir;
   await mkdir(outDir, { recursive: true });
   // Refused, not removed, when a link or a file stands there: neither is ours.
   const partDir = await ownDir(join(outDir, PARTIAL_DIR));

@@ -1,6 +1,6 @@
 // Download flow (DESIGN "Flows > Receive / download"): manifest → verify → unlock the key →
 // fetch the chunks not held locally, checking each id → open each with its place → write the
-// plaintext in order to received/NAME.part → check size and SHA-256 → rename, never overwriting.
+// plaintext in order to OUT/.p2pfx-partial/ID.part → check size and SHA-256 → rename to OUT/NAME, never overwriting.
 import { constants } from 'node:fs';
 import { link, mkdir, open, rename, rm, rmdir, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, extname, join, resolve } from 'node:path';
@@ -38,7 +38,7 @@ export interface GetOptions {
   ref: string;
   password?: string | undefined;
   askPassword?: (() => Promise<string>) | undefined;
-  /** Where the file lands; the node's received/ by default. */
+  /** Where the file lands; the node's downloads folder by default (`get` gives the current folder or --out). */
   outDir?: string;
   concurrency?: number;
   onProgress?: ProgressListener;
@@ -139,7 +139,7 @@ async function assemble(opts: AssembleOptions): Promise<GetResult> {
   }
   node.db.putManifest(manifest);
 
-  const outDir = opts.outDir ?? node.home.receivedDir;
+  const outDir = opts.outDir ?? node.downloadsDir;
   // Already received into this folder and not touched since: nothing to write, and no copy.
   const here = await unchangedCopy(node, fileId);
   if (here !== null && dirname(here) === resolve(outDir)) {

@@ -1,5 +1,5 @@
 // Files sent to this node: when a manifest carrying an envelope for this node arrives, the
-// running node reassembles the file into its received/ folder on its own, checked as a download
+// running node reassembles the file into its downloads folder on its own, checked as a download
 // is. One file at a time, in arrival order; a file already received is not written twice.
 // Folders: a member file (metadata inFolder) is left alone; the folder index (kind 'folder'),
 // sent after its members, rebuilds the whole folder from the local store (transfer/folder.ts).
@@ -87,11 +87,15 @@ export class Inbox {
    * overwritten (the new version lands beside it, and the event says so).
    */
   private async earlierVersion(m: Manifest, name: string): Promise<{ replace?: string; keptLocalEdit: boolean }> {
-    const target = join(this.node.home.receivedDir, name);
-    const earlier = this.node.db.receivedFrom(m.sender.nodeId, target);
-    if (earlier === null || earlier.fileId === m.fileId || earlier.createdAt > m.createdAt) return { keptLocalEdit: false };
-    if ((await unchangedCopy(this.node, earlier.fileId)) === target) return { replace: target, keptLocalEdit: false };
-    return { keptLocalEdit: existsSync(target) };
+    // Where it is: the downloads folder, or received/ of a home an earlier p2pfx filled (LocalNode.receivingFolders).
+    for (const target of this.node.receivingFolders().map((dir) => join(dir, name))) {
+      const earlier = this.node.db.receivedFrom(m.sender.nodeId, target);
+      if (earlier === null) continue;
+      if (earlier.fileId === m.fileId || earlier.createdAt > m.createdAt) return { keptLocalEdit: false };
+      if ((await unchangedCopy(this.node, earlier.fileId)) === target) return { replace: target, keptLocalEdit: false };
+      return { keptLocalEdit: existsSync(target) };
+    }
+    return { keptLocalEdit: false };
   }
 
   /** The sealed metadata, opened with this node's own key (no password: nobody is asked). */

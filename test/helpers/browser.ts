@@ -47,7 +47,7 @@ export interface UiNode extends ServingNode {
 export async function startServeUi(t: TestContext, home: string, opts: { port?: number } = {}): Promise<UiNode> {
   const cli = startCli(t, ['serve', '--ui', '--home', home, '--host', '127.0.0.1', '--port', String(opts.port ?? 0), '--json', '--no-discovery']);
   const [line] = await cli.waitFor(/^.*\n/);
-  const info = JSON.parse(line) as { host: string; port: number; nodeId: string; ui: string | null };
+  const info = JSON.parse(line) as { host: string; port: number; nodeId: string; downloads: string; downloadsSource: string; ui: string | null };
   assert.ok(info.ui, `serve --ui --json should print the UI's URL; it printed ${line}`);
   const url = new URL(info.ui);
   assert.equal(url.hostname, '127.0.0.1', 'the UI listens on 127.0.0.1 only');
@@ -55,7 +55,7 @@ export async function startServeUi(t: TestContext, home: string, opts: { port?: 
   assert.ok(token, `the UI's URL carries a token: ${info.ui}`);
   return {
     home, host: info.host, port: info.port, peer: `${info.host}:${info.port}`, nodeId: info.nodeId, cli,
-    ui: info.ui, uiOrigin: url.origin, uiPort: Number(url.port), token,
+    downloads: { dir: info.downloads, source: info.downloadsSource }, ui: info.ui, uiOrigin: url.origin, uiPort: Number(url.port), token,
   };
 }
 

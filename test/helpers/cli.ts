@@ -2,7 +2,7 @@
 // a fresh home per test, every child bounded by a timeout and killed through t.after.
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createReadStream, mkdtempSync, rmSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { createServer } from 'node:net';
@@ -34,7 +34,7 @@ export interface RunOptions {
   timeoutMs?: number;
   /** Runs this program (the single executable, an installed `p2pfx`) instead of node + the built CLI. */
   program?: string;
-  /** The whole environment instead of the cleaned one (e.g. an empty PATH). */
+  /** The whole environment instead of the cleaned one (e.g. an empty PATH), with $P2PFX_DOWNLOADS as placesFor says unless it names one. */
   exactEnv?: NodeJS.ProcessEnv;
 }
 
@@ -74,15 +74,35 @@ const stopping = new WeakSet<ChildProcessWithoutNullStreams>();
 
 function spawnCli(t: TestContext, args: string[], opts: RunOptions & { tty?: boolean }): ChildProcessWithoutNullStreams {
   const [file, argv] = opts.program === undefined ? [process.execPath, [cliPath, ...args]] : [opts.program, args];
+  const { cwd, env } = placesFor(args, opts);
   // util-linux `script` runs the command on a pseudo-terminal: stdin, stdout, stderr all TTYs.
   const child = opts.tty
-    ? spawn('script', ['-qfec', [file, ...argv].map(shellQuote).join(' '), '/dev/null'], { cwd: opts.cwd ?? repoRoot, env: cleanEnv({ TERM: 'dumb', ...opts.env }), stdio: 'pipe' })
-    : spawn(file, argv, { cwd: opts.cwd ?? repoRoot, env: opts.exactEnv ?? cleanEnv(opts.env), stdio: 'pipe' });
+    ? spawn('script', ['-qfec', [file, ...argv].map(shellQuote).join(' '), '/dev/null'], { cwd, env: cleanEnv({ TERM: 'dumb', ...env }), stdio: 'pipe' })
+    : spawn(file, argv, { cwd, env: opts.exactEnv ? { P2PFX_DOWNLOADS: env.P2PFX_DOWNLOADS, ...opts.exactEnv } : cleanEnv(env), stdio: 'pipe' });
   let set = children.get(t);
   if (!set) children.set(t, (set = new Set()));
   set.add(child);
   t.after(() => stopChild(child));
   return child;
+}
+
+/**
+ * Where a command's files land, kept inside the test's folders: never the machine's real
+ * ~/Downloads, nor the repository. Files sent to a node go to HOME/received ($P2PFX_DOWNLOADS,
+ * unless the test gives its own, or '' for none); a `get` or the menu, which download into the
+ * current folder, run in HOME/received (made then) unless the test gives a cwd or the home has no certs/. So every assertion on
+ * HOME/received keeps its meaning. HOME is --home, else $P2PFX_HOME, else the sandboxed data folder.
+ */
+function placesFor(args: string[], opts: RunOptions): { cwd: string; env: Record<string, string> } {
+  const at = args.indexOf('--home');
+  const home = (at >= 0 ? args[at + 1] : undefined) ?? args.find((a) => a.startsWith('--home='))?.slice('--home='.length) ?? opts.env?.P2PFX_HOME ?? join(sandboxDataHome(), 'p2pfx');
+  const received = join(home, 'received');
+  const env = { P2PFX_DOWNLOADS: received, ...opts.env };
+  const command = args.find((a, i) => !a.startsWith('-') && args[i - 1] !== '--home');
+  // A home without certificates: the command fails before writing anything (and must make nothing).
+  if (opts.cwd !== undefined || (command !== 'get' && command !== 'menu') || !existsSync(join(home, 'certs'))) return { cwd: opts.cwd ?? repoRoot, env };
+  mkdirSync(received, { recursive: true });
+  return { cwd: received, env };
 }
 
 function shellQuote(s: string): string {
@@ -218,11 +238,13 @@ export interface ServingNode {
   /** HOST:PORT, as --peer takes it. */
   peer: string;
   nodeId: string;
+  /** Where files sent to it land, as its first line says, and where that came from. */
+  downloads: { dir: string; source: string };
   cli: LiveCli;
 }
 
 /** Runs `p2pfx serve --home HOME --host HOST --port 0 --json` and learns its port from its first line. */
-export async function startServe(t: TestContext, home: string, host = '127.0.0.1', opts: Pick<RunOptions, 'program' | 'exactEnv'> & { args?: string[] } = {}): Promise<ServingNode> {
+export async function startServe(t: TestContext, home: string, host = '127.0.0.1', opts: Pick<RunOptions, 'program' | 'exactEnv' | 'env'> & { args?: string[] } = {}): Promise<ServingNode> {
   const { args = [], ...run } = opts;
   const cli = startCli(t, ['serve', '--home', home, '--host', host, '--port', '0', '--json', '--no-discovery', ...args], run);
   // A node that dies under a test is the first thing to know when a later command fails.
@@ -230,10 +252,10 @@ export async function startServe(t: TestContext, home: string, host = '127.0.0.1
     if (!stopping.has(cli.child)) t.diagnostic(`p2pfx serve (${home}) exited during the test: ${code ?? signal}\nstderr: ${cli.stderr()}`);
   });
   const [line] = await cli.waitFor(/^.*\n/);
-  const info = JSON.parse(line) as { host: string; port: number; nodeId: string };
+  const info = JSON.parse(line) as { host: string; port: number; nodeId: string; downloads: string; downloadsSource: string };
   assert.equal(info.host, host);
   assert.ok(Number.isInteger(info.port) && info.port > 0, `serve reported port ${info.port}`);
-  return { home, host: info.host, port: info.port, peer: `${host}:${info.port}`, nodeId: info.nodeId, cli };
+  return { home, host: info.host, port: info.port, peer: `${host}:${info.port}`, nodeId: info.nodeId, downloads: { dir: info.downloads, source: info.downloadsSource }, cli };
 }
 
 /** A fresh, empty directory, removed after the test once the test's processes are stopped. */

@@ -59,7 +59,8 @@ export async function makeNetwork(t: TestContext): Promise<TestNetwork> {
     dir, ca,
     async add(name, opts = {}) {
       const home = await makeHome(join(dir, name), ca, { name });
-      const node = await LocalNode.open(home);
+      // Files sent to it, and downloads with no folder given, land in HOME/received (never ~/Downloads).
+      const node = await LocalNode.open(home, { downloads: home.receivedDir });
       closers.push(async () => node.close());
       let server: RunningNode | null = null;
       if (opts.serve !== false) {

@@ -16,12 +16,13 @@ import { loadCredentials, type Credentials } from '../../store/credentials.js';
 import { HOME_ENV, type Home, type HomeSource } from '../../store/home.js';
 import type { BookPeer } from '../../store/index-db.js';
 import { LocalNode } from '../../store/local-node.js';
+import { canMake, DOWNLOADS_SOURCE_WORDS, unusable, type Downloads } from '../../store/downloads.js';
 import { outFor, parsePort, resolveHomeFor, type GlobalOptions } from '../context.js';
 
 export type CheckStatus = 'OK' | 'WARN' | 'FAIL';
 
 export interface Check {
-  /** Stable, for scripts: home, certificates, node-cert-signed, node-cert-expiry, ca-cert-expiry, crl, index, port, multicast, peers, peer:NODE_ID. */
+  /** Stable, for scripts: home, certificates, node-cert-signed, node-cert-expiry, ca-cert-expiry, crl, index, downloads, port, multicast, peers, peer:NODE_ID. */
   name: string;
   status: CheckStatus;
   detail: string;
@@ -59,7 +60,7 @@ export async function doctorCommand(g: GlobalOptions, opts: { port: string }): P
     // Opening the node is what every command does first: it reads and checks the CRL.
     try {
       node = await LocalNode.open(home);
-      checks.push(checkCrl(home, node));
+      checks.push(checkCrl(home, node), await checkDownloads(node.downloads));
     } catch (err) {
       const e = toP2pfxError(err);
       checks.push(e.code === 'CRL_INVALID' ? fail('crl', `${e.code}: ${e.message}`, e.hint, e.code) : fail('index', `the node does not open: ${e.code}: ${e.message}`, e.hint, e.code));
@@ -149,6 +150,19 @@ function checkCrl(home: Home, node: LocalNode): Check {
   if (node.revocation.selfRevoked) return fail('crl', `this node's certificate is revoked (CRL number ${info.number})`, ERROR_CODES.CERT_REVOKED.hint, 'CERT_REVOKED');
   const until = info.nextUpdate === null ? '' : `, until ${info.nextUpdate.toISOString().slice(0, 10)}`;
   return ok('crl', `CRL number ${info.number}, signed by the network CA and valid now${until} (${info.revokedSerials.length} revoked)`);
+}
+
+/** The folder files sent to this node land in: a folder this user can write, or one `serve` can make (doctor makes nothing). */
+async function checkDownloads(d: Downloads): Promise<Check> {
+  const where = `downloads folder ${d.dir} (${DOWNLOADS_SOURCE_WORDS[d.source]})`;
+  const info = await stat(d.dir).catch(() => null);
+  if (info === null) {
+    if (await canMake(d.dir)) return ok('downloads', `${where}: not there yet, \`p2pfx serve\` makes it`);
+  } else if (info.isDirectory() && (await access(d.dir, constants.W_OK | constants.X_OK).then(() => true, () => false))) {
+    return ok('downloads', `${where}: found and writable`);
+  }
+  const e = unusable(d, info === null ? 'it cannot be made there' : info.isDirectory() ? 'this user may not write there' : 'a file stands where a folder should be');
+  return fail('downloads', e.message, e.hint, e.code);
 }
 
 /**

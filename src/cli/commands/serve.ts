@@ -9,14 +9,18 @@ import type { LanEvent } from '../../net/lan-peers.js';
 import type { UploadActivity } from '../../net/bulk-server.js';
 import { formatPeer } from '../../net/peer-address.js';
 import { formatBytes, printable } from '../output.js';
-import { outFor, parsePort, parseSize, withNode, type GlobalOptions } from '../context.js';
+import { ensureDownloads, legacyDownloadsNote } from '../../store/downloads.js';
+import { outFor, parsePort, parseSize, withNodeFor, type GlobalOptions } from '../context.js';
 
-export interface ServeOptions { port: string; host: string; discovery?: boolean; ui?: boolean; uiPort?: string; open?: boolean; maxStore?: string }
+export interface ServeOptions { port: string; host: string; discovery?: boolean; ui?: boolean; uiPort?: string; open?: boolean; maxStore?: string; downloads?: string }
 
 /** Runs the node until SIGINT or SIGTERM. */
 export async function serveCommand(g: GlobalOptions, opts: ServeOptions): Promise<void> {
   const out = outFor(g);
-  await withNode(g, async (node) => {
+  if (opts.downloads === '') throw new P2pfxError('INVALID_ARGUMENT', '--downloads needs a folder');
+  await withNodeFor(g, { downloads: opts.downloads }, async (node) => {
+    // Made (0700) and checked before the node listens: a folder it cannot write is said now, not at the first file.
+    await ensureDownloads(node.downloads);
     let ui: UiServer | null = null;
     const onEvent = (e: InboxEvent): void => {
       ui?.onInbox(e);
@@ -60,13 +64,16 @@ export async function serveCommand(g: GlobalOptions, opts: ServeOptions): Promis
       await running.close();
       throw err;
     }
-    if (out.json) out.data({ listening: running.url, host: running.host, port: running.port, nodeId: node.creds.nodeId, name: node.creds.name, home: node.home.root, ui: ui?.url ?? null });
+    const { downloads } = node;
+    if (out.json) out.data({ listening: running.url, host: running.host, port: running.port, nodeId: node.creds.nodeId, name: node.creds.name, home: node.home.root, downloads: downloads.dir, downloadsSource: downloads.source, ui: ui?.url ?? null });
     else {
       out.line(`p2pfx node ${node.creds.name} listening on ${running.url}`);
       out.line(`node id ${node.creds.nodeId}`);
       if (ui) out.line(`web UI (this machine only): ${ui.url}`);
+      out.line(`files sent to this node go to ${downloads.dir}`);
       out.line(`home ${node.home.root} — Ctrl-C to stop`);
     }
+    if (downloads.source === 'legacy') out.note(legacyDownloadsNote(downloads.dir));
     if (ui && opts.open) openInBrowser(ui.url);
     await new Promise<void>((resolve) => {
       const stop = () => resolve();

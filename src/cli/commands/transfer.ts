@@ -8,6 +8,7 @@ import { formatRate } from '../../core/format.js';
 import { formatBytes, printable } from '../output.js';
 import { progressBar } from '../progress-bar.js';
 import { P2pfxError } from '../../core/errors.js';
+import { ensureGetFolder } from '../../store/downloads.js';
 import { outFor, parseCount, parseSize, withInterrupt, withNode, withPeers, type GlobalOptions } from '../context.js';
 
 export interface SendCommandOptions { peer?: string[]; all?: boolean; password?: string; chunkSize?: string; concurrency?: string; storageOnly?: boolean }
@@ -81,7 +82,7 @@ function describe(run: PeerSend, opts: SendCommandOptions): string[] {
       `Sent folder ${printable(r.name)}: ${r.files} files, ${r.dirs} folders, ${formatBytes(r.bytes)} (${r.sentChunks} of ${r.chunkCount} chunks moved) to ${client.label}, node ${client.nodeId ?? '?'}, in ${run.seconds.toFixed(2)} s`,
       `  folder id ${r.folderFileId}`,
       ...r.skipped.map((k) => `  skipped ${printable(k.path)} (${k.type === 'symlink' ? 'symbolic link' : 'special file'})`),
-      r.recipient ? `  ${printable(r.recipient.name || client.label)} can open it and rebuilds the folder in its received/ folder` : `  stored on ${client.label}, which holds no key for it (--storage-only)`,
+      r.recipient ? `  ${printable(r.recipient.name || client.label)} can open it and rebuilds the folder in its downloads folder` : `  stored on ${client.label}, which holds no key for it (--storage-only)`,
     ];
   }
   const r = run.file;
@@ -93,7 +94,7 @@ function describe(run: PeerSend, opts: SendCommandOptions): string[] {
       : `  ${r.sentChunks} chunks moved, ${r.chunkCount - r.sentChunks} already there, in ${run.seconds.toFixed(2)} s (${formatRate(r.size * (r.sentChunks / r.chunkCount), run.seconds)})`,
     `  file id ${r.fileId}`,
     ...(r.sha256 !== null ? [`  sha256  ${r.sha256}`] : []),
-    r.recipient ? `  ${peerName} can open it and reassembles it into its received/ folder` : `  stored on ${client.label}, which holds no key for it (--storage-only)`,
+    r.recipient ? `  ${peerName} can open it and reassembles it into its downloads folder` : `  stored on ${client.label}, which holds no key for it (--storage-only)`,
     ...(opts.password !== undefined ? ['  any node given the password can download it too'] : []),
   ];
 }
@@ -104,6 +105,8 @@ export async function getCommand(g: GlobalOptions, ref: string, opts: GetCommand
   const out = outFor(g);
   const concurrency = opts.concurrency === undefined ? undefined : parseCount(opts.concurrency, '--concurrency');
   const interactive = process.stdin.isTTY === true && process.stderr.isTTY === true && !out.json;
+  // Into the current folder, as scp and curl -O do (--out wins): checked before any peer is asked.
+  const outDir = await ensureGetFolder(opts.out ?? process.cwd(), opts.out !== undefined);
   await withNode(g, (node) => withPeers(node, opts.peer, (clients) => withInterrupt('get', async (signal) => {
     const bar = progressBar(showProgress(g), 'get');
     const askPassword = interactive ? async () => {
@@ -120,7 +123,7 @@ export async function getCommand(g: GlobalOptions, ref: string, opts: GetCommand
     if ((target.olderVersions ?? 0) > 0 && !out.json) {
       out.note(`${printable(ref)}: the newest of ${target.olderVersions! + 1} versions from ${printable(target.senderName ?? '?')}, file ${target.fileId} (${target.createdAt}); get an older one by its id (\`p2pfx files --all\`)`);
     }
-    const fetched = await fetchTarget(target, { node, clients, password: opts.password, askPassword, concurrency, signal, onProgress: bar.listener, ...(opts.out ? { outDir: opts.out } : {}) })
+    const fetched = await fetchTarget(target, { node, clients, password: opts.password, askPassword, concurrency, signal, onProgress: bar.listener, outDir })
       .finally(() => bar.stop());
     if (fetched.kind === 'folder') {
       const r = fetched.folder;

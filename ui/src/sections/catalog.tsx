@@ -1,5 +1,5 @@
 // Files across the peers (their catalogs merged by the node), searchable by name, each with a
-// Download button that lands the file in the node's received/.
+// Download button that lands the file in the node's downloads folder (`serve` names it at start).
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import { api, asError, type ApiError, type Catalog, type CatalogFile, type Transfer } from '../api';
 import type { UpsertTransfer } from '../live';
