@@ -1,6 +1,6 @@
 // LAN discovery on real UDP sockets. The packet rules run anywhere; everything that sends
 // multicast runs in probe processes (test/fixtures/discovery-probe.ts) inside a LAN of network
-// namespaces (test/helpers/netns.ts: hosts 198.18.0.1, .2, … on a bridge), so no packet touches
+// namespaces (scripts/netns.ts: hosts 198.18.0.1, .2, … on a bridge), so no packet touches
 // the machine's own network. Without root or iproute2 those tests are skipped, saying why.
 import assert from 'node:assert/strict';
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
@@ -14,7 +14,7 @@ import { startDiscovery, type DiscoveryError, type Hint } from '../src/net/disco
 import { DISCOVERY_GROUP, DISCOVERY_PORT, MAX_PACKET_BYTES, encodeAnnouncement, encodeQuery, parsePacket } from '../src/net/protocol/discovery.js';
 import { formatNodeId } from '../src/pki/node-id.js';
 import { cleanEnv } from './helpers/cli.js';
-import { makeLan, netnsAvailable, type Lan, type LanHost } from './helpers/netns.js';
+import { makeLan, netnsAvailable, type Lan, type LanHost } from '../scripts/netns.js';
 
 const probePath = fileURLToPath(new URL('./fixtures/discovery-probe.js', import.meta.url));
 const NETNS_SKIP = await netnsAvailable();

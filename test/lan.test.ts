@@ -1,5 +1,5 @@
 // Three machines on one LAN, for real: network namespaces joined by a bridge (198.18.0.1-3,
-// test/helpers/netns.ts), a `p2pfx serve` in each. They find each other by their announcements,
+// scripts/netns.ts), a `p2pfx serve` in each. They find each other by their announcements,
 // enter each other's peer books only through a checked handshake, and exchange a file without
 // any --peer. Spoofed announcements change nothing. Skips (saying why) where namespaces cannot
 // be made, e.g. not root.
@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { formatNodeId } from '../src/pki/node-id.js';
 import { cliNetwork, cliPath } from './helpers/cli.js';
-import { exec, makeLan, netnsAvailable, type Lan, type LanHost } from './helpers/netns.js';
+import { exec, makeLan, netnsAvailable, type Lan, type LanHost } from '../scripts/netns.js';
 
 const unavailable = await netnsAvailable();
 

@@ -1,4 +1,4 @@
-// A LAN made of Linux network namespaces, for tests that need several machines (multicast,
+// A LAN made of Linux network namespaces, for tests and benchmarks that need several machines (multicast,
 // source addresses): N "hosts", each a namespace with `lo` and one veth `eth0` at 198.18.0.(i+1)/24
 // (RFC 2544's benchmarking range: never a real network), all joined to a bridge that lives in a
 // namespace of its own. Nothing touches the host's network. Needs root and iproute2; tests ask
