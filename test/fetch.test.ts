@@ -55,3 +55,50 @@ test('get by name with a password: one catalog pass across the peers, one key de
     else assert.equal(await readFile(join(got.folder.path, 'sub', 'p3.txt'), 'utf8'), 'photo 3');
   }
 });
+
+test('get by file id with a password from three holders: no catalog is read, the password is derived once, file and folder alike', async (t) => {
+  const net = await makeNetwork(t);
+  const a = await net.add('alpha');
+  const holders = [await net.add('beta', { host: '127.0.0.2' }), await net.add('gamma', { host: '127.0.0.3' }), await net.add('delta', { host: '127.0.0.4' })];
+  const getter = await net.add('epsilon', { serve: false });
+  const data = await tempDir(t);
+  const dir = join(data, 'album');
+  await mkdir(dir);
+  for (let i = 0; i < 3; i++) await writeFile(join(dir, `p${i}.txt`), `photo ${i}`);
+  // Each holder's catalog also holds password files of other sends (each its own salt): a
+  // listing with the password would derive a key for each of them.
+  const ids: Record<string, string> = {};
+  for (const [n, h] of holders.entries()) {
+    for (let k = 0; k < 3; k++) {
+      forgetDerivedKeys();
+      await sendFile({ node: a.node, client: a.client(h), path: await randomFile(data, `other-${n}-${k}.bin`, 1000), password: PASSWORD, peerKey: false });
+    }
+  }
+  forgetDerivedKeys();
+  const file = await randomFile(data, 'report.bin', 300_000);
+  for (const h of holders) ids.file = (await sendFile({ node: a.node, client: a.client(h), path: file, password: PASSWORD, peerKey: false, chunkSize: 64 * 1024 })).fileId;
+  for (const h of holders) ids.folder = (await sendFolder({ node: a.node, client: a.client(h), dir, password: PASSWORD, peerKey: false })).folderFileId;
+
+  const list = PeerClient.prototype.listManifests;
+  let listings = 0;
+  PeerClient.prototype.listManifests = function (this: PeerClient, ...args: Parameters<typeof list>) {
+    listings++;
+    return list.apply(this, args);
+  };
+  t.after(() => {
+    PeerClient.prototype.listManifests = list;
+  });
+  const clients = holders.map((h) => getter.client(h));
+  for (const kind of ['file', 'folder'] as const) {
+    forgetDerivedKeys();
+    listings = 0;
+    const before = scryptDerivations();
+    const target = await resolveTarget(clients, getter.node.creds, ids[kind]!, PASSWORD);
+    assert.deepEqual([target.kind, target.name], [kind, kind === 'file' ? 'report.bin' : 'album']);
+    const got = await fetchTarget(target, { node: getter.node, clients, password: PASSWORD, outDir: join(data, `out-${kind}`) });
+    assert.equal(listings, 0, `${kind}: no catalog was read`);
+    assert.equal(scryptDerivations() - before, 1, `${kind}: the password was derived once for three holders`);
+    if (got.kind === 'file') assert.equal(await sha(got.file.path), await sha(file));
+    else assert.equal(await readFile(join(got.folder.path, 'p2.txt'), 'utf8'), 'photo 2');
+  }
+});

@@ -4,6 +4,8 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import { test } from 'node:test';
 import { PeerClient } from '../src/net/client.js';
+import { CryptoPool } from '../src/transfer/crypto-pool.js';
+import { sendFileToMany } from '../src/transfer/send.js';
 import { sendToPeers } from '../src/transfer/send-to-peers.js';
 import { makeNetwork, randomFile, tempDir } from './helpers/network.js';
 
@@ -51,4 +53,49 @@ test('send to several peers: a failure of this machine (no such file) stops befo
   assert.deepEqual(b.node.db.listManifests(), [], 'beta was sent nothing');
   const file = await randomFile(dir, 'one.bin', 1000);
   await assert.rejects(sendToPeers({ node: a.node, clients: [dead], path: file }), { code: 'PEER_UNREACHABLE' });
+});
+
+test('a file to four peers at once: read and sealed once, one manifest on all; a peer stopped mid-way gets its error, the others the whole file', async (t) => {
+  const net = await makeNetwork(t);
+  const a = await net.add('alpha');
+  const peers = [];
+  for (const [i, name] of ['beta', 'gamma', 'delta', 'epsilon'].entries()) peers.push(await net.add(name, { host: `127.0.0.${i + 2}` }));
+  const file = await randomFile(await tempDir(t), 'wide.bin', 40 * 64 * 1024 + 3);
+  // A real pool, its sealing counted.
+  const pool = new CryptoPool();
+  t.after(() => pool.close());
+  let seals = 0;
+  const fileSealer = pool.fileSealer.bind(pool);
+  pool.fileSealer = (...args: Parameters<typeof fileSealer>) => {
+    const sealer = fileSealer(...args);
+    const readSeal = sealer.readSeal.bind(sealer);
+    sealer.readSeal = (...more: Parameters<typeof readSeal>) => {
+      seals++;
+      return readSeal(...more);
+    };
+    return sealer;
+  };
+  const clients = peers.map((p) => a.client(p));
+  const stopped = peers[3]!;
+  let stopping: Promise<void> | null = null;
+  const outcomes = await sendFileToMany({
+    node: a.node, clients, path: file, chunkSize: 64 * 1024, pool, peerKey: false,
+    progressFor: (client) => (p) => {
+      if (client === clients[3] && p.doneChunks === 8 && stopping === null) stopping = stopped.server!.close();
+    },
+  });
+  await stopping;
+  const chunkCount = 41;
+  assert.equal(seals, chunkCount, 'each chunk read and sealed once, for all four peers');
+  assert.deepEqual(outcomes.map((o) => o.ok), [true, true, true, false]);
+  const last = outcomes[3]!;
+  assert.ok(!last.ok && ['PEER_UNREACHABLE', 'PEER_TIMEOUT'].includes(last.error.code), JSON.stringify(!last.ok && last.error));
+  const manifests = outcomes.flatMap((o) => (o.ok ? [o.result.manifest] : []));
+  for (const [i, m] of manifests.entries()) {
+    assert.deepEqual(m, manifests[0], 'one manifest for all');
+    assert.equal(outcomes[i]!.ok && outcomes[i]!.result.sentChunks, chunkCount);
+    const held = peers[i]!.node.db.getManifest(m.fileId);
+    assert.ok(held, `${peers[i]!.home.root} holds the manifest`);
+    assert.deepEqual(await peers[i]!.node.store.missing(m.chunks.map((c) => c.id)), [], 'and every chunk');
+  }
 });

@@ -2,7 +2,7 @@
 import { P2pfxError, isErrorCode, toP2pfxError } from '../core/errors.js';
 import type { KeyEnvelope } from '../core/envelope.js';
 import { isFileId } from '../core/ids.js';
-import { MANIFEST_VERSIONS, openMetadata, plaintextBytes, type ManifestVersion, type SealedMetadata } from '../core/manifest.js';
+import { MANIFEST_VERSIONS, openMetadata, plaintextBytes, type FileMetadata, type ManifestVersion, type SealedMetadata } from '../core/manifest.js';
 import type { PeerClient } from '../net/client.js';
 import { commonNameOf, isSignedBy } from '../pki/cert-pem.js';
 import { nodeIdFromCertPem, normalizeNodeId } from '../pki/node-id.js';
@@ -47,30 +47,13 @@ export async function listCatalog(client: PeerClient, creds: Credentials, passwo
     if (!s) continue; // a malformed entry from the peer is skipped, not fatal
     const own = hasOwnEnvelope(s.envelopes, creds);
     const locked = s.envelopes.some((e) => e.type === 'password');
-    let name: string | null = null;
-    let kind: CatalogEntry['kind'] = null;
-    let inFolder: boolean | null = null;
-    let files: number | null = null;
-    let size = plaintextBytes(s);
-    if (own || (locked && password !== undefined)) {
-      try {
-        const fileId = Buffer.from(s.fileId, 'hex');
-        const key = await unlockDataKey(s.envelopes, fileId, creds, { password, label: s.fileId });
-        const meta = openMetadata(s.metadata, key, fileId, s.version);
-        ({ name } = meta);
-        // A packed folder's stream ends with its index: what it holds is the rest.
-        size = meta.size - (meta.indexBytes ?? 0);
-        kind = meta.kind ?? 'file';
-        inFolder = meta.inFolder ?? false;
-        files = meta.files ?? null;
-      } catch (err) {
-        if (!(err instanceof P2pfxError)) throw err;
-      }
-    }
+    const meta = await openSummary(s, creds, password);
     entries.push({
-      fileId: s.fileId, chunkCount: s.chunkCount, totalBytes: s.totalBytes, size,
-      createdAt: s.createdAt, sender: s.sender.nodeId, senderName: senderName(s, creds), name, access: own ? 'key' : locked ? 'password' : 'none',
-      kind, inFolder, files,
+      fileId: s.fileId, chunkCount: s.chunkCount, totalBytes: s.totalBytes,
+      // A packed folder's stream ends with its index: what it holds is the rest.
+      size: meta === null ? plaintextBytes(s) : meta.size - (meta.indexBytes ?? 0),
+      createdAt: s.createdAt, sender: s.sender.nodeId, senderName: senderName(s, creds), name: meta?.name ?? null, access: own ? 'key' : locked ? 'password' : 'none',
+      kind: meta === null ? null : meta.kind ?? 'file', inFolder: meta === null ? null : meta.inFolder ?? false, files: meta?.files ?? null,
     });
   }
   return entries;
@@ -144,22 +127,19 @@ function newestFirst(a: CatalogEntry, b: CatalogEntry): number {
 export interface ResolvedRef { fileId: string; kind: 'file' | 'folder'; name: string | null; olderVersions?: number; createdAt?: string; senderName?: string | null }
 
 /**
- * What `ref` names across the peers, from ONE reading of their catalogs: an id as is (its kind
- * from the catalog when listed there, else a file); a name must name one file across them all
+ * What `ref` names across the peers: an id from its manifest alone (describeById: no catalog
+ * read); a name from ONE reading of their catalogs, and it must name one file across them all
  * (the same file held by two peers is one file; the member files of folders come with their folder
  * and are not looked up by name). Throws the peers' error when none answered, AMBIGUOUS_NAME
  * listing the candidates, or MANIFEST_NOT_FOUND.
  */
 export async function resolveTarget(clients: readonly PeerClient[], creds: Credentials, ref: string, password?: string): Promise<ResolvedRef> {
+  if (isFileId(ref)) return describeById(clients, creds, ref, password);
   const { files, unreachable } = await listCatalogAcross(clients, creds, password);
   // No peer answered: say so now rather than wait for each of them again.
   if (unreachable.length === clients.length && clients.length > 0) {
     const e = unreachable[0]!;
     throw new P2pfxError(isErrorCode(e.code) ? e.code : 'PEER_ERROR', e.message);
-  }
-  if (isFileId(ref)) {
-    const listed = files.find((f) => f.fileId === ref);
-    return { fileId: ref, kind: listed?.kind === 'folder' ? 'folder' : 'file', name: listed?.name ?? null };
   }
   // One sender's versions of a name are one file: its newest. Several senders: say which are there.
   const matches = newestVersions(files.filter((e) => e.name === ref && e.inFolder !== true));
@@ -177,6 +157,43 @@ export async function resolveTarget(clients: readonly PeerClient[], creds: Crede
     });
   }
   return { fileId: match.fileId, kind: match.kind === 'folder' ? 'folder' : 'file', name: match.name, olderVersions: match.olderVersions, createdAt: match.createdAt, senderName: match.senderName };
+}
+
+/**
+ * What a file id names, from its manifest alone (the first peer that has it): no catalog is read,
+ * so a password is derived for this file only, once, whatever the number of peers (the download
+ * reuses that derivation). Where this node cannot open it, or no peer has it, it is taken for a
+ * file: the download then says why.
+ */
+async function describeById(clients: readonly PeerClient[], creds: Credentials, fileId: string, password?: string): Promise<ResolvedRef> {
+  for (const client of clients) {
+    let raw: unknown;
+    try {
+      raw = await client.getManifest(fileId);
+    } catch {
+      continue;
+    }
+    const s = asSummary(raw);
+    if (s === null || s.fileId !== fileId) continue;
+    const opened = await openSummary(s, creds, password);
+    return { fileId, kind: opened?.kind === 'folder' ? 'folder' : 'file', name: opened?.name ?? null };
+  }
+  return { fileId, kind: 'file', name: null };
+}
+
+/** A catalog entry's metadata where this node can open it (its own envelope, or a password given), else null. */
+async function openSummary(s: Summary, creds: Credentials, password?: string): Promise<FileMetadata | null> {
+  const own = hasOwnEnvelope(s.envelopes, creds);
+  const locked = s.envelopes.some((e) => e.type === 'password');
+  if (!own && !(locked && password !== undefined)) return null;
+  try {
+    const fileId = Buffer.from(s.fileId, 'hex');
+    const key = await unlockDataKey(s.envelopes, fileId, creds, { password, label: s.fileId });
+    return openMetadata(s.metadata, key, fileId, s.version);
+  } catch (err) {
+    if (!(err instanceof P2pfxError)) throw err;
+    return null;
+  }
 }
 
 /** A file id from what the user typed: an id as is (no catalog read), else as resolveTarget. */

@@ -7,7 +7,8 @@ import { collectEvery } from '../core/gc.js';
 import type { BufferRing } from '../core/buffer-ring.js';
 import type { LocalNode } from '../store/local-node.js';
 import type { FileWriter } from './crypto-pool.js';
-import type { BulkFetch, Swarm } from './swarm.js';
+import type { BulkFetch } from './bulk-fetch.js';
+import type { Swarm } from './swarm.js';
 
 /** Times a chunk is asked of the only peer that holds it before its bad bytes are reported. */
 const FETCH_ATTEMPTS = 2;

@@ -1,8 +1,8 @@
 // The fetch use case, whoever asks (the CLI, the UI): a reference (a file id, or a name from the
 // peers' catalogs) resolved ONCE to a file id and its kind (transfer/catalog.ts resolveTarget),
 // then a file or a folder downloaded.
-// The catalog is read once across the peers; the password's key is derived once (the listing
-// opens what the password opens, and the download reuses that derivation: core/envelope.ts).
+// A name reads the catalog once across the peers; an id reads only its manifest. The password's
+// key is derived once (for an id, for that file only; the download reuses it: core/envelope.ts).
 import type { PeerClient } from '../net/client.js';
 import type { ResolvedRef } from './catalog.js';
 import { getFolder, type GetFolderOptions, type GetFolderResult } from './folder.js';

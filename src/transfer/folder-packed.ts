@@ -23,7 +23,8 @@ import { writeFileAtomic } from '../store/fs-atomic.js';
 import { DEFAULT_GET_CONCURRENCY } from './get.js';
 import type { ProgressListener } from './progress.js';
 import { throwIfCancelled } from './send.js';
-import { BulkFetch, type Swarm } from './swarm.js';
+import { BulkFetch } from './bulk-fetch.js';
+import type { Swarm } from './swarm.js';
 import { unlockDataKey } from './unlock.js';
 
 /** Chunks in the worker's hands at once (one being opened, the others being written). */

@@ -16,13 +16,16 @@ import { throwIfCancelled } from './send.js';
 import { resolveFileRefAcross } from './catalog.js';
 import { BufferRing } from '../core/buffer-ring.js';
 import { CryptoPool, type FileWriter } from './crypto-pool.js';
-import { BulkFetch, Swarm, type Want } from './swarm.js';
+import { BulkFetch, type Want } from './bulk-fetch.js';
+import { Swarm } from './swarm.js';
 import type { ProgressListener } from './progress.js';
 import { unlockDataKey } from './unlock.js';
 import { ChunkSource, WRITES_PER_WORKER } from './chunk-source.js';
 
 /** Chunks asked of one peer and not yet answered (--concurrency). */
 export const DEFAULT_GET_CONCURRENCY = 8;
+/** The window of chunks fetched ahead grows with the peers up to this many peers' worth (32 MiB at 1 MiB chunks). */
+const MAX_WINDOW_PEERS = 4;
 /** Where partial downloads wait, inside the output folder, named by file id. */
 export const PARTIAL_DIR = '.p2pfx-partial';
 /** A chunk whose bytes do not match its id is asked for this many times in all. */
@@ -178,9 +181,9 @@ async function assembleLocked(opts: LockedOptions): Promise<GetResult> {
   const fh = await open(partPath, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
   const perPeer = Math.max(1, opts.concurrency ?? DEFAULT_GET_CONCURRENCY);
   const swarm = opts.source;
-  // Fetched ahead of the chunk being written (at most two peers' worth), plus the chunk in the
+  // Fetched ahead of the chunk being written (at most four peers' worth), plus the chunk in the
   // worker and one waiting: what bounds memory, whatever the number of peers.
-  const window = perPeer * Math.min(2, swarm?.clients.length ?? 1);
+  const window = perPeer * Math.min(MAX_WINDOW_PEERS, swarm?.clients.length ?? 1);
   const pool = opts.pool ?? new CryptoPool();
   const blobs = new BufferRing(manifest.chunkSize + BLOB_OVERHEAD_BYTES, window + 2);
   await swarm?.locate(manifest.chunks.map((c) => c.id));
@@ -206,7 +209,7 @@ async function assembleLocked(opts: LockedOptions): Promise<GetResult> {
     const remaining = manifest.chunks.slice(resumeAt);
     const local = await source.localOf(remaining.map((c) => c.id));
     const remote: Want[] = remaining.filter((c) => !local.has(c.id)).map((c) => ({ id: c.id, size: c.size }));
-    const bulk = swarm ? new BulkFetch(swarm, remote, { perPeer, window, alloc: source.alloc }) : null;
+    const bulk = swarm ? new BulkFetch(swarm, remote, { perPeer, window, alloc: source.alloc, release: (b) => blobs.give(b) }) : null;
     let taken = 0;
     let doneChunks = resumeAt;
     // Chunks opened and written at once: one when the whole file is hashed on the way (in order,

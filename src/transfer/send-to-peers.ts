@@ -10,7 +10,7 @@ import type { LocalNode } from '../store/local-node.js';
 import { sendFolder, type SendFolderResult } from './folder-send.js';
 import { resolveSourceFile } from './local-file.js';
 import type { ProgressListener } from './progress.js';
-import { sendFile, type SendResult } from './send.js';
+import { sendFileToMany, type SendResult } from './send.js';
 
 export interface SendToPeersOptions {
   node: LocalNode;
@@ -41,13 +41,21 @@ export async function isFolderSource(path: string): Promise<boolean> {
 }
 
 /**
- * Sends `path` to every client, one after the other. Resolves with one result per peer (in the
+ * Sends `path` to every client: a file to all of them at once (read and sealed once: send.ts
+ * sendFileToMany), a folder to one after the other. Resolves with one result per peer (in the
  * clients' order) once each has its file or its error; throws at once on a failure of the command
  * or of this machine, and on any failure when there is a single peer.
  */
 export async function sendToPeers(opts: SendToPeersOptions): Promise<PeerSend[]> {
   const { node, clients } = opts;
   const folder = await isFolderSource(opts.path);
+  if (!folder) {
+    const outcomes = await sendFileToMany({
+      node, clients, path: opts.path, chunkSize: opts.chunkSize, concurrency: opts.concurrency, password: opts.password,
+      peerKey: !opts.storageOnly, progressFor: opts.progressFor, signal: opts.signal,
+    });
+    return outcomes.map((o) => (o.ok ? { client: o.client, ok: true, file: o.result, seconds: o.seconds } : o));
+  }
   // Every recipient is known before the first byte leaves, so one manifest can name them all.
   const asked = opts.storageOnly ? clients.map(() => null) : await Promise.allSettled(clients.map((c) => c.recipient()));
   const recipients: Recipient[] = asked.flatMap((r) => (r !== null && r.status === 'fulfilled' ? [r.value] : []));
@@ -62,8 +70,7 @@ export async function sendToPeers(opts: SendToPeersOptions): Promise<PeerSend[]>
         node, client, chunkSize: opts.chunkSize, concurrency: opts.concurrency, password: opts.password, peerKey: !opts.storageOnly,
         recipients: recipients.filter((r) => r.nodeId !== client.nodeId), onProgress: opts.progressFor?.(client), signal: opts.signal,
       };
-      if (folder) runs.push({ client, ok: true, folder: await sendFolder({ ...common, dir: opts.path }), seconds: seconds() });
-      else runs.push({ client, ok: true, file: await sendFile({ ...common, path: opts.path }), seconds: seconds() });
+      runs.push({ client, ok: true, folder: await sendFolder({ ...common, dir: opts.path }), seconds: seconds() });
     } catch (err) {
       const e = toP2pfxError(err);
       if (clients.length === 1 || failsEveryPeer(e)) throw err;

@@ -7,6 +7,7 @@ import { isFolderSource, sendToPeers, type PeerSend } from '../../transfer/send-
 import { formatRate } from '../../core/format.js';
 import { formatBytes, printable } from '../output.js';
 import { progressBar } from '../progress-bar.js';
+import type { TransferProgress } from '../../transfer/progress.js';
 import { P2pfxError } from '../../core/errors.js';
 import { ensureGetFolder } from '../../store/downloads.js';
 import { outFor, parseCount, parseSize, withInterrupt, withNode, withPeers, type GlobalOptions } from '../context.js';
@@ -28,15 +29,18 @@ export async function sendCommand(g: GlobalOptions, file: string, opts: SendComm
   await isFolderSource(file);
   await withNode(g, (node) => withPeers(node, opts.peer, (clients) => withInterrupt('send', async (signal) => {
     // One bar at a time: a peer's send starts once the previous one has ended.
-    let bar: ReturnType<typeof progressBar> | null = null;
+    // One bar: with several peers (a file goes to all at once), the slowest one's progress.
+    const bar = progressBar(showProgress(g), clients.length > 1 ? `send → ${clients.length} peers` : 'send');
+    const byPeer = new Map<string, TransferProgress>();
     const runs = await sendToPeers({
       node, clients, path: file, chunkSize, concurrency, password: opts.password, storageOnly: opts.storageOnly === true, signal,
-      progressFor: (client) => {
-        bar?.stop();
-        bar = progressBar(showProgress(g), clients.length > 1 ? `send → ${client.label}` : 'send');
-        return bar.listener;
+      progressFor: (client) => (p) => {
+        byPeer.set(client.label, p);
+        let slowest = p;
+        for (const q of byPeer.values()) if (q.doneBytes < slowest.doneBytes) slowest = q;
+        bar.listener(slowest);
       },
-    }).finally(() => bar?.stop());
+    }).finally(() => bar.stop());
     const summaries: Array<Record<string, unknown>> = [];
     for (const run of runs) {
       const summary = summarize(run, opts);
