@@ -377,7 +377,8 @@ class FetchStream extends Stream {
         this.socket.write(frameHeader(id, blob === null ? null : blob.length));
         // The buffer goes back only once the socket has taken its bytes.
         if (blob !== null) await new Promise<void>((resolve, reject) => this.socket.write(blob, (err) => (err ? reject(err) : resolve())));
-        this.buffers.give(buf);
+        // (A chunk re-sealed on a worker comes back in the buffer the worker returned: that one.)
+        this.buffers.give(blob !== null ? (blob.buffer as ArrayBuffer) : buf);
       }
       this.serving = false;
       if (this.peerDone) this.finishStream();

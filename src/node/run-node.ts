@@ -3,6 +3,7 @@ import type { Server as TlsServer } from 'node:tls';
 import type { FastifyInstance } from 'fastify';
 import type { Manifest } from '../core/manifest.js';
 import type { LocalNode } from '../store/local-node.js';
+import { CryptoPool } from '../transfer/crypto-pool.js';
 import { Inbox, type InboxEvent } from '../transfer/inbox.js';
 import { joinLan, type LanEvent } from '../net/lan-peers.js';
 import { listenOrExplain } from '../net/listen.js';
@@ -40,13 +41,25 @@ export interface StartNodeOptions {
 
 export async function startNode(node: LocalNode, opts: StartNodeOptions): Promise<RunningNode> {
   if (opts.maxStoreBytes !== undefined) await node.store.limitTo(opts.maxStoreBytes);
-  const inbox = opts.inbox ? new Inbox(node, opts.inbox.onEvent) : null;
+  // Worker threads (made when first needed) that reassemble what is sent here and re-seal the
+  // chunks of received files as peers ask for them, off the thread that serves.
+  const pool = new CryptoPool();
+  node.fileChunks.sealWith((args, out) => pool.sealOne(args, out));
+  const inbox = opts.inbox ? new Inbox(node, opts.inbox.onEvent, pool) : null;
   const onManifest = (m: Manifest): void => {
     inbox?.offer(m);
     opts.onManifest?.(m);
   };
-  const app = await createNodeServer({ credentials: node.creds, store: node.store, db: node.db, revocation: node.revocation, logger: opts.logger ?? false, onManifest, ...(opts.onUpload ? { onUpload: opts.onUpload } : {}) });
-  const port = await listenOrExplain(app, opts.host, opts.port);
+  let app: FastifyInstance;
+  let port: number;
+  try {
+    app = await createNodeServer({ credentials: node.creds, store: node.store, db: node.db, revocation: node.revocation, logger: opts.logger ?? false, onManifest, ...(opts.onUpload ? { onUpload: opts.onUpload } : {}) });
+    port = await listenOrExplain(app, opts.host, opts.port);
+  } catch (err) {
+    node.fileChunks.sealWith(null);
+    await pool.close();
+    throw err;
+  }
   inbox?.catchUp();
   // A newer CRL (from a peer, or `certs revoke` in another process) applies to the next handshake.
   const stopFollowing = node.revocation.onChange(() => (app.server as unknown as TlsServer).setSecureContext(serverTlsOptions(node.creds)));
@@ -60,6 +73,8 @@ export async function startNode(node: LocalNode, opts: StartNodeOptions): Promis
     await lan?.close();
     await app.close();
     await inbox?.close();
+    node.fileChunks.sealWith(null);
+    await pool.close();
   };
   return { app, inbox, host: opts.host, port, url: `https://${formatPeer({ host: opts.host, port })}`, close };
 }

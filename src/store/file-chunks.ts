@@ -7,6 +7,7 @@ import { statSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { BLOB_FORMAT_V1, chunkId, NONCE_PREFIX_BYTES, sealChunkInto } from '../core/chunk.js';
 import { unwrapForNode, type X25519Envelope } from '../core/envelope.js';
+import { P2pfxError } from '../core/errors.js';
 import { BLOB_OVERHEAD_BYTES } from '../core/limits.js';
 import { PACKED_MANIFEST_VERSION, plaintextBytes, type Manifest } from '../core/manifest.js';
 import type { Credentials } from './credentials.js';
@@ -21,6 +22,11 @@ export interface ChunkBacking {
   readInto(id: string, alloc: (size: number) => Buffer): Promise<Buffer | null>;
 }
 
+/** Reads a chunk's plaintext from `fd` and seals it elsewhere (a worker thread): what readInto uses when given one. */
+export type ChunkSealer = (args: {
+  key: Buffer; noncePrefix: Buffer; fileId: Buffer; index: number; last: boolean; fd: number; position: number; length: number; name: string;
+}, out: Buffer) => Promise<{ id: string; blob: Buffer }>;
+
 /** The sealed chunks of a store, as the adoption below needs them. */
 export interface SealedChunks {
   pathOf(id: string): string;
@@ -32,6 +38,7 @@ const KEYS_KEPT = 64;
 
 export class FileChunks implements ChunkBacking {
   private readonly keys = new Map<string, Buffer>();
+  private sealer: ChunkSealer | null = null;
   private readonly table: FileChunkTable;
 
   constructor(private readonly db: IndexDb, private readonly creds: Credentials) {
@@ -43,13 +50,34 @@ export class FileChunks implements ChunkBacking {
     return c !== null && asWritten(c) ? c.size : null;
   }
 
+  /** Seal on worker threads from now on (null: on this thread again). */
+  sealWith(sealer: ChunkSealer | null): void {
+    this.sealer = sealer;
+  }
+
   async readInto(id: string, alloc: (size: number) => Buffer): Promise<Buffer | null> {
     const c = this.table.lookup(id);
     if (c === null) return null;
     const key = this.keyOf(c.fileId);
-    const plain = key === null ? null : await readPlain(c);
-    if (key === null || plain === null) return this.lost(c);
+    if (key === null) return this.lost(c);
     const place = { fileId: Buffer.from(c.fileId, 'hex'), index: c.index, last: c.index === c.chunkCount - 1 };
+    if (this.sealer !== null) {
+      const fh = await open(c.path, 'r').catch(() => null);
+      if (fh === null) return this.lost(c);
+      try {
+        const made = await this.sealer({ key, noncePrefix: Buffer.from(c.noncePrefix, 'hex'), ...place, fd: fh.fd, position: c.index * c.chunkSize, length: c.size - BLOB_OVERHEAD_BYTES, name: c.path }, alloc(c.size));
+        // An edit that kept the size (and even the mtime) shows here: the bytes no longer make the chunk.
+        return made.id === id ? made.blob : this.lost(c);
+      } catch (err) {
+        // A file cut short since (the worker's read ends early) no longer gives its chunks.
+        if (err instanceof P2pfxError) return this.lost(c);
+        throw err;
+      } finally {
+        await fh.close();
+      }
+    }
+    const plain = await readPlain(c);
+    if (plain === null) return this.lost(c);
     const blob = sealChunkInto(alloc(c.size), key, Buffer.from(c.noncePrefix, 'hex'), place, plain);
     // An edit that kept the size (and even the mtime) shows here: the bytes no longer make the chunk.
     return chunkId(blob) === id ? blob : this.lost(c);

@@ -103,6 +103,11 @@ export class CryptoPool {
     };
   }
 
+  /** One chunk read from `fd` and sealed on the least busy worker (no file hash): serving a received file's chunks. */
+  sealOne(args: Parameters<FileSealer['readSeal']>[0], out: Buffer): Promise<{ id: string; blob: Buffer }> {
+    return this.readSeal(this.leastBusy(), 0, false, args, out);
+  }
+
   /** Workers in the pool. */
   get size(): number {
     return this.slots.length;
