@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { forgetDerivedKeys, scryptDerivations } from '../src/core/envelope.js';
 import { PeerClient } from '../src/net/client.js';
 import { resolveTarget } from '../src/transfer/catalog.js';
@@ -15,6 +15,20 @@ import { makeNetwork, randomFile, tempDir } from './helpers/network.js';
 
 const PASSWORD = 'correct horse battery staple';
 const sha = async (p: string) => createHash('sha256').update(await readFile(p)).digest('hex');
+
+/** Counts the catalog listings any client asks for (over the wire) until the test ends. */
+function countListings(t: TestContext): { count: number } {
+  const counter = { count: 0 };
+  const list = PeerClient.prototype.listManifests;
+  PeerClient.prototype.listManifests = function (this: PeerClient, ...args: Parameters<typeof list>) {
+    counter.count++;
+    return list.apply(this, args);
+  };
+  t.after(() => {
+    PeerClient.prototype.listManifests = list;
+  });
+  return counter;
+}
 
 test('get by name with a password: one catalog pass across the peers, one key derivation, file and folder alike', async (t) => {
   const net = await makeNetwork(t);
@@ -31,25 +45,17 @@ test('get by name with a password: one catalog pass across the peers, one key de
   await sendFolder({ node: a.node, client: a.client(b), dir, password: PASSWORD, peerKey: false });
 
   // Count what gamma asks: catalog listings (over the wire) and scrypt derivations.
-  const list = PeerClient.prototype.listManifests;
-  let listings = 0;
-  PeerClient.prototype.listManifests = function (this: PeerClient, ...args: Parameters<typeof list>) {
-    listings++;
-    return list.apply(this, args);
-  };
-  t.after(() => {
-    PeerClient.prototype.listManifests = list;
-  });
+  const listings = countListings(t);
   const out = await tempDir(t);
   for (const [ref, kind] of [['report.bin', 'file'], ['album', 'folder']] as const) {
     forgetDerivedKeys();
-    listings = 0;
+    listings.count = 0;
     const derivedBefore = scryptDerivations();
     const clients = [c.client(b)];
     const target = await resolveTarget(clients, c.node.creds, ref, PASSWORD);
     assert.equal(target.kind, kind);
     const got = await fetchTarget(target, { node: c.node, clients, password: PASSWORD, outDir: out });
-    assert.equal(listings, 1, `${ref}: the catalog was read once`);
+    assert.equal(listings.count, 1, `${ref}: the catalog was read once`);
     assert.equal(scryptDerivations() - derivedBefore, 1, `${ref}: the password was derived once`);
     if (got.kind === 'file') assert.equal(await sha(got.file.path), await sha(file));
     else assert.equal(await readFile(join(got.folder.path, 'sub', 'p3.txt'), 'utf8'), 'photo 3');
@@ -79,24 +85,16 @@ test('get by file id with a password from three holders: no catalog is read, the
   for (const h of holders) ids.file = (await sendFile({ node: a.node, client: a.client(h), path: file, password: PASSWORD, peerKey: false, chunkSize: 64 * 1024 })).fileId;
   for (const h of holders) ids.folder = (await sendFolder({ node: a.node, client: a.client(h), dir, password: PASSWORD, peerKey: false })).folderFileId;
 
-  const list = PeerClient.prototype.listManifests;
-  let listings = 0;
-  PeerClient.prototype.listManifests = function (this: PeerClient, ...args: Parameters<typeof list>) {
-    listings++;
-    return list.apply(this, args);
-  };
-  t.after(() => {
-    PeerClient.prototype.listManifests = list;
-  });
+  const listings = countListings(t);
   const clients = holders.map((h) => getter.client(h));
   for (const kind of ['file', 'folder'] as const) {
     forgetDerivedKeys();
-    listings = 0;
+    listings.count = 0;
     const before = scryptDerivations();
     const target = await resolveTarget(clients, getter.node.creds, ids[kind]!, PASSWORD);
     assert.deepEqual([target.kind, target.name], [kind, kind === 'file' ? 'report.bin' : 'album']);
     const got = await fetchTarget(target, { node: getter.node, clients, password: PASSWORD, outDir: join(data, `out-${kind}`) });
-    assert.equal(listings, 0, `${kind}: no catalog was read`);
+    assert.equal(listings.count, 0, `${kind}: no catalog was read`);
     assert.equal(scryptDerivations() - before, 1, `${kind}: the password was derived once for three holders`);
     if (got.kind === 'file') assert.equal(await sha(got.file.path), await sha(file));
     else assert.equal(await readFile(join(got.folder.path, 'p2.txt'), 'utf8'), 'photo 2');
