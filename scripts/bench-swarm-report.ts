@@ -16,7 +16,7 @@ export interface GetRun {
   /** The get process's own getrusage (all its threads): user+sys seconds, peak RSS. */
   cpuS: number;
   peakRssMiB: number;
-  /** The serving processes over the same time: CPU seconds summed, the largest peak RSS. */
+  /** The serving processes over the same time (a killed one left out): CPU seconds summed, the largest peak RSS. */
   holdersCpuS: number;
   holdersPeakRssMiB: number;
   /** Chunks each holder served (in the order of `holders`). */
@@ -143,7 +143,8 @@ export function formatSwarmReport(r: SwarmResult): string {
     ]),
   ];
   if (r.rows.some((row) => row.getterBound)) {
-    lines.push(`* k × the link rate is more than this getter took with no link limited (${r.ceiling.mbps.toFixed(1)} MB/s, all processes sharing ${m.nproc} cores): that row measures the CPU, not the scheduler; lower --rate to see the scheduler.`);
+    lines.push(`* k × the link rate is at least ${(GETTER_BOUND_SHARE * 100).toFixed(0)} % of what this getter took with no link limited (${r.ceiling.mbps.toFixed(1)} MB/s, every process sharing ${m.nproc} cores):`,
+      '  that row measures this machine\'s CPU more than the scheduler; a lower --rate shows the scheduler.');
   }
   if (r.slow) {
     const s = r.slow;
