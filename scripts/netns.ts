@@ -3,9 +3,9 @@
 // (RFC 2544's benchmarking range: never a real network), all joined to a bridge that lives in a
 // namespace of its own. Nothing touches the host's network. Needs root and iproute2; tests ask
 // netnsAvailable() first and skip with its reason. Namespaces are named p2pfx-<pid>-<n> and are
-// deleted in t.after (after the processes started in them are stopped), or at exit at the latest.
+// deleted by the caller's cleanup (a test's t.after, a benchmark's teardown: anything with an
+// `after(fn)`) once the processes started in them are stopped, or at exit at the latest.
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams, type SpawnOptionsWithoutStdio } from 'node:child_process';
-import type { TestContext } from 'node:test';
 
 export const LAN_PREFIX = '198.18.0';
 export const LAN_PREFIX_LENGTH = 24;
@@ -24,6 +24,17 @@ export interface LanHost {
   /** Its address on the LAN (198.18.0.x). */
   address: string;
   iface: string;
+  /** Its veth's other end, a port of the bridge (in Lan.bridgeNs): what leaves it goes to this host. */
+  port: string;
+}
+
+/**
+ * Where makeLan registers the LAN's removal (one function, which never throws): node:test's
+ * TestContext is one (t.after); a benchmark passes its teardown. When it runs relative to other
+ * cleanups is the registrar's order.
+ */
+export interface CleanupRegistrar {
+  after(fn: () => Promise<void>): void;
 }
 
 export interface Lan {
@@ -127,16 +138,18 @@ async function probe(): Promise<string | null> {
 }
 
 /**
- * Builds a LAN of `n` hosts (198.18.0.1, .2, …) and removes it in t.after. Each host has `lo` up,
+ * Builds a LAN of `n` hosts (198.18.0.1, .2, …) and removes it through `cleanup.after` (a test's
+ * t.after, or a benchmark's teardown): the processes started with spawnIn are stopped first, then
+ * the namespaces deleted. Each host has `lo` up,
  * eth0 up and a route for 224.0.0.0/4 on eth0; the bridge floods multicast (no IGMP snooping, so
  * no join can be missed). Call netnsAvailable() first.
  */
-export async function makeLan(t: TestContext, n: number): Promise<Lan> {
+export async function makeLan(cleanup: CleanupRegistrar, n: number): Promise<Lan> {
   if (!Number.isInteger(n) || n < 1 || n > 250) throw new Error(`makeLan: 1..250 hosts, not ${n}`);
   const made: string[] = [];
   const children = new Set<ChildProcessWithoutNullStreams>();
   // Registered before anything is made, so that a failure half-way still cleans up.
-  t.after(async () => {
+  cleanup.after(async () => {
     await Promise.all([...children].map(stop));
     await Promise.all(made.map(removeNs));
   });
@@ -162,7 +175,7 @@ export async function makeLan(t: TestContext, n: number): Promise<Lan> {
     await ip('-n', ns, 'addr', 'add', `${address}/${LAN_PREFIX_LENGTH}`, 'dev', HOST_IFACE);
     await ip('-n', ns, 'link', 'set', HOST_IFACE, 'up');
     await ip('-n', ns, 'route', 'add', '224.0.0.0/4', 'dev', HOST_IFACE);
-    hosts.push({ ns, address, iface: HOST_IFACE });
+    hosts.push({ ns, address, iface: HOST_IFACE, port });
   }
   return {
     hosts,
