@@ -24,8 +24,8 @@ import { ChunkSource, WRITES_PER_WORKER } from './chunk-source.js';
 
 /** Chunks asked of one peer and not yet answered (--concurrency). */
 export const DEFAULT_GET_CONCURRENCY = 8;
-/** The window of chunks fetched ahead grows with the peers up to this many peers' worth (32 MiB at 1 MiB chunks). */
-const MAX_WINDOW_PEERS = 4;
+/** The window of chunks fetched ahead grows with the peers up to this many peers' worth (24 MiB at 1 MiB chunks). */
+const MAX_WINDOW_PEERS = 3;
 /** Where partial downloads wait, inside the output folder, named by file id. */
 export const PARTIAL_DIR = '.p2pfx-partial';
 /** A chunk whose bytes do not match its id is asked for this many times in all. */
