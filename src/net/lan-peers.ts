@@ -8,8 +8,13 @@ import { startDiscovery, type DiscoveryError, type Hint } from './discovery.js';
 import { formatPeer } from './peer-address.js';
 import { confirmPeer } from './peers.js';
 
-/** An address is dialled again for the same node id at most this often. */
+/** An address is dialled again for the same node id at most this often once it answered. */
 const RECHECK_MS = 60_000;
+/**
+ * After a handshake that failed (a busy or starting peer, a lost packet), the next announcement
+ * from this long on is followed, doubling with each failure in a row up to RECHECK_MS.
+ */
+const RETRY_MS = 5_000;
 /** How long a handshake with an announced address may take. */
 const CONFIRM_TIMEOUT_MS = 3000;
 /** Distinct addresses remembered, so forged announcements cannot grow memory without bound. */
@@ -22,18 +27,29 @@ export type LanEvent =
 
 export interface LanPresence { close(): Promise<void> }
 
+/** When an announced address may be dialled again, and how many handshakes with it failed in a row. */
+interface Attempt { next: number; failures: number }
+
 export async function joinLan(node: LocalNode, port: number, onEvent: (e: LanEvent) => void = () => undefined): Promise<LanPresence> {
-  const tried = new Map<string, number>();
+  const attempts = new Map<string, Attempt>();
   const onHint = (h: Hint): void => {
     if (h.nodeId === node.creds.nodeId) return;
     const key = `${h.nodeId} ${formatPeer(h)}`;
-    const now = Date.now();
-    if ((tried.get(key) ?? -Infinity) > now - RECHECK_MS) return;
-    if (tried.size >= MAX_REMEMBERED) tried.delete(tried.keys().next().value!);
-    tried.set(key, now);
+    const last = attempts.get(key);
+    if (last !== undefined && last.next > Date.now()) return;
+    if (last === undefined && attempts.size >= MAX_REMEMBERED) attempts.delete(attempts.keys().next().value!);
+    // No second handshake with the same address while this one is under way.
+    const attempt: Attempt = { next: Infinity, failures: last?.failures ?? 0 };
+    attempts.set(key, attempt);
     void confirmPeer(node, { host: h.host, port: h.port }, { expectNodeId: h.nodeId, source: 'discovered', timeoutMs: CONFIRM_TIMEOUT_MS }).then(
-      (peer) => onEvent({ type: 'peer', peer, host: h.host, port: h.port }),
+      (peer) => {
+        attempt.failures = 0;
+        attempt.next = Date.now() + RECHECK_MS;
+        onEvent({ type: 'peer', peer, host: h.host, port: h.port });
+      },
       (err: unknown) => {
+        attempt.failures += 1;
+        attempt.next = Date.now() + Math.min(RECHECK_MS, RETRY_MS * 2 ** (attempt.failures - 1));
         const e = toP2pfxError(err);
         onEvent({ type: 'ignored', host: h.host, port: h.port, claimed: h.nodeId, code: e.code, message: e.message });
       },
