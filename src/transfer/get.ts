@@ -24,8 +24,8 @@ import { ChunkSource, WRITES_PER_WORKER } from './chunk-source.js';
 
 /** Chunks asked of one peer and not yet answered (--concurrency). */
 export const DEFAULT_GET_CONCURRENCY = 8;
-/** The window of chunks fetched ahead grows with the peers up to this many peers' worth (24 MiB at 1 MiB chunks). */
-const MAX_WINDOW_PEERS = 3;
+/** The window of chunks fetched ahead grows with the peers up to this many peers' worth (16 MiB at 1 MiB chunks). */
+const MAX_WINDOW_PEERS = 2;
 /** Where partial downloads wait, inside the output folder, named by file id. */
 export const PARTIAL_DIR = '.p2pfx-partial';
 /** A chunk whose bytes do not match its id is asked for this many times in all. */
@@ -181,7 +181,7 @@ async function assembleLocked(opts: LockedOptions): Promise<GetResult> {
   const fh = await open(partPath, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
   const perPeer = Math.max(1, opts.concurrency ?? DEFAULT_GET_CONCURRENCY);
   const swarm = opts.source;
-  // Fetched ahead of the chunk being written (at most four peers' worth), plus the chunk in the
+  // Fetched ahead of the chunk being written (at most two peers' worth), plus the chunk in the
   // worker and one waiting: what bounds memory, whatever the number of peers.
   const window = perPeer * Math.min(MAX_WINDOW_PEERS, swarm?.clients.length ?? 1);
   const pool = opts.pool ?? new CryptoPool();
