@@ -67,6 +67,8 @@ export class BulkFetch {
   /** Per peer: measured seconds per byte (NaN until its first answer), and when its last answer came. */
   private readonly secondsPerByte: number[];
   private readonly lastAnswerAt: number[];
+  /** Per peer: its stream was reopened after it was found closed, and has not answered since. */
+  private readonly reopened: boolean[];
   private rescan: NodeJS.Timeout | null = null;
   private closed = false;
   /** Chunks asked a second time, and answers dropped as duplicates (for the report). */
@@ -81,6 +83,7 @@ export class BulkFetch {
     this.owedBytes = Array.from({ length: n }, () => 0);
     this.secondsPerByte = Array.from({ length: n }, () => Number.NaN);
     this.lastAnswerAt = Array.from({ length: n }, () => 0);
+    this.reopened = Array.from({ length: n }, () => false);
   }
 
   /** The chunk at position `pos`; positions must be taken in order. */
@@ -244,9 +247,31 @@ export class BulkFetch {
     if (of === undefined) this.askedOf.set(pos, [peer]);
     else of.push(peer);
     this.swarm.inFlight[peer]!++;
+    this.send(peer, want);
+  }
+
+  /** Puts an ask on the peer's stream (opened if needed). */
+  private send(peer: number, want: Want): void {
     const channel = this.channel(peer);
     const gen = this.generation[peer]!;
-    channel.then((c) => c.ask(want.id, want.size), (err: unknown) => this.peerFailed(peer, gen, err));
+    channel.then((c) => {
+      if (gen !== this.generation[peer]) return; // asked again on a newer stream, or given up
+      if (c.usable) c.ask(want.id, want.size);
+      else if (!this.reopened[peer]) this.reopen(peer);
+      else this.peerFailed(peer, gen, c.error ?? new P2pfxError('PEER_UNREACHABLE', `peer ${this.swarm.label(peer)} closed its bulk stream as soon as it was opened`));
+    }, (err: unknown) => this.peerFailed(peer, gen, err));
+  }
+
+  /**
+   * The peer's stream closed while it owed nothing (the peer went away, or ended an idle stream):
+   * nobody said so, so it is found here. Another is opened, once, and what it owes asked there;
+   * a peer that is gone then fails to connect, and is reported.
+   */
+  private reopen(peer: number): void {
+    this.reopened[peer] = true;
+    this.generation[peer]!++;
+    this.channels[peer] = null;
+    for (const a of this.asks[peer]!) this.send(peer, this.wants[a.pos]!);
   }
 
   private channel(peer: number): Promise<FetchChannel> {
@@ -274,6 +299,7 @@ export class BulkFetch {
     if (gen !== this.generation[peer]) return;
     const a = this.asks[peer]!.shift()!;
     this.settle(peer, a);
+    this.reopened[peer] = false;
     const now = performance.now() / 1000;
     const pos = a.pos;
     if (blob === null) {
