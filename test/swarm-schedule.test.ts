@@ -6,55 +6,16 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { createServer, connect, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import { PeerClient } from '../src/net/client.js';
 import { getFile } from '../src/transfer/get.js';
 import { sendFile } from '../src/transfer/send.js';
-import { makeNetwork, randomFile, tempDir, type TestNode } from './helpers/network.js';
+import { makeNetwork, randomFile, tempDir } from './helpers/network.js';
+import { relayTo } from './helpers/relay.js';
 
 const KB = 1024;
 const fileSha = async (p: string) => createHash('sha256').update(await readFile(p)).digest('hex');
-
-/**
- * A relay to `to` on 127.0.0.1:port. Each connection passes the holder's first `budget` bytes,
- * then holds the rest (the holder is still there, only silent), so the bulk stream that carries
- * chunks stalls while the small JSON requests go through. Counts the connections it stalled.
- */
-async function stallingRelay(t: TestContext, to: TestNode, budget: number): Promise<{ port: number; stalled: () => number }> {
-  const sockets = new Set<Socket>();
-  let stalled = 0;
-  const server = createServer((inbound) => {
-    const outbound = connect(to.server!.port, to.server!.host);
-    sockets.add(inbound).add(outbound);
-    let passed = 0;
-    let held = false;
-    inbound.on('data', (d) => outbound.write(d));
-    outbound.on('data', (d: Buffer) => {
-      if (held) return;
-      if (passed + d.length > budget) {
-        held = true;
-        stalled++;
-        return;
-      }
-      passed += d.length;
-      inbound.write(d);
-    });
-    const end = () => {
-      inbound.destroy();
-      outbound.destroy();
-    };
-    inbound.on('error', end).on('close', end);
-    outbound.on('error', end).on('close', end);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.after(() => {
-    for (const s of sockets) s.destroy();
-    return new Promise<void>((resolve) => server.close(() => resolve()));
-  });
-  return { port: (server.address() as { port: number }).port, stalled: () => stalled };
-}
 
 test('a holder that goes silent mid-download: its chunks are asked of the other holder, the download never waits for a timeout', { timeout: 120_000 }, async (t) => {
   const net = await makeNetwork(t);
@@ -70,7 +31,7 @@ test('a holder that goes silent mid-download: its chunks are asked of the other 
 
   // gamma, seen through the relay: a few chunks, then silence. Its idle timeout is far beyond the
   // test's bound, so only the scheduler can get the download done.
-  const relay = await stallingRelay(t, gamma, 300 * KB);
+  const relay = await relayTo(t, gamma, { budget: 300 * KB });
   const silent = new PeerClient({ host: '127.0.0.1', port: relay.port }, alpha.node.creds, { idleTimeoutMs: 600_000, expectNodeId: gamma.node.creds.nodeId });
   t.after(() => silent.close());
   const out = join(data, 'out');

@@ -6,9 +6,11 @@ import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { P2pfxError } from '../src/core/errors.js';
+import { PeerClient } from '../src/net/client.js';
 import { getFile, PARTIAL_DIR } from '../src/transfer/get.js';
 import { sendFile } from '../src/transfer/send.js';
 import { makeNetwork, randomFile, tempDir } from './helpers/network.js';
+import { relayTo } from './helpers/relay.js';
 
 const KB = 1024;
 const fileSha = async (p: string) => createHash('sha256').update(await readFile(p)).digest('hex');
@@ -38,21 +40,24 @@ test('chunks spread over two peers, neither holding all: the file comes whole fr
   assert.deepEqual(r.peerProblems, []);
 });
 
-test('a peer stopped in the middle of a download: its chunks come from the other, the file is exact', async (t) => {
+test('a peer gone in the middle of a download: its chunks come from the other, the file is exact', async (t) => {
   const { alpha, beta, gamma, data, path, manifest } = await spread(t, 120 * 16 * KB);
+  // gamma through a relay the test cuts at once (a server's own close takes ticks, in which a
+  // loaded machine could finish the download first).
+  const relay = await relayTo(t, gamma);
+  const viaRelay = new PeerClient({ host: '127.0.0.1', port: relay.port }, alpha.node.creds, { expectNodeId: gamma.node.creds.nodeId });
+  t.after(() => viaRelay.close());
   const out = join(data, 'out');
-  let stopped: Promise<void> | null = null;
   const r = await getFile({
-    node: alpha.node, clients: [alpha.client(beta), alpha.client(gamma)], ref: manifest.fileId, outDir: out, concurrency: 4,
+    node: alpha.node, clients: [alpha.client(beta), viaRelay], ref: manifest.fileId, outDir: out, concurrency: 4,
     onProgress: (p) => {
-      if (p.doneChunks === 10 && stopped === null) stopped = gamma.server!.close();
+      if (p.doneChunks === 10) relay.cut();
     },
   });
-  await stopped;
   assert.equal(await fileSha(r.path), await fileSha(path));
-  const gammaLabel = alpha.client(gamma).label;
+  const gammaLabel = viaRelay.label;
   assert.ok(r.fromPeers[gammaLabel]! < 120, 'gamma served only part');
-  assert.ok(r.peerProblems.some((p) => p.peer === gammaLabel && ['PEER_UNREACHABLE', 'PEER_TIMEOUT', 'CERT_REJECTED'].includes(p.code)), JSON.stringify(r.peerProblems));
+  assert.ok(r.peerProblems.some((p) => p.peer === gammaLabel && p.code === 'PEER_UNREACHABLE'), JSON.stringify(r.peerProblems));
   assert.deepEqual((await readdir(out)).filter((n) => n !== PARTIAL_DIR), ['big.bin']);
 });
 

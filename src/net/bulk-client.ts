@@ -1,11 +1,13 @@
 // Bulk streams, the asking side (DESIGN "Bulk streams"): an upgraded mutual-TLS connection to a
 // peer carrying frames (protocol/bulk.ts) — chunks out and their ids back as they land (upload), or
 // ids out and chunks back in order (fetch). Frames are parsed straight off the TLS socket as they
-// arrive: no HTTP body in between. Opened by PeerClient.openUpload()/openFetch().
+// arrive, each read landing in the connection's one reused buffer (net/upgrade.ts): no HTTP body
+// and no buffer per read in between. Opened by PeerClient.openUpload()/openFetch().
 import type { TLSSocket } from 'node:tls';
 import { P2pfxError, isErrorCode } from '../core/errors.js';
 import { END_FRAME, FrameParser, frameHeader, type FrameHead, type FrameKind } from './protocol/bulk.js';
 import { MAX_BLOB_BYTES } from '../core/limits.js';
+import type { Upgraded } from './upgrade.js';
 
 export interface ChannelOptions {
   label: string;
@@ -25,9 +27,13 @@ abstract class Channel {
   /** The peer's end frame arrived. */
   private peerEnded = false;
   private readonly failedListeners = new Set<(err: P2pfxError) => void>();
+  private readonly parser: FrameParser;
+  protected readonly socket: TLSSocket;
 
-  constructor(protected readonly socket: TLSSocket, protected readonly opts: ChannelOptions, kinds: readonly FrameKind[], what: string) {
-    const parser = new FrameParser({ maxBlobBytes: MAX_BLOB_BYTES, kinds: [...kinds, 'end', 'error'] }, {
+  constructor(private readonly upgraded: Upgraded, protected readonly opts: ChannelOptions, kinds: readonly FrameKind[], what: string) {
+    const socket = upgraded.socket;
+    this.socket = socket;
+    this.parser = new FrameParser({ maxBlobBytes: MAX_BLOB_BYTES, kinds: [...kinds, 'end', 'error'] }, {
       head: (h) => {
         if (h.kind === 'error') this.errorBody = [];
         else if (h.kind === 'end') {
@@ -47,20 +53,11 @@ abstract class Channel {
     socket.setTimeout(opts.idleTimeoutMs, () => {
       if (this.waitingForPeer()) this.fail(new P2pfxError('PEER_TIMEOUT', `peer ${opts.label} stopped answering`));
     });
-    socket.on('data', (piece: Buffer) => {
-      if (this.failure !== null) return;
-      try {
-        parser.push(piece);
-      } catch (err) {
-        this.fail(err instanceof P2pfxError && (err.code === 'BAD_REQUEST' || err.code === 'CHUNK_TOO_LARGE')
-          ? new P2pfxError('PEER_ERROR', `peer ${opts.label}: ${err.message}`) : err);
-      }
-    });
     socket.on('drain', () => this.wakeDrain());
     socket.once('end', () => {
       if (this.failure !== null || this.peerEnded) return;
       try {
-        parser.end();
+        this.parser.end();
       } catch (err) {
         this.fail(err);
       }
@@ -72,6 +69,24 @@ abstract class Channel {
       for (const w of this.closedWaiters) w(this.failure);
       this.closedWaiters.clear();
       this.wakeDrain();
+    });
+  }
+
+  /** Starts reading the stream: called by each kind once its own fields are set. */
+  protected listen(): void {
+    if (this.upgraded.socket.destroyed) {
+      this.closed = true;
+      this.fail(new P2pfxError('PEER_UNREACHABLE', `connection to ${this.opts.label} was closed as its bulk stream opened`));
+      return;
+    }
+    this.upgraded.read((piece) => {
+      if (this.failure !== null) return;
+      try {
+        this.parser.push(piece);
+      } catch (err) {
+        this.fail(err instanceof P2pfxError && (err.code === 'BAD_REQUEST' || err.code === 'CHUNK_TOO_LARGE')
+          ? new P2pfxError('PEER_ERROR', `peer ${this.opts.label}: ${err.message}`) : err);
+      }
     });
   }
 
@@ -169,8 +184,9 @@ export class UploadChannel extends Channel {
   private ending = false;
   private readonly landed = new Set<(id: string) => void>();
 
-  constructor(socket: TLSSocket, opts: ChannelOptions) {
-    super(socket, opts, ['empty'], 'upload');
+  constructor(upgraded: Upgraded, opts: ChannelOptions) {
+    super(upgraded, opts, ['empty'], 'upload');
+    this.listen();
   }
 
   onLanded(listener: (id: string) => void): void {
@@ -233,9 +249,10 @@ export class FetchChannel extends Channel {
   private at = 0;
   private ending = false;
 
-  constructor(socket: TLSSocket, opts: ChannelOptions, private readonly alloc: (size: number) => Buffer,
+  constructor(upgraded: Upgraded, opts: ChannelOptions, private readonly alloc: (size: number) => Buffer,
     private readonly onChunk: (id: string, blob: Buffer | null) => void, private readonly onFailure: (err: P2pfxError, unanswered: string[]) => void) {
-    super(socket, opts, ['chunk', 'absent'], 'fetch');
+    super(upgraded, opts, ['chunk', 'absent'], 'fetch');
+    this.listen();
   }
 
   get inFlight(): number {

@@ -14,6 +14,7 @@ import type { Revocation } from '../store/revocation.js';
 import { formatPeer, type PeerAddress } from './peer-address.js';
 import { answerError, peerTransportError, readBounded, readJson, requestError, type PeerSide } from './peer-errors.js';
 import { PeerTransport, type TransportRequest, type TransportResponse } from './peer-transport.js';
+import type { Upgraded } from './upgrade.js';
 import { tlsContextOptions } from './tls.js';
 import { BULK_STREAM_PATH, FRAMES_PROTOCOL, type BulkMode } from './protocol/bulk.js';
 import { firstFault, type ReplyCheck } from './protocol/common.js';
@@ -227,7 +228,7 @@ export class PeerClient {
     return { label: this.label, idleTimeoutMs: this.opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS, transportError: (err) => this.transportError(err) };
   }
 
-  private async upgradeTo(mode: BulkMode): Promise<TLSSocket> {
+  private async upgradeTo(mode: BulkMode): Promise<Upgraded> {
     const path = `${BULK_STREAM_PATH}?mode=${mode}`;
     let r: Awaited<ReturnType<PeerTransport['upgrade']>>;
     try {
@@ -240,7 +241,7 @@ export class PeerClient {
       throw await answerError(r.refused, 'GET', path, this.label);
     }
     this.noteCrlNumber(r.headers[CRL_NUMBER_HEADER]);
-    return r.socket;
+    return r;
   }
 
   async listChunks(after = '', limit = 1000): Promise<ChunkListReply> {

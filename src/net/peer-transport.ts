@@ -5,11 +5,13 @@
 // CRL): the old pool finishes what it has in flight, then closes.
 // Why not undici: loading it and making one request costs a process ~34 MiB of resident memory
 // against ~12 for node:https (measured, Node 24), and a `get` must stay under 150 MiB.
-import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import { Agent, request as httpsRequest, type AgentOptions } from 'node:https';
-import type { Duplex } from 'node:stream';
+import type { Duplex, Readable } from 'node:stream';
 import { connect as connectTls, type ConnectionOptions, type SecureContextOptions, type TLSSocket } from 'node:tls';
 import { P2pfxError } from '../core/errors.js';
+import { TransportError } from './transport-errors.js';
+import { READ_BUFFER_BYTES, UpgradeExchange, type UpgradeAnswer } from './upgrade.js';
 
 export interface TransportOptions {
   host: string;
@@ -45,17 +47,13 @@ export interface TransportResponse {
   status: number;
   headers: IncomingHttpHeaders;
   /** The body, as it streams; read it whole or destroy it. */
-  body: IncomingMessage;
-}
-
-/** An error of the transport itself: what the socket or TLS said (its `code`), for the caller to map. */
-export class TransportError extends Error {
-  constructor(message: string, readonly code: string, options?: { cause?: unknown }) {
-    super(message, options);
-  }
+  body: Readable;
 }
 
 interface Pool { agent: Agent; active: number; retired: boolean }
+
+/** tls.connect's `onread`: every read lands in `buffer`, and `callback` gets how many bytes. */
+interface OnRead { buffer: Buffer; callback: (bytes: number, buffer: Buffer) => boolean }
 
 export class PeerTransport {
   private pool: Pool;
@@ -115,39 +113,14 @@ export class PeerTransport {
   }
 
   /**
-   * An HTTP/1.1 upgrade (GET `path` with `Upgrade: protocol`): the connection itself once the peer
-   * answers 101 (bytes it sent past its answer are pushed back into the socket), or the peer's
-   * answer when it refuses. The connection leaves the pool; its idle timeout is the caller's.
+   * An HTTP/1.1 upgrade (GET `path` with `Upgrade: protocol`) on a connection of its own, made
+   * to read into one reused buffer (net/upgrade.ts): the connection once the peer answers 101,
+   * or the peer's answer when it refuses. Its idle timeout, once upgraded, is the caller's.
    */
-  upgrade(path: string, protocol: string): Promise<{ socket: TLSSocket; headers: IncomingHttpHeaders } | { refused: TransportResponse }> {
-    const pool = this.pool;
-    pool.active++;
-    let counted = true;
-    const done = () => {
-      if (!counted) return;
-      counted = false;
-      if (--pool.active === 0 && pool.retired) this.closePool(pool);
-    };
-    return new Promise((resolve, reject) => {
-      const r = httpsRequest({ agent: pool.agent, host: this.opts.host, port: this.opts.port, method: 'GET', path, headers: { connection: 'Upgrade', upgrade: protocol } });
-      r.setTimeout(this.opts.idleTimeoutMs, () => r.destroy(new TransportError(`peer ${this.opts.label} stopped answering`, 'HEADERS_TIMEOUT')));
-      r.once('error', (err) => {
-        done();
-        reject(err);
-      });
-      r.once('upgrade', (res: IncomingMessage, socket: Duplex, head: Buffer) => {
-        done();
-        const tls = socket as TLSSocket;
-        tls.setTimeout(0);
-        if (head.length > 0) tls.unshift(head);
-        resolve({ socket: tls, headers: res.headers });
-      });
-      r.once('response', (res) => {
-        res.once('close', done);
-        resolve({ refused: { status: res.statusCode ?? 0, headers: res.headers, body: res } });
-      });
-      r.end();
-    });
+  async upgrade(path: string, protocol: string): Promise<UpgradeAnswer> {
+    const exchange = new UpgradeExchange(this.opts.label);
+    const socket = await this.connect({ buffer: Buffer.allocUnsafe(READ_BUFFER_BYTES), callback: exchange.onRead });
+    return exchange.run(socket, path, protocol, this.opts.idleTimeoutMs);
   }
 
   private makePool(): Pool {
@@ -167,13 +140,18 @@ export class PeerTransport {
     this.idle.clear();
   }
 
-  /** One mutual-TLS connection, checked before it is handed to the pool. */
-  private connect(): Promise<TLSSocket> {
+  /**
+   * One mutual-TLS connection, checked before it is handed to the pool (or, reading into
+   * `onread`'s buffer, to an upgrade).
+   */
+  private connect(onread?: OnRead): Promise<TLSSocket> {
     return new Promise((resolve, reject) => {
-      const options: ConnectionOptions = {
+      // `onread` is tls.connect's (documented; not in @types/node's ConnectionOptions).
+      const options: ConnectionOptions & { onread?: OnRead } = {
         ...this.tls, host: this.opts.host, port: this.opts.port, rejectUnauthorized: true,
         // A LAN address is not an identity (DHCP moves it); the CA signature and the node id are.
         checkServerIdentity: () => undefined,
+        ...(onread === undefined ? {} : { onread }),
       };
       const socket = connectTls(options);
       // Requests are small writes followed by waits for an answer: Nagle's delay would add tens of

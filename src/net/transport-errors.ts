@@ -2,6 +2,13 @@
 // (the node API) and net/enroll.ts (joining), and the failures both name the same way.
 import { P2pfxError } from '../core/errors.js';
 
+/** An error of the transport itself: what the socket or TLS said (its `code`), for the caller to map. */
+export class TransportError extends Error {
+  constructor(message: string, readonly code: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
 /**
  * The error codes along err's cause chain (at most 5 deep): each `code`, and the OpenSSL reason
  * (ERR_SSL_… or …ALERT_…) a message names, e.g. an alert the peer sent during the handshake.
