@@ -44,8 +44,9 @@ export class ChunkSource {
 
   /** A chunk from the local store; from a peer if it went missing meanwhile. */
   async fromStore(id: string): Promise<Fetched> {
-    const blob = await this.node.store.read(id).catch(() => null);
-    if (blob) return { id, blob, length: blob.length, local: true, from: -1 };
+    // Into a ring buffer too: a node reassembling a file it received reads every chunk this way.
+    const view = await this.node.store.readInto(id, this.alloc).catch(() => null);
+    if (view) return { id, blob: Buffer.from(view.buffer as ArrayBuffer), length: view.length, local: true, from: -1 };
     return this.fromPeer(id);
   }
 
