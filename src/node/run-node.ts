@@ -11,7 +11,6 @@ import { createNodeServer, type NodeServerOptions } from '../net/server.js';
 import { formatPeer } from '../net/peer-address.js';
 import { serverTlsOptions } from '../net/tls.js';
 import { greetPeers, type GreetEvent } from './greet-peers.js';
-import { collectNow } from '../core/gc.js';
 
 export interface RunningNode {
   app: FastifyInstance;
@@ -67,9 +66,6 @@ export async function startNode(node: LocalNode, opts: StartNodeOptions): Promis
   const stopWatching = node.revocation.watch();
   const lan = opts.lan ? await joinLan(node, port, opts.lan.onEvent) : null;
   const greeting = opts.greet ? greetPeers(node, { port, host: opts.host, ...(opts.greet.onEvent ? { onEvent: opts.greet.onEvent } : {}) }) : null;
-  // Building the server (routes, schemas, validators) leaves a heap twice what stays alive: one
-  // full collection now gives the pages back for the node's whole run (~17 MiB of resident memory).
-  collectNow();
   const close = async (): Promise<void> => {
     await greeting?.stop();
     stopFollowing();
