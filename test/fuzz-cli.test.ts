@@ -1,6 +1,6 @@
 // Bad input from a user (issue 8): a seeded fuzzer for the built CLI's flags and arguments, and
 // names from a peer that carry terminal escapes. Each CLI case must exit 1 (`error CODE:` and a
-// hint) or 2 (usage), with no stack, no raw control character or bidirectional override on stdout
+// hint), or 2 for usage (a usage code, or commander's `error: …`), with no stack, no raw control character or bidirectional override on stdout
 // or stderr, and nothing written. Seeds replay as helpers/fuzz-http.ts says.
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { wrapForNode, wrapWithPassword } from '../src/core/envelope.js';
-import { isErrorCode } from '../src/core/errors.js';
+import { ERROR_CODES, isErrorCode } from '../src/core/errors.js';
 import { BLOB_OVERHEAD_BYTES } from '../src/core/limits.js';
 import { sealMetadata, signManifest, type UnsignedManifest } from '../src/core/manifest.js';
 import { PeerClient } from '../src/net/client.js';
@@ -31,7 +31,7 @@ const STACK_LINE = /^\s+at /m;
 interface CliCase {
   name: string;
   args: string[];
-  /** Codes an exit 1 may carry (any code of core/errors.ts but INTERNAL when absent). */
+  /** Codes its `error CODE:` line may carry (any code of core/errors.ts but INTERNAL when absent). */
   codes?: readonly string[];
   /** Paths (relative to the network's folder) this case may create or change. */
   allow?: RegExp;
@@ -46,15 +46,22 @@ function judgeCli(c: CliCase, r: CliResult): string[] {
     if (raw) problems.push(`raw U+${raw[0].charCodeAt(0).toString(16).padStart(4, '0')} on ${name}`);
     if (STACK_LINE.test(text)) problems.push(`a stack trace on ${name}`);
   }
-  if (r.code === 1) {
+  if (r.code === 1 || r.code === 2) {
+    // Ours: `error CODE: message` and a hint, exit 2 for a usage code, 1 for any other; or, exit
+    // 2 only, commander's own `error: …` for a command line it cannot parse.
     const m = /^error ([A-Z_]+): \S/m.exec(r.stderr);
-    if (!m) problems.push('no "error CODE: message" line');
-    else if (!isErrorCode(m[1]) || m[1] === 'INTERNAL') problems.push(`code ${m[1]}`);
-    else if (c.codes && !c.codes.includes(m[1])) problems.push(`code ${m[1]}, expected ${c.codes.join(' or ')}`);
-    if (!/^\s*hint: \S/m.test(r.stderr)) problems.push('no hint');
-    if (r.stdout !== '') problems.push('output on stdout while failing');
+    if (m) {
+      if (!isErrorCode(m[1]) || m[1] === 'INTERNAL') problems.push(`code ${m[1]}`);
+      else {
+        if (c.codes && !c.codes.includes(m[1])) problems.push(`code ${m[1]}, expected ${c.codes.join(' or ')}`);
+        const exit = ERROR_CODES[m[1]].kind === 'usage' ? 2 : 1;
+        if (r.code !== exit) problems.push(`exit ${r.code} for ${m[1]}, whose exit is ${exit}`);
+      }
+      if (!/^\s*hint: \S/m.test(r.stderr)) problems.push('no hint');
+      if (r.stdout !== '') problems.push('output on stdout while failing');
+    } else if (r.code === 1) problems.push('no "error CODE: message" line');
+    else if (!/^error: \S/m.test(r.stderr)) problems.push('a usage error without "error: …"');
   }
-  if (r.code === 2 && !/^error: \S/m.test(r.stderr)) problems.push('a usage error without "error: …"');
   return problems;
 }
 
@@ -214,7 +221,7 @@ test('a file name with terminal escapes, sent by a peer, is never printed raw by
       if (raw) problems.push(`raw U+${raw[0].charCodeAt(0).toString(16).padStart(4, '0')} on ${where}`);
       if (STACK_LINE.test(text)) problems.push(`a stack trace on ${where}`);
     }
-    if (r.code === 1 && /^error INTERNAL/m.test(r.stderr)) problems.push('INTERNAL');
+    if (/^error INTERNAL/m.test(r.stderr)) problems.push('INTERNAL');
     if (label.startsWith('files') && r.code === 0 && !r.stdout.includes(manifest.fileId)) problems.push('the file is not listed');
     // Where the name is echoed at all, it is shown escaped.
     if (`${r.stdout}${r.stderr}`.includes('evil') && !/evil\\+(x1b|u001b)/.test(`${r.stdout}${r.stderr}`)) problems.push('the name is echoed without its escapes shown');

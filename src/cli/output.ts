@@ -1,6 +1,6 @@
 // Everything the CLI prints goes through here: data on stdout, errors and progress on stderr,
 // and text that came from elsewhere (peers, file names) with control characters escaped.
-import { toP2pfxError } from '../core/errors.js';
+import { ERROR_CODES, toP2pfxError } from '../core/errors.js';
 
 /**
  * Escapes C0/C1 control characters (terminal escape sequences among them) as \xNN, and
@@ -49,5 +49,6 @@ export function reportError(err: unknown, opts: { debug?: boolean; json?: boolea
     stderr.write(`  hint: ${printable(e.hint)}\n`);
   }
   if (opts.debug) stderr.write(`${(err as Error)?.stack ?? String(err)}\n`);
-  return 1;
+  // A command line that cannot be carried out as typed exits 2, as commander's own parse errors do.
+  return ERROR_CODES[e.code].kind === 'usage' ? 2 : 1;
 }

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import type { TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { ERROR_CODES, type ErrorCode } from '../../src/core/errors.js';
 
 /** dist/test/helpers/cli.js → the repository's root. */
 export const repoRoot = fileURLToPath(new URL('../../..', import.meta.url));
@@ -332,7 +333,8 @@ const STACK_LINE = /^\s+at /m;
  */
 export function assertCliError(r: CliResult, code: string, opts: { exitCode?: number } = {}): string {
   const context = `\nexit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`;
-  assert.equal(r.code, opts.exitCode ?? 1, `exit code${context}`);
+  // 2 for a usage error (docs/errors.md: the code's kind), 1 for any other.
+  assert.equal(r.code, opts.exitCode ?? (ERROR_CODES[code as ErrorCode]?.kind === 'usage' ? 2 : 1), `exit code${context}`);
   const m = new RegExp(`^error ${code}: (.+)$`, 'm').exec(r.stderr);
   assert.ok(m, `stderr should say "error ${code}: …"${context}`);
   assert.match(r.stderr, /^\s*hint: \S.*$/m, `stderr should carry a hint${context}`);
