@@ -1,8 +1,8 @@
 // The HTTP/1.1 upgrade that opens a bulk stream, done by hand on a connection of our own, so that
 // the connection can read into one reused buffer (`onread`): a download from eight holders reads
 // ~100 MB/s through eight TLS sockets, and a socket read through node:http hands out a fresh
-// buffer per TLS record (16 KiB), garbage that piles up between collections (DESIGN "The swarm
-// scheduler"). One request goes out (GET PATH, Upgrade: PROTOCOL); the answer's head is read
+// buffer per TLS record (16 KiB), garbage that piles up between collections (DESIGN "Bulk
+// streams"). One request goes out (GET PATH, Upgrade: PROTOCOL); the answer's head is read
 // (bounded), and either the connection is ours from the byte after it (101), or the peer's
 // refusal is read whole (bounded) and handed back as an ordinary answer.
 import type { IncomingHttpHeaders } from 'node:http';
@@ -42,8 +42,8 @@ export type UpgradeAnswer = Upgraded | { refused: TransportResponse };
  */
 export class UpgradeExchange {
   private phase: 'head' | 'refusal' | 'open' | 'done' = 'head';
-  private head: Buffer[] = [];
-  private headBytes = 0;
+  /** The answer's bytes read so far, while its head is not whole (copies). */
+  private head = Buffer.alloc(0);
   private refusal: { status: number; headers: IncomingHttpHeaders; body: Buffer[]; size: number; expected: number | null } | null = null;
   private sink: ((piece: Buffer) => void) | null = null;
   /** Bytes read once upgraded, before the sink was given (copies). */
@@ -82,18 +82,16 @@ export class UpgradeExchange {
   }
 
   private readHead(piece: Buffer): void {
-    this.head.push(Buffer.from(piece));
-    this.headBytes += piece.length;
-    const all = this.head.length === 1 ? this.head[0]! : Buffer.concat(this.head);
-    this.head = [all];
+    const all = Buffer.concat([this.head, piece]);
     const end = all.indexOf(HEAD_END);
     if (end < 0) {
-      if (this.headBytes > MAX_HEAD_BYTES) this.fail(new P2pfxError('PEER_ERROR', `peer ${this.label} answered with a head over ${MAX_HEAD_BYTES} bytes`));
+      if (all.length > MAX_HEAD_BYTES) this.fail(new P2pfxError('PEER_ERROR', `peer ${this.label} answered with a head over ${MAX_HEAD_BYTES} bytes`));
+      else this.head = all;
       return;
     }
+    this.head = Buffer.alloc(0);
     const parsed = parseHead(all.toString('latin1', 0, end));
     const rest = all.subarray(end + HEAD_END.length);
-    this.head = [];
     if (parsed === null) {
       this.fail(new P2pfxError('PEER_ERROR', `peer ${this.label} answered with something that is not HTTP/1.1`));
       return;
